@@ -1,0 +1,79 @@
+//! The SDK clients, built once per process, and their cross-account twins (RDK's
+//! `ExecutionRoleName`): the same clients with the credentials of a role assumed in the
+//! evaluated account.
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use thiserror::Error;
+
+use crate::aws_error::describe;
+
+#[derive(Debug, Error)]
+#[error("sts:AssumeRole {role_arn} failed: {message}. The role must exist in the evaluated account and trust the rule's execution role (see docs/deploy.md)")]
+pub struct AssumeRoleError {
+    pub role_arn: String,
+    pub message: String,
+}
+
+/// The clients the rule and the CLI use.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub kms: aws_sdk_kms::Client,
+    pub config: aws_sdk_config::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            kms: aws_sdk_kms::Client::new(sdk),
+            config: aws_sdk_config::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+        }
+    }
+
+    /// The same clients, signing with the credentials of `role_arn`.
+    #[tracing::instrument(skip(self))]
+    pub async fn assume_role(&self, role_arn: &str) -> Result<Self, AssumeRoleError> {
+        let fail = |message: String| AssumeRoleError {
+            role_arn: role_arn.to_owned(),
+            message,
+        };
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name("kms-rotation-rule")
+            .send()
+            .await
+            .map_err(|e| fail(describe(&e)))?;
+        let c = out
+            .credentials
+            .ok_or_else(|| fail("the answer has no Credentials".into()))?;
+        let expiry = std::time::SystemTime::try_from(c.expiration).ok();
+        let credentials = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            expiry,
+            "AssumeRole",
+        );
+        Ok(Self {
+            kms: aws_sdk_kms::Client::from_conf(
+                self.kms
+                    .config()
+                    .to_builder()
+                    .credentials_provider(credentials.clone())
+                    .build(),
+            ),
+            config: aws_sdk_config::Client::from_conf(
+                self.config
+                    .config()
+                    .to_builder()
+                    .credentials_provider(credentials)
+                    .build(),
+            ),
+            sts: self.sts.clone(),
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! AWS Config: the writer (PutEvaluations, in batches of 100, with FailedEvaluations retried) and
+//! the few reads the rule needs (GetResourceConfigHistory for oversized items,
+//! GetComplianceDetailsByConfigRule for the periodic clean-up).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_config::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_config::types::{ComplianceType, ConfigurationItemStatus, ResourceType};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::aws_error::{code, describe};
+use crate::decision::Verdict;
+use crate::event::{ConfigurationItem, ResultToken, KMS_KEY};
+
+/// PutEvaluations takes at most this many evaluations a call.
+pub const MAX_BATCH: usize = 100;
+/// How many times evaluations that Config lists in FailedEvaluations are sent again.
+const FAILED_EVALUATION_RETRIES: u32 = 3;
+
+/// One evaluation for Config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub resource_id: String,
+    pub verdict: Verdict,
+    pub ordering_timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Error, Clone)]
+pub enum ConfigError {
+    #[error("config:PutEvaluations did not take {} evaluation(s) after {FAILED_EVALUATION_RETRIES} retries: {}", .resource_ids.len(), .resource_ids.join(", "))]
+    Rejected { resource_ids: Vec<String> },
+    #[error("config:{operation}: {message}{}", if .resource_ids.is_empty() { String::new() } else { format!(" (evaluations not sent: {})", .resource_ids.join(", ")) })]
+    Api {
+        operation: &'static str,
+        message: String,
+        code: Option<String>,
+        /// The evaluations this failed call was carrying, if it was PutEvaluations.
+        resource_ids: Vec<String>,
+    },
+}
+
+impl ConfigError {
+    /// Resource ids whose evaluations did not reach Config.
+    pub fn unsent(&self) -> &[String] {
+        match self {
+            Self::Rejected { resource_ids } | Self::Api { resource_ids, .. } => resource_ids,
+        }
+    }
+}
+
+/// The rule's side of AWS Config.
+#[derive(Clone)]
+pub struct ConfigService {
+    client: aws_sdk_config::Client,
+    token: ResultToken,
+}
+
+impl ConfigService {
+    pub fn new(client: aws_sdk_config::Client, token: ResultToken) -> Self {
+        Self { client, token }
+    }
+
+    /// Send evaluations, at most 100 a call. Nothing is sent for an empty list.
+    pub async fn put_evaluations(&self, evaluations: &[Evaluation]) -> Result<(), ConfigError> {
+        for batch in evaluations.chunks(MAX_BATCH) {
+            self.put_batch(batch).await?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(evaluations = batch.len(), test_mode = self.token.is_test_mode()))]
+    async fn put_batch(&self, batch: &[Evaluation]) -> Result<(), ConfigError> {
+        let mut pending: Vec<&Evaluation> = batch.iter().collect();
+        for attempt in 0..=FAILED_EVALUATION_RETRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt - 1))).await;
+            }
+            let out = self
+                .client
+                .put_evaluations()
+                .set_evaluations(Some(pending.iter().map(|e| to_sdk(e)).collect()))
+                .result_token(self.token.as_str())
+                .set_test_mode(self.token.is_test_mode().then_some(true))
+                .send()
+                .await
+                .map_err(|e| ConfigError::Api {
+                    operation: "PutEvaluations",
+                    message: describe(&e),
+                    code: code(&e),
+                    resource_ids: pending.iter().map(|e| e.resource_id.clone()).collect(),
+                })?;
+            let failed = out.failed_evaluations.unwrap_or_default();
+            if failed.is_empty() {
+                return Ok(());
+            }
+            tracing::warn!(
+                failed = failed.len(),
+                attempt,
+                "PutEvaluations returned FailedEvaluations"
+            );
+            pending.retain(|e| {
+                failed.iter().any(|f| {
+                    f.compliance_resource_id == e.resource_id
+                        && f.compliance_type.as_str() == e.verdict.compliance.as_str()
+                })
+            });
+            if pending.is_empty() {
+                // Config named evaluations we did not send; nothing of ours is left to retry.
+                return Ok(());
+            }
+        }
+        Err(ConfigError::Rejected {
+            resource_ids: pending.iter().map(|e| e.resource_id.clone()).collect(),
+        })
+    }
+
+    /// The latest configuration item of a key (for oversized change events).
+    #[tracing::instrument(skip(self))]
+    pub async fn latest_item(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ConfigurationItem>, ConfigError> {
+        let out = self
+            .client
+            .get_resource_config_history()
+            .resource_type(ResourceType::from(KMS_KEY))
+            .resource_id(resource_id)
+            .limit(1)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ResourceNotDiscoveredException") => return Ok(None),
+            Err(e) => return Err(api_error("GetResourceConfigHistory", &e)),
+        };
+        Ok(out
+            .configuration_items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(from_sdk_item))
+    }
+
+    /// Resource ids that have a result for this rule (for the periodic clean-up).
+    #[tracing::instrument(skip(self))]
+    pub async fn evaluated_resource_ids(
+        &self,
+        rule_name: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut pages = self
+            .client
+            .get_compliance_details_by_config_rule()
+            .config_rule_name(rule_name)
+            .limit(100)
+            .into_paginator()
+            .send();
+        let mut ids = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("GetComplianceDetailsByConfigRule", &e))?;
+            ids.extend(
+                page.evaluation_results
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| r.evaluation_result_identifier?.evaluation_result_qualifier)
+                    .filter(|q| q.resource_type.as_deref() == Some(KMS_KEY))
+                    .filter_map(|q| q.resource_id),
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Ask Config to evaluate the rule again (`StartConfigRulesEvaluation`).
+    pub async fn start_evaluation(&self, rule_name: &str) -> Result<(), ConfigError> {
+        self.client
+            .start_config_rules_evaluation()
+            .config_rule_names(rule_name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("StartConfigRulesEvaluation", &e))
+    }
+}
+
+fn to_sdk(e: &Evaluation) -> aws_sdk_config::types::Evaluation {
+    aws_sdk_config::types::Evaluation::builder()
+        .compliance_resource_type(KMS_KEY)
+        .compliance_resource_id(&e.resource_id)
+        .compliance_type(ComplianceType::from(e.verdict.compliance.as_str()))
+        .annotation(&e.verdict.annotation)
+        .ordering_timestamp(aws_smithy_types::DateTime::from_millis(
+            e.ordering_timestamp.timestamp_millis(),
+        ))
+        .build()
+        .expect("every required Evaluation field is set above")
+}
+
+fn from_sdk_item(item: aws_sdk_config::types::ConfigurationItem) -> ConfigurationItem {
+    // Config returns configuration and each supplementary value as JSON text.
+    let json = |s: &str| serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()));
+    let supplementary: serde_json::Map<String, Value> = item
+        .supplementary_configuration
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| (k.clone(), json(v)))
+        .collect();
+    ConfigurationItem {
+        capture_time: item
+            .configuration_item_capture_time
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+            .unwrap_or_else(Utc::now),
+        status: item
+            .configuration_item_status
+            .unwrap_or(ConfigurationItemStatus::Ok),
+        resource_type: item
+            .resource_type
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        resource_id: item.resource_id.unwrap_or_default(),
+        arn: item.arn,
+        aws_region: item.aws_region,
+        tags: item
+            .tags
+            .unwrap_or_else(HashMap::new)
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        configuration: item
+            .configuration
+            .as_deref()
+            .map(json)
+            .unwrap_or(Value::Null),
+        supplementary_configuration: Value::Object(supplementary),
+    }
+}
+
+fn api_error<E, R>(operation: &'static str, e: &SdkError<E, R>) -> ConfigError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    ConfigError::Api {
+        operation,
+        message: describe(e),
+        code: code(e),
+        resource_ids: Vec::new(),
+    }
+}

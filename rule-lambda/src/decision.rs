@@ -1,0 +1,873 @@
+//! The decision: one pure function from what is known about a key to a verdict, or to the one
+//! fact it still needs. No I/O here; the Lambda and the CLI both drive this same function.
+//!
+//! The order of the rows is the order in `docs/decision-table.md`.
+
+use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::exception::ExceptionTag;
+use crate::params::RuleParameters;
+
+/// AWS Config's limit on an annotation.
+pub const MAX_ANNOTATION_CHARS: usize = 256;
+const CUT_MARKER: &str = " [...]";
+
+/// The three results a custom rule may report (Config rejects INSUFFICIENT_DATA from a rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Compliance {
+    Compliant,
+    NonCompliant,
+    NotApplicable,
+}
+
+impl Compliance {
+    /// The `ComplianceType` string, as Config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compliant => "COMPLIANT",
+            Self::NonCompliant => "NON_COMPLIANT",
+            Self::NotApplicable => "NOT_APPLICABLE",
+        }
+    }
+}
+
+impl std::fmt::Display for Compliance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What KMS (DescribeKey) or the configuration item says about a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyFacts {
+    pub key_id: String,
+    pub arn: Option<String>,
+    pub key_manager: KeyManagerType,
+    pub key_state: KeyState,
+    pub key_spec: KeySpec,
+    pub origin: OriginType,
+    pub custom_key_store_id: Option<String>,
+    /// The primary key's ARN, when this key is a multi-Region replica.
+    pub replica_of: Option<String>,
+}
+
+/// What GetKeyRotationStatus (or the configuration item) says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotationStatus {
+    Enabled {
+        period_days: Option<i32>,
+        next_rotation: Option<DateTime<Utc>>,
+    },
+    Disabled,
+    /// `UnsupportedOperationException`: KMS says this key cannot rotate automatically.
+    Unsupported(String),
+    /// `NotFoundException`: the key was deleted meanwhile.
+    KeyNotFound,
+    /// `AccessDeniedException`: the rule's role may not read the rotation status.
+    AccessDenied(String),
+}
+
+/// The facts gathered so far; the decision asks for the next one it needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    pub rotation: Option<&'a RotationStatus>,
+    pub exception: Option<&'a ExceptionTag>,
+}
+
+/// A verdict with the annotation that tells a person why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub compliance: Compliance,
+    pub annotation: String,
+}
+
+impl Verdict {
+    pub fn new(compliance: Compliance, annotation: impl Into<String>) -> Self {
+        Self {
+            compliance,
+            annotation: fit_annotation(annotation.into()),
+        }
+    }
+    fn na(annotation: impl Into<String>) -> Step {
+        Step::Verdict(Self::new(Compliance::NotApplicable, annotation))
+    }
+    fn non_compliant(annotation: impl Into<String>) -> Step {
+        Step::Verdict(Self::new(Compliance::NonCompliant, annotation))
+    }
+    fn compliant(annotation: impl Into<String>) -> Step {
+        Step::Verdict(Self::new(Compliance::Compliant, annotation))
+    }
+}
+
+/// The decision's answer: a verdict, or the fact it needs next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Verdict(Verdict),
+    /// Call GetKeyRotationStatus.
+    NeedRotationStatus,
+    /// Read the key's tags: the key would be NON_COMPLIANT unless an exception applies.
+    NeedExceptionTag,
+}
+
+/// Decide one key. Rows are tried in order; the first that matches gives the verdict.
+pub fn decide(
+    facts: &KeyFacts,
+    known: Known<'_>,
+    params: &RuleParameters,
+    today: NaiveDate,
+) -> Step {
+    // 1. AWS-managed keys are rotated by AWS every year.
+    if facts.key_manager == KeyManagerType::Aws {
+        return Verdict::na("AWS managed key: AWS rotates it automatically every year. Only customer managed keys are in scope.");
+    }
+    // 2 and 3. The key's state.
+    match &facts.key_state {
+        KeyState::Enabled => {}
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
+            return Verdict::na(format!(
+                "Key is pending deletion (KeyState {}); KMS reports rotation off for such keys. Not evaluated; it is evaluated again if the deletion is cancelled.",
+                facts.key_state.as_str()
+            ))
+        }
+        KeyState::Disabled if !params.evaluate_disabled_keys => {
+            return Verdict::na("Key is disabled; KMS does not rotate disabled keys. Set the rule parameter evaluateDisabledKeys to true to evaluate them.")
+        }
+        KeyState::Disabled => {}
+        KeyState::Creating | KeyState::Updating | KeyState::PendingImport | KeyState::Unavailable => {
+            return Verdict::na(format!(
+                "Key state is {}: not evaluated until the key is Enabled.",
+                facts.key_state.as_str()
+            ))
+        }
+        // A state newer than this code is evaluated rather than waved through.
+        _ => {}
+    }
+    // 4. Only symmetric encryption keys rotate automatically.
+    if facts.key_spec != KeySpec::SymmetricDefault {
+        let kind = match facts.key_spec.as_str() {
+            s if s.starts_with("HMAC_") => "HMAC",
+            s if s.starts_with("RSA_")
+                || s.starts_with("ECC_")
+                || s == "SM2"
+                || s.starts_with("ML_DSA_") =>
+            {
+                "asymmetric"
+            }
+            _ => "non-symmetric",
+        };
+        return Verdict::na(format!(
+            "KeySpec {} ({kind}) does not support automatic rotation; only SYMMETRIC_DEFAULT keys can rotate.",
+            facts.key_spec.as_str()
+        ));
+    }
+    // 5. Imported key material and custom key stores cannot rotate automatically.
+    match &facts.origin {
+        OriginType::External => {
+            return Verdict::na("Imported key material (Origin EXTERNAL) cannot rotate automatically. Rotate it on demand: import new material, then aws kms rotate-key-on-demand.")
+        }
+        OriginType::AwsCloudhsm | OriginType::ExternalKeyStore => {
+            return Verdict::na(format!(
+                "Key in a custom key store (Origin {}) does not support automatic rotation.",
+                facts.origin.as_str()
+            ))
+        }
+        _ if facts.custom_key_store_id.is_some() => {
+            return Verdict::na("Key in a custom key store does not support automatic rotation.")
+        }
+        _ => {}
+    }
+    // 6 and 7. The rotation status itself.
+    let Some(rotation) = known.rotation else {
+        return Step::NeedRotationStatus;
+    };
+    match rotation {
+        RotationStatus::Unsupported(msg) => Verdict::na(format!(
+            "KMS does not support automatic rotation for this key: {msg}"
+        )),
+        RotationStatus::KeyNotFound => Step::Verdict(NoKey::KeyNotFound.verdict()),
+        RotationStatus::AccessDenied(msg) => Verdict::non_compliant(format!(
+            "Cannot read the rotation status: access denied. Grant kms:GetKeyRotationStatus on this key to the rule's role. ({msg})"
+        )),
+        RotationStatus::Disabled => {
+            let Some(exception) = known.exception else {
+                return Step::NeedExceptionTag;
+            };
+            rotation_off(facts, exception, params, today)
+        }
+        RotationStatus::Enabled {
+            period_days,
+            next_rotation,
+        } => rotation_on(facts, *period_days, *next_rotation, params),
+    }
+}
+
+fn rotation_off(
+    facts: &KeyFacts,
+    exception: &ExceptionTag,
+    params: &RuleParameters,
+    today: NaiveDate,
+) -> Step {
+    let tag = &params.exception_tag_key;
+    let fix = fix_hint(facts, params.max_rotation_period_in_days);
+    match exception {
+        ExceptionTag::Present(e) if !e.is_expired(today) => Verdict::na(format!(
+            "Automatic rotation is off under an approved exception: owner {}, expires {}{}.",
+            e.owner,
+            e.expires,
+            e.ticket.as_ref().map(|t| format!(", ticket {t}")).unwrap_or_default()
+        )),
+        ExceptionTag::Present(e) => Verdict::non_compliant(format!(
+            "Automatic rotation is off and its exception expired on {} (owner {}). {fix}",
+            e.expires, e.owner
+        )),
+        ExceptionTag::Malformed { reason, .. } => Verdict::non_compliant(format!(
+            "Automatic rotation is off; the exception tag {tag} is malformed ({reason}); expected owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]. {fix}"
+        )),
+        ExceptionTag::Unreadable(msg) => Verdict::non_compliant(format!(
+            "Automatic rotation is off; the key's tags could not be read to look for an exception ({msg}). {fix}"
+        )),
+        ExceptionTag::Absent => Verdict::non_compliant(format!("Automatic rotation is off. {fix}")),
+    }
+}
+
+fn rotation_on(
+    facts: &KeyFacts,
+    period_days: Option<i32>,
+    next_rotation: Option<DateTime<Utc>>,
+    params: &RuleParameters,
+) -> Step {
+    let next = next_rotation
+        .map(|d| format!("; next rotation {}", d.format("%Y-%m-%d")))
+        .unwrap_or_default();
+    match (period_days, params.max_rotation_period_in_days) {
+        (Some(days), Some(max)) if days > max => Verdict::non_compliant(format!(
+            "Automatic rotation is on every {days} days, longer than the maximum of {max} days (maxRotationPeriodInDays). {}",
+            fix_hint(facts, Some(max))
+        )),
+        (None, Some(max)) => Verdict::non_compliant(format!(
+            "Automatic rotation is on, but KMS did not report its period, so it cannot be checked against the maximum of {max} days (maxRotationPeriodInDays)."
+        )),
+        (Some(days), _) => Verdict::compliant(format!("Automatic rotation is on, every {days} days{next}.")),
+        (None, None) => Verdict::compliant(format!("Automatic rotation is on{next}.")),
+    }
+}
+
+/// Verdicts about the resource rather than its key facts: the event or KMS says there is no key
+/// to decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoKey {
+    /// The event has `eventLeftScope: true`.
+    LeftScope,
+    /// The configuration item's status is not OK or ResourceDiscovered.
+    ItemStatus(String),
+    /// The item is of another resource type than `AWS::KMS::Key`.
+    ResourceType(String),
+    /// Config has no configuration item for the key (oversized event, resource not discovered).
+    NotRecorded,
+    /// KMS answers NotFoundException: the key was deleted meanwhile.
+    KeyNotFound,
+    /// DescribeKey is denied to the rule's role.
+    DescribeDenied(String),
+}
+
+impl NoKey {
+    pub fn verdict(&self) -> Verdict {
+        use Compliance::*;
+        match self {
+            Self::LeftScope => Verdict::new(NotApplicable, "The key left the rule's scope."),
+            Self::ItemStatus(status) => Verdict::new(
+                NotApplicable,
+                format!("Configuration item status {status}: the key was deleted or is no longer recorded."),
+            ),
+            Self::ResourceType(t) => Verdict::new(
+                NotApplicable,
+                format!("Resource type {t} is not in this rule's scope (AWS::KMS::Key)."),
+            ),
+            Self::NotRecorded => Verdict::new(NotApplicable, "AWS Config has no configuration item for this key; it is evaluated when recorded."),
+            Self::KeyNotFound => Verdict::new(NotApplicable, "Key no longer exists."),
+            Self::DescribeDenied(msg) => Verdict::new(
+                NonCompliant,
+                format!("Cannot describe the key: access denied. Grant kms:DescribeKey on this key to the rule's role. ({msg})"),
+            ),
+        }
+    }
+}
+
+/// What to run to fix the key; a replica is fixed through its primary.
+fn fix_hint(facts: &KeyFacts, period: Option<i32>) -> String {
+    let period = period
+        .map(|p| format!(" --rotation-period-in-days {p}"))
+        .unwrap_or_default();
+    match &facts.replica_of {
+        Some(primary) => format!(
+            "This is a multi-Region replica: enable rotation on its primary key {primary}{period}; replicas share it."
+        ),
+        None => format!("Fix: aws kms enable-key-rotation --key-id {}{period}", facts.key_id),
+    }
+}
+
+/// Cut an annotation to Config's 256 characters, with a visible marker where it was cut.
+pub fn fit_annotation(text: String) -> String {
+    if text.chars().count() <= MAX_ANNOTATION_CHARS {
+        return text;
+    }
+    let keep = MAX_ANNOTATION_CHARS - CUT_MARKER.chars().count();
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(CUT_MARKER);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exception::Exception;
+
+    const KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn key() -> KeyFacts {
+        KeyFacts {
+            key_id: KEY.into(),
+            arn: Some(format!("arn:aws:kms:us-east-1:111122223333:key/{KEY}")),
+            key_manager: KeyManagerType::Customer,
+            key_state: KeyState::Enabled,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: OriginType::AwsKms,
+            custom_key_store_id: None,
+            replica_of: None,
+        }
+    }
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+    }
+    fn on(days: i32) -> RotationStatus {
+        RotationStatus::Enabled {
+            period_days: Some(days),
+            next_rotation: Some("2027-05-01T00:00:00Z".parse().unwrap()),
+        }
+    }
+    fn exception(expires: &str) -> ExceptionTag {
+        ExceptionTag::Present(
+            Exception::parse(&format!("owner=alice expires={expires} ticket=SEC-1")).unwrap(),
+        )
+    }
+
+    /// Run the decision the way the drivers do: answer what it asks for from the given facts.
+    fn run(
+        facts: &KeyFacts,
+        rotation: Option<RotationStatus>,
+        tag: Option<ExceptionTag>,
+        params: &RuleParameters,
+    ) -> (Compliance, String, Vec<&'static str>) {
+        let mut asked = Vec::new();
+        let mut known = Known::default();
+        loop {
+            match decide(facts, known, params, today()) {
+                Step::Verdict(v) => return (v.compliance, v.annotation, asked),
+                Step::NeedRotationStatus => {
+                    assert!(known.rotation.is_none(), "asked twice for rotation");
+                    asked.push("rotation");
+                    known.rotation = Some(
+                        rotation
+                            .as_ref()
+                            .expect("decision needed the rotation status"),
+                    );
+                }
+                Step::NeedExceptionTag => {
+                    assert!(known.exception.is_none(), "asked twice for tags");
+                    asked.push("tags");
+                    known.exception = Some(tag.as_ref().expect("decision needed the tags"));
+                }
+            }
+        }
+    }
+
+    fn with(f: impl FnOnce(&mut KeyFacts)) -> KeyFacts {
+        let mut k = key();
+        f(&mut k);
+        k
+    }
+
+    use Compliance::*;
+
+    #[test]
+    fn decision_table() {
+        let defaults = RuleParameters::default();
+        let max365 = RuleParameters {
+            max_rotation_period_in_days: Some(365),
+            ..Default::default()
+        };
+        let disabled_too = RuleParameters {
+            evaluate_disabled_keys: true,
+            ..Default::default()
+        };
+        let replica =
+            with(|k| k.replica_of = Some("arn:aws:kms:eu-west-1:111122223333:key/mrk-1".into()));
+        let off = Some(RotationStatus::Disabled);
+        let absent = Some(ExceptionTag::Absent);
+
+        // (name, facts, rotation, tag, params, expected, annotation contains, calls asked)
+        let rows: Vec<(
+            &str,
+            KeyFacts,
+            Option<RotationStatus>,
+            Option<ExceptionTag>,
+            &RuleParameters,
+            Compliance,
+            &str,
+            Vec<&str>,
+        )> = vec![
+            (
+                "1 AWS managed",
+                with(|k| k.key_manager = KeyManagerType::Aws),
+                off.clone(),
+                None,
+                &defaults,
+                NotApplicable,
+                "AWS managed key",
+                vec![],
+            ),
+            (
+                "1 AWS managed even when disabled and asymmetric",
+                with(|k| {
+                    k.key_manager = KeyManagerType::Aws;
+                    k.key_state = KeyState::Disabled;
+                    k.key_spec = KeySpec::Rsa2048
+                }),
+                None,
+                None,
+                &disabled_too,
+                NotApplicable,
+                "AWS managed key",
+                vec![],
+            ),
+            (
+                "2 pending deletion",
+                with(|k| k.key_state = KeyState::PendingDeletion),
+                off.clone(),
+                None,
+                &defaults,
+                NotApplicable,
+                "KeyState PendingDeletion",
+                vec![],
+            ),
+            (
+                "2 pending replica deletion",
+                with(|k| k.key_state = KeyState::PendingReplicaDeletion),
+                off.clone(),
+                None,
+                &disabled_too,
+                NotApplicable,
+                "PendingReplicaDeletion",
+                vec![],
+            ),
+            (
+                "3 disabled, default",
+                with(|k| k.key_state = KeyState::Disabled),
+                off.clone(),
+                None,
+                &defaults,
+                NotApplicable,
+                "evaluateDisabledKeys",
+                vec![],
+            ),
+            (
+                "3 disabled, evaluated, off",
+                with(|k| k.key_state = KeyState::Disabled),
+                off.clone(),
+                absent.clone(),
+                &disabled_too,
+                NonCompliant,
+                "Automatic rotation is off",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "3 disabled, evaluated, on",
+                with(|k| k.key_state = KeyState::Disabled),
+                Some(on(365)),
+                None,
+                &disabled_too,
+                Compliant,
+                "every 365 days",
+                vec!["rotation"],
+            ),
+            (
+                "3 creating",
+                with(|k| k.key_state = KeyState::Creating),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "Key state is Creating",
+                vec![],
+            ),
+            (
+                "3 updating",
+                with(|k| k.key_state = KeyState::Updating),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "Key state is Updating",
+                vec![],
+            ),
+            (
+                "3 pending import",
+                with(|k| {
+                    k.key_state = KeyState::PendingImport;
+                    k.origin = OriginType::External
+                }),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "Key state is PendingImport",
+                vec![],
+            ),
+            (
+                "3 unavailable",
+                with(|k| k.key_state = KeyState::Unavailable),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "Key state is Unavailable",
+                vec![],
+            ),
+            (
+                "3 unknown future state is evaluated",
+                with(|k| k.key_state = KeyState::from("Frozen")),
+                off.clone(),
+                absent.clone(),
+                &defaults,
+                NonCompliant,
+                "rotation is off",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "4 asymmetric RSA",
+                with(|k| k.key_spec = KeySpec::Rsa4096),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "KeySpec RSA_4096 (asymmetric)",
+                vec![],
+            ),
+            (
+                "4 asymmetric ECC",
+                with(|k| k.key_spec = KeySpec::EccNistP256),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "(asymmetric)",
+                vec![],
+            ),
+            (
+                "4 SM2",
+                with(|k| k.key_spec = KeySpec::Sm2),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "KeySpec SM2 (asymmetric)",
+                vec![],
+            ),
+            (
+                "4 ML-DSA",
+                with(|k| k.key_spec = KeySpec::from("ML_DSA_65")),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "ML_DSA_65 (asymmetric)",
+                vec![],
+            ),
+            (
+                "4 HMAC",
+                with(|k| k.key_spec = KeySpec::Hmac256),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "KeySpec HMAC_256 (HMAC)",
+                vec![],
+            ),
+            (
+                "4 disabled asymmetric stays disabled row",
+                with(|k| {
+                    k.key_state = KeyState::Disabled;
+                    k.key_spec = KeySpec::Rsa2048
+                }),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "disabled",
+                vec![],
+            ),
+            (
+                "5 imported material",
+                with(|k| k.origin = OriginType::External),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "rotate-key-on-demand",
+                vec![],
+            ),
+            (
+                "5 CloudHSM key store",
+                with(|k| k.origin = OriginType::AwsCloudhsm),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "custom key store (Origin AWS_CLOUDHSM)",
+                vec![],
+            ),
+            (
+                "5 external key store",
+                with(|k| k.origin = OriginType::ExternalKeyStore),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "EXTERNAL_KEY_STORE",
+                vec![],
+            ),
+            (
+                "5 custom key store id only",
+                with(|k| k.custom_key_store_id = Some("cks-1".into())),
+                None,
+                None,
+                &defaults,
+                NotApplicable,
+                "custom key store",
+                vec![],
+            ),
+            (
+                "6 rotation off",
+                key(),
+                off.clone(),
+                absent.clone(),
+                &defaults,
+                NonCompliant,
+                "enable-key-rotation --key-id 1234abcd",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 rotation off, fix names the maximum",
+                key(),
+                off.clone(),
+                absent.clone(),
+                &max365,
+                NonCompliant,
+                "--rotation-period-in-days 365",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 replica names its primary",
+                replica.clone(),
+                off.clone(),
+                absent.clone(),
+                &defaults,
+                NonCompliant,
+                "primary key arn:aws:kms:eu-west-1:111122223333:key/mrk-1",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 valid exception",
+                key(),
+                off.clone(),
+                Some(exception("2027-01-31")),
+                &defaults,
+                NotApplicable,
+                "approved exception: owner alice, expires 2027-01-31, ticket SEC-1",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 exception expiring today is valid",
+                key(),
+                off.clone(),
+                Some(exception("2026-11-28")),
+                &defaults,
+                NotApplicable,
+                "approved exception",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 expired exception",
+                key(),
+                off.clone(),
+                Some(exception("2026-11-27")),
+                &defaults,
+                NonCompliant,
+                "exception expired on 2026-11-27 (owner alice)",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 malformed exception",
+                key(),
+                off.clone(),
+                Some(ExceptionTag::Malformed {
+                    value: "yes".into(),
+                    reason: "\"yes\" is not name=value".into(),
+                }),
+                &defaults,
+                NonCompliant,
+                "exception tag kms-rotation-exception is malformed",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 unreadable tags",
+                key(),
+                off.clone(),
+                Some(ExceptionTag::Unreadable("AccessDenied".into())),
+                &defaults,
+                NonCompliant,
+                "tags could not be read",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 replica with valid exception",
+                replica.clone(),
+                off.clone(),
+                Some(exception("2027-01-31")),
+                &defaults,
+                NotApplicable,
+                "approved exception",
+                vec!["rotation", "tags"],
+            ),
+            (
+                "6 status unsupported",
+                key(),
+                Some(RotationStatus::Unsupported("not supported".into())),
+                None,
+                &defaults,
+                NotApplicable,
+                "does not support automatic rotation",
+                vec!["rotation"],
+            ),
+            (
+                "6 status not found",
+                key(),
+                Some(RotationStatus::KeyNotFound),
+                None,
+                &defaults,
+                NotApplicable,
+                "no longer exists",
+                vec!["rotation"],
+            ),
+            (
+                "6 status access denied",
+                key(),
+                Some(RotationStatus::AccessDenied(
+                    "User x is not authorized".into(),
+                )),
+                None,
+                &defaults,
+                NonCompliant,
+                "Cannot read the rotation status",
+                vec!["rotation"],
+            ),
+            (
+                "7 on, no maximum",
+                key(),
+                Some(on(730)),
+                None,
+                &defaults,
+                Compliant,
+                "every 730 days; next rotation 2027-05-01",
+                vec!["rotation"],
+            ),
+            (
+                "7 on, at the maximum",
+                key(),
+                Some(on(365)),
+                None,
+                &max365,
+                Compliant,
+                "every 365 days",
+                vec!["rotation"],
+            ),
+            (
+                "7 on, above the maximum",
+                key(),
+                Some(on(366)),
+                None,
+                &max365,
+                NonCompliant,
+                "every 366 days, longer than the maximum of 365 days",
+                vec!["rotation"],
+            ),
+            (
+                "7 replica above the maximum names its primary",
+                replica.clone(),
+                Some(on(730)),
+                None,
+                &max365,
+                NonCompliant,
+                "primary key",
+                vec!["rotation"],
+            ),
+            (
+                "7 on, period unknown, no maximum",
+                key(),
+                Some(RotationStatus::Enabled {
+                    period_days: None,
+                    next_rotation: None,
+                }),
+                None,
+                &defaults,
+                Compliant,
+                "Automatic rotation is on.",
+                vec!["rotation"],
+            ),
+            (
+                "7 on, period unknown, maximum set",
+                key(),
+                Some(RotationStatus::Enabled {
+                    period_days: None,
+                    next_rotation: None,
+                }),
+                None,
+                &max365,
+                NonCompliant,
+                "did not report its period",
+                vec!["rotation"],
+            ),
+        ];
+        for (name, facts, rotation, tag, params, want, contains, calls) in rows {
+            let (got, annotation, asked) = run(&facts, rotation, tag, params);
+            assert_eq!(got, want, "{name}: {annotation}");
+            assert!(
+                annotation.contains(contains),
+                "{name}: {annotation:?} lacks {contains:?}"
+            );
+            assert!(annotation.chars().count() <= MAX_ANNOTATION_CHARS, "{name}");
+            assert_eq!(asked, calls, "{name}: calls");
+        }
+    }
+
+    #[test]
+    fn long_annotations_are_cut_with_a_marker() {
+        let long = ExceptionTag::Present(
+            Exception::parse(&format!("owner={} expires=2027-01-01", "o".repeat(400))).unwrap(),
+        );
+        let (c, annotation, _) = run(
+            &key(),
+            Some(RotationStatus::Disabled),
+            Some(long),
+            &RuleParameters::default(),
+        );
+        assert_eq!(c, NotApplicable);
+        assert_eq!(annotation.chars().count(), MAX_ANNOTATION_CHARS);
+        assert!(annotation.ends_with(" [...]"));
+        let unicode = fit_annotation("é".repeat(300));
+        assert_eq!(unicode.chars().count(), 256);
+        assert_eq!(fit_annotation("short".into()), "short");
+        assert_eq!(fit_annotation("x".repeat(256)).len(), 256);
+    }
+}

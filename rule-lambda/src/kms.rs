@@ -1,0 +1,246 @@
+//! The KMS reader: ListKeys, DescribeKey, GetKeyRotationStatus and ListResourceTags, turned into
+//! the decision's types. Answers that are facts about the key (unsupported, not found, access
+//! denied) become values; everything else is a [`KmsError`] after the SDK's retries.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::types::{KeyManagerType, MultiRegionKeyType};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use thiserror::Error;
+
+use crate::aws_error::{code, describe, is_access_denied};
+use crate::decision::{KeyFacts, RotationStatus};
+use crate::exception::ExceptionTag;
+use crate::params::RuleParameters;
+
+/// ListKeys' largest page.
+pub const MAX_PAGE_SIZE: i32 = 1000;
+
+/// A KMS call that failed after the SDK's retries (throttling, 5xx, network) or answered
+/// something this code does not understand.
+#[derive(Debug, Error, Clone)]
+#[error("kms:{operation} {key_id}: {message}")]
+pub struct KmsError {
+    pub operation: &'static str,
+    pub key_id: String,
+    pub message: String,
+    /// AWS's error code, when the service answered (`ThrottlingException`, `AccessDeniedException`, ...).
+    pub code: Option<String>,
+}
+
+/// What DescribeKey says about a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Described {
+    Key(Box<KeyFacts>),
+    /// The key was deleted between ListKeys and DescribeKey.
+    NotFound,
+    /// The rule's role may not describe the key.
+    AccessDenied(String),
+}
+
+/// Reads KMS, within a client-side ceiling per API.
+#[derive(Clone)]
+pub struct KmsReader {
+    client: aws_sdk_kms::Client,
+    page_size: i32,
+    describe_key: Arc<DefaultDirectRateLimiter>,
+    rotation_status: Arc<DefaultDirectRateLimiter>,
+    list_tags: Arc<DefaultDirectRateLimiter>,
+}
+
+fn limiter(per_second: u32) -> Arc<DefaultDirectRateLimiter> {
+    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    // A burst of a tenth of a second's worth keeps the start-up spike small.
+    let burst = NonZeroU32::new((per_second / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::direct(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
+impl KmsReader {
+    pub fn new(client: aws_sdk_kms::Client, params: &RuleParameters) -> Self {
+        Self {
+            client,
+            page_size: MAX_PAGE_SIZE,
+            describe_key: limiter(params.describe_key_per_second),
+            rotation_status: limiter(params.get_key_rotation_status_per_second),
+            // ListResourceTags is only called for keys that would be NON_COMPLIANT.
+            list_tags: limiter(params.get_key_rotation_status_per_second),
+        }
+    }
+
+    /// ListKeys page size (1..=1000); small pages are for tests.
+    pub fn with_page_size(mut self, page_size: i32) -> Self {
+        self.page_size = page_size.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
+    /// Every key id in the account and Region, page by page.
+    pub fn list_keys(&self) -> impl Stream<Item = Result<String, KmsError>> + '_ {
+        let pages = self
+            .client
+            .list_keys()
+            .limit(self.page_size)
+            .into_paginator()
+            .items()
+            .send();
+        futures::stream::unfold(pages, |mut pages| async move {
+            let item = pages.next().await?;
+            let item = item
+                .map_err(|e| kms_error("ListKeys", "", &e))
+                .and_then(|entry| {
+                    entry.key_id.ok_or_else(|| KmsError {
+                        operation: "ListKeys",
+                        key_id: String::new(),
+                        message: "a key entry has no KeyId".into(),
+                        code: None,
+                    })
+                });
+            Some((item, pages))
+        })
+    }
+
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn describe_key(&self, key_id: &str) -> Result<Described, KmsError> {
+        self.describe_key.until_ready().await;
+        let out = match self.client.describe_key().key_id(key_id).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match e.code() {
+                    Some("NotFoundException") => Ok(Described::NotFound),
+                    Some(code) if is_access_denied(code) => {
+                        Ok(Described::AccessDenied(message(&e)))
+                    }
+                    _ => Err(kms_error("DescribeKey", key_id, &e)),
+                }
+            }
+        };
+        let m = out.key_metadata.ok_or_else(|| KmsError {
+            operation: "DescribeKey",
+            key_id: key_id.into(),
+            message: "the answer has no KeyMetadata".into(),
+            code: None,
+        })?;
+        let replica_of = m
+            .multi_region_configuration
+            .as_ref()
+            .filter(|c| c.multi_region_key_type == Some(MultiRegionKeyType::Replica))
+            .map(|c| {
+                c.primary_key
+                    .as_ref()
+                    .and_then(|p| p.arn.clone())
+                    .unwrap_or_else(|| "(primary ARN not returned)".into())
+            });
+        let missing = |field: &str| KmsError {
+            operation: "DescribeKey",
+            key_id: key_id.into(),
+            message: format!("the answer has no {field}"),
+            code: None,
+        };
+        Ok(Described::Key(Box::new(KeyFacts {
+            key_id: m.key_id.clone(),
+            arn: m.arn.clone(),
+            key_manager: m.key_manager.clone().unwrap_or(KeyManagerType::Customer),
+            key_state: m.key_state.clone().ok_or_else(|| missing("KeyState"))?,
+            key_spec: m.key_spec.clone().ok_or_else(|| missing("KeySpec"))?,
+            origin: m.origin.clone().ok_or_else(|| missing("Origin"))?,
+            custom_key_store_id: m.custom_key_store_id.clone().filter(|s| !s.is_empty()),
+            replica_of,
+        })))
+    }
+
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn rotation_status(&self, key_id: &str) -> Result<RotationStatus, KmsError> {
+        self.rotation_status.until_ready().await;
+        match self
+            .client
+            .get_key_rotation_status()
+            .key_id(key_id)
+            .send()
+            .await
+        {
+            Ok(out) if out.key_rotation_enabled => Ok(RotationStatus::Enabled {
+                period_days: out.rotation_period_in_days,
+                next_rotation: out
+                    .next_rotation_date
+                    .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
+            }),
+            Ok(_) => Ok(RotationStatus::Disabled),
+            Err(e) => match e.code() {
+                Some("UnsupportedOperationException") => {
+                    Ok(RotationStatus::Unsupported(message(&e)))
+                }
+                Some("NotFoundException") => Ok(RotationStatus::KeyNotFound),
+                Some(code) if is_access_denied(code) => {
+                    Ok(RotationStatus::AccessDenied(message(&e)))
+                }
+                _ => Err(kms_error("GetKeyRotationStatus", key_id, &e)),
+            },
+        }
+    }
+
+    /// The key's exception tag, read with ListResourceTags (paged).
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn exception_tag(
+        &self,
+        key_id: &str,
+        tag_key: &str,
+    ) -> Result<ExceptionTag, KmsError> {
+        let mut marker = None;
+        loop {
+            self.list_tags.until_ready().await;
+            let out = match self
+                .client
+                .list_resource_tags()
+                .key_id(key_id)
+                .set_marker(marker.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    return match e.code() {
+                        Some(code) if is_access_denied(code) => Ok(ExceptionTag::Unreadable(
+                            format!("access denied on kms:ListResourceTags: {}", message(&e)),
+                        )),
+                        _ => Err(kms_error("ListResourceTags", key_id, &e)),
+                    }
+                }
+            };
+            let tags = out.tags.unwrap_or_default();
+            let found = ExceptionTag::from_tags(
+                tag_key,
+                tags.iter()
+                    .map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+            );
+            if found != ExceptionTag::Absent {
+                return Ok(found);
+            }
+            match (out.truncated, out.next_marker) {
+                (true, Some(next)) => marker = Some(next),
+                _ => return Ok(ExceptionTag::Absent),
+            }
+        }
+    }
+}
+
+fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+    e.message().unwrap_or("no message").to_owned()
+}
+
+fn kms_error<E, R>(operation: &'static str, key_id: &str, e: &SdkError<E, R>) -> KmsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    KmsError {
+        operation,
+        key_id: key_id.to_owned(),
+        message: describe(e),
+        code: code(e),
+    }
+}

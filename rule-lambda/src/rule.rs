@@ -1,0 +1,444 @@
+//! The rule: one Config invocation, from the parsed event to PutEvaluations.
+//!
+//! Change events decide one key from its configuration item; periodic runs list every key and
+//! evaluate them concurrently, sending full batches of 100 while evaluation goes on. A key that
+//! could not be evaluated is never reported as anything: the invocation fails naming it, after the
+//! keys that did succeed have been sent, so Config retries.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::clients::{AssumeRoleError, Clients};
+use crate::config::{ConfigError, ConfigService, Evaluation, MAX_BATCH};
+use crate::decision::{Compliance, NoKey};
+use crate::evaluate::{evaluate_facts, evaluate_key_id, Prior};
+use crate::event::{ConfigurationItem, EventError, Invocation, Message, KMS_KEY};
+use crate::exception::ExceptionTag;
+use crate::kms::{Described, KmsError, KmsReader, MAX_PAGE_SIZE};
+
+/// How the rule runs; the defaults are the Lambda's.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// ListKeys page size.
+    pub page_size: i32,
+    /// Keys evaluated at once in a periodic run.
+    pub concurrency: usize,
+    /// Stop starting keys when less than this is left before the Lambda's deadline.
+    pub deadline_margin: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            page_size: MAX_PAGE_SIZE,
+            concurrency: 64,
+            deadline_margin: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What an invocation sent to Config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub evaluations: usize,
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub not_applicable: usize,
+    pub put_evaluations_calls: usize,
+}
+
+impl Outcome {
+    fn count(&mut self, compliance: Compliance) {
+        self.evaluations += 1;
+        match compliance {
+            Compliance::Compliant => self.compliant += 1,
+            Compliance::NonCompliant => self.non_compliant += 1,
+            Compliance::NotApplicable => self.not_applicable += 1,
+        }
+    }
+}
+
+/// Why an invocation failed. Config retries a failed invocation.
+#[derive(Debug, Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    AssumeRole(#[from] AssumeRoleError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Incomplete(Incomplete),
+}
+
+impl RuleError {
+    /// A short, stable name for the Lambda runtime's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Event(EventError::Parameters(_)) => "InvalidRuleParameters",
+            Self::Event(_) => "InvalidEvent",
+            Self::AssumeRole(_) => "AssumeRoleFailed",
+            Self::Config(_) => "ConfigCallFailed",
+            Self::Incomplete(_) => "KeysNotEvaluated",
+        }
+    }
+}
+
+/// Keys left without an evaluation in Config, each with why.
+#[derive(Debug, Default)]
+pub struct Incomplete {
+    /// Keys whose KMS calls failed after retries.
+    pub failed: Vec<KmsError>,
+    /// Keys not started before the Lambda's deadline.
+    pub not_started: usize,
+    /// The listing of keys broke off: more keys may exist that were never seen.
+    pub listing: Option<KmsError>,
+    /// Evaluations that Config did not take.
+    pub unsent: Vec<ConfigError>,
+    /// What did reach Config.
+    pub outcome: Outcome,
+}
+
+impl Incomplete {
+    fn is_empty(&self) -> bool {
+        self.failed.is_empty()
+            && self.not_started == 0
+            && self.listing.is_none()
+            && self.unsent.is_empty()
+    }
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 20;
+        let mut parts = Vec::new();
+        if !self.failed.is_empty() {
+            let shown: Vec<String> = self
+                .failed
+                .iter()
+                .take(SHOWN)
+                .map(ToString::to_string)
+                .collect();
+            let more = self.failed.len().saturating_sub(SHOWN);
+            parts.push(format!(
+                "{} key(s) could not be evaluated and were not reported: {}{}",
+                self.failed.len(),
+                shown.join("; "),
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if self.not_started > 0 {
+            parts.push(format!(
+                "{} key(s) not evaluated: the Lambda's deadline was near (raise the function timeout)",
+                self.not_started
+            ));
+        }
+        if let Some(e) = &self.listing {
+            parts.push(format!(
+                "listing the keys failed, so keys after that point were not evaluated: {e}"
+            ));
+        }
+        for e in &self.unsent {
+            parts.push(e.to_string());
+        }
+        write!(
+            f,
+            "{}. {} evaluation(s) were sent; Config retries the rest on its next invocation.",
+            parts.join(". "),
+            self.outcome.evaluations
+        )
+    }
+}
+
+/// Handle one invocation.
+#[tracing::instrument(skip_all, fields(account = %inv.account_id, rule = inv.config_rule_name.as_deref().unwrap_or("")))]
+pub async fn run(
+    inv: &Invocation,
+    clients: &Clients,
+    deadline: Option<Instant>,
+    opts: &Options,
+) -> Result<Outcome, RuleError> {
+    let clients = match &inv.parameters.execution_role_name {
+        Some(name) => {
+            let role_arn = format!(
+                "arn:{}:iam::{}:role/{name}",
+                inv.partition(),
+                inv.account_id
+            );
+            clients.assume_role(&role_arn).await?
+        }
+        None => clients.clone(),
+    };
+    let kms = KmsReader::new(clients.kms.clone(), &inv.parameters).with_page_size(opts.page_size);
+    let config = ConfigService::new(clients.config.clone(), inv.result_token.clone());
+    match &inv.message {
+        Message::Change(item) => {
+            let evaluation = change(inv, &kms, item, item.capture_time).await?;
+            send_one(&config, evaluation).await
+        }
+        Message::Oversized(summary) => {
+            let evaluation = if inv.event_left_scope {
+                evaluation(
+                    &summary.resource_id,
+                    NoKey::LeftScope.verdict(),
+                    summary.capture_time,
+                )
+            } else {
+                match config.latest_item(&summary.resource_id).await? {
+                    Some(item) => change(inv, &kms, &item, summary.capture_time).await?,
+                    None => evaluation(
+                        &summary.resource_id,
+                        NoKey::NotRecorded.verdict(),
+                        summary.capture_time,
+                    ),
+                }
+            };
+            send_one(&config, evaluation).await
+        }
+        Message::Scheduled {
+            notification_creation_time,
+        } => {
+            periodic(
+                inv,
+                &kms,
+                &config,
+                *notification_creation_time,
+                deadline,
+                opts,
+            )
+            .await
+        }
+    }
+}
+
+fn evaluation(
+    resource_id: &str,
+    verdict: crate::decision::Verdict,
+    at: DateTime<Utc>,
+) -> Evaluation {
+    Evaluation {
+        resource_id: resource_id.to_owned(),
+        verdict,
+        ordering_timestamp: at,
+    }
+}
+
+async fn send_one(config: &ConfigService, evaluation: Evaluation) -> Result<Outcome, RuleError> {
+    let mut outcome = Outcome::default();
+    config
+        .put_evaluations(std::slice::from_ref(&evaluation))
+        .await?;
+    outcome.count(evaluation.verdict.compliance);
+    outcome.put_evaluations_calls = 1;
+    tracing::info!(
+        resource_id = %evaluation.resource_id,
+        compliance = %evaluation.verdict.compliance,
+        annotation = %evaluation.verdict.annotation,
+        "evaluated"
+    );
+    Ok(outcome)
+}
+
+/// Decide one key from its configuration item, calling KMS only for what the item lacks.
+async fn change(
+    inv: &Invocation,
+    kms: &KmsReader,
+    item: &ConfigurationItem,
+    at: DateTime<Utc>,
+) -> Result<Evaluation, RuleError> {
+    let no_key = if inv.event_left_scope {
+        Some(NoKey::LeftScope)
+    } else if !item.is_live() {
+        Some(NoKey::ItemStatus(item.status.as_str().to_owned()))
+    } else if item.resource_type != KMS_KEY {
+        Some(NoKey::ResourceType(item.resource_type.clone()))
+    } else {
+        None
+    };
+    if let Some(no_key) = no_key {
+        return Ok(evaluation(&item.resource_id, no_key.verdict(), at));
+    }
+    let params = &inv.parameters;
+    let today = Utc::now().date_naive();
+    let failed = |e: KmsError| {
+        RuleError::Incomplete(Incomplete {
+            failed: vec![e],
+            ..Default::default()
+        })
+    };
+    let verdict = match item.key_facts() {
+        Some(facts) => {
+            // The item records the key's tags, so no ListResourceTags is needed.
+            let prior = Prior {
+                rotation: item.rotation_status(params),
+                exception: Some(ExceptionTag::from_tags(
+                    &params.exception_tag_key,
+                    item.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )),
+            };
+            evaluate_facts(kms, &facts, prior, params, today)
+                .await
+                .map_err(failed)?
+        }
+        None => match kms.describe_key(&item.resource_id).await.map_err(failed)? {
+            Described::Key(facts) => evaluate_facts(kms, &facts, Prior::default(), params, today)
+                .await
+                .map_err(failed)?,
+            Described::NotFound => NoKey::KeyNotFound.verdict(),
+            Described::AccessDenied(msg) => NoKey::DescribeDenied(msg).verdict(),
+        },
+    };
+    Ok(evaluation(&item.resource_id, verdict, at))
+}
+
+enum KeyResult {
+    Evaluated(Evaluation),
+    Failed(KmsError),
+    NotStarted,
+}
+
+/// Evaluate every key in the account and Region.
+async fn periodic(
+    inv: &Invocation,
+    kms: &KmsReader,
+    config: &ConfigService,
+    at: DateTime<Utc>,
+    deadline: Option<Instant>,
+    opts: &Options,
+) -> Result<Outcome, RuleError> {
+    let params = &inv.parameters;
+    let today = Utc::now().date_naive();
+    // Config keeps nothing under TestMode, so there is no earlier result to clean up.
+    let cleanup_rule = inv
+        .config_rule_name
+        .as_deref()
+        .filter(|_| !inv.result_token.is_test_mode());
+    let (tx, rx) = mpsc::channel::<Evaluation>(MAX_BATCH * 2);
+
+    let produce = async move {
+        let mut incomplete = Incomplete::default();
+        let mut seen = HashSet::new();
+        let near_deadline = || deadline.is_some_and(|d| Instant::now() + opts.deadline_margin >= d);
+        {
+            let mut results = std::pin::pin!(kms
+                .list_keys()
+                .map_ok(|key_id| {
+                    if cleanup_rule.is_some() {
+                        seen.insert(key_id.clone());
+                    }
+                    async move {
+                        if near_deadline() {
+                            return Ok(KeyResult::NotStarted);
+                        }
+                        Ok(match evaluate_key_id(kms, &key_id, params, today).await {
+                            Ok(e) => KeyResult::Evaluated(evaluation(&e.key_id, e.verdict, at)),
+                            Err(e) => KeyResult::Failed(e),
+                        })
+                    }
+                })
+                .try_buffer_unordered(opts.concurrency));
+            loop {
+                match results.next().await {
+                    None => break,
+                    Some(Ok(KeyResult::Evaluated(e))) => {
+                        if tx.send(e).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(KeyResult::Failed(e))) => {
+                        tracing::warn!(key_id = %e.key_id, error = %e, "key not evaluated");
+                        incomplete.failed.push(e);
+                    }
+                    Some(Ok(KeyResult::NotStarted)) => incomplete.not_started += 1,
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "ListKeys failed");
+                        incomplete.listing = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let (Some(rule), None) = (cleanup_rule, &incomplete.listing) {
+            match config.evaluated_resource_ids(rule).await {
+                Ok(ids) => {
+                    for id in ids.into_iter().filter(|id| !seen.contains(id)) {
+                        let gone = evaluation(&id, NoKey::KeyNotFound.verdict(), at);
+                        if tx.send(gone).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                // The clean-up is housekeeping: the keys themselves were all evaluated.
+                Err(e) => tracing::warn!(error = %e, "clean-up of deleted keys skipped"),
+            }
+        }
+        drop(tx);
+        incomplete
+    };
+    let write = write_batches(config, rx);
+    let (mut incomplete, (outcome, unsent)) = tokio::join!(produce, write);
+    incomplete.outcome = outcome;
+    incomplete.unsent = unsent;
+    tracing::info!(
+        evaluations = incomplete.outcome.evaluations,
+        compliant = incomplete.outcome.compliant,
+        non_compliant = incomplete.outcome.non_compliant,
+        not_applicable = incomplete.outcome.not_applicable,
+        failed = incomplete.failed.len(),
+        not_started = incomplete.not_started,
+        "periodic evaluation finished"
+    );
+    if incomplete.is_empty() {
+        Ok(incomplete.outcome)
+    } else {
+        Err(RuleError::Incomplete(incomplete))
+    }
+}
+
+/// Send evaluations as they come, in full batches of 100 and one last partial batch. A batch
+/// that Config refuses does not stop the ones after it.
+async fn write_batches(
+    config: &ConfigService,
+    mut rx: mpsc::Receiver<Evaluation>,
+) -> (Outcome, Vec<ConfigError>) {
+    let mut outcome = Outcome::default();
+    let mut errors = Vec::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let next = rx.recv().await;
+        let done = next.is_none();
+        batch.extend(next);
+        if batch.len() == MAX_BATCH || (done && !batch.is_empty()) {
+            outcome.put_evaluations_calls += 1;
+            match config.put_evaluations(&batch).await {
+                Ok(()) => batch
+                    .iter()
+                    .for_each(|e| outcome.count(e.verdict.compliance)),
+                Err(e) => {
+                    let unsent: HashSet<&str> = e.unsent().iter().map(String::as_str).collect();
+                    batch
+                        .iter()
+                        .filter(|ev| !unsent.contains(ev.resource_id.as_str()))
+                        .for_each(|ev| outcome.count(ev.verdict.compliance));
+                    errors.push(e);
+                }
+            }
+            batch.clear();
+        }
+        if done {
+            return (outcome, errors);
+        }
+    }
+}
