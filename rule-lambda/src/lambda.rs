@@ -12,8 +12,14 @@ use crate::event::Invocation;
 use crate::rule::{self, Options, Outcome, RuleError};
 
 /// The error the runtime reports: `errorType` names the kind, `errorMessage` says what to do.
-#[derive(Debug)]
 pub struct HandlerError(pub RuleError);
+
+/// The runtime logs errors with `{:?}`: make that the readable message.
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.error_type(), self.0)
+    }
+}
 
 impl From<HandlerError> for Diagnostic {
     fn from(e: HandlerError) -> Self {
@@ -30,9 +36,12 @@ pub async fn handler(
     clients: &Clients,
     opts: &Options,
 ) -> Result<Outcome, HandlerError> {
-    let deadline = remaining(event.context.deadline()).map(|left| Instant::now() + left);
+    // Stop starting keys a margin before the deadline: at most `deadline_margin`, and at most a
+    // quarter of the time the invocation has, so short timeouts still get work done.
+    let left = remaining(event.context.deadline());
+    let stop_at = left.map(|left| Instant::now() + left - opts.deadline_margin.min(left / 4));
     let result = match Invocation::parse(event.payload) {
-        Ok(inv) => rule::run(&inv, clients, deadline, opts).await,
+        Ok(inv) => rule::run(&inv, clients, stop_at, opts).await,
         Err(e) => Err(e.into()),
     };
     if let Err(e) = &result {
@@ -41,14 +50,35 @@ pub async fn handler(
     result.map_err(HandlerError)
 }
 
-/// Time left before the runtime's deadline; `None` when the context has none (local tools).
+/// Time left before the runtime's deadline. `None` when the deadline is not a time still ahead:
+/// Lambda always sends one, but local emulators send none, or a duration instead of a time
+/// (`cargo lambda watch` sends `600000`), and a deadline that has passed before the work starts
+/// would only make every key "not started".
 fn remaining(deadline: SystemTime) -> Option<Duration> {
-    if deadline == SystemTime::UNIX_EPOCH {
-        return None;
+    match deadline.duration_since(SystemTime::now()) {
+        Ok(left) => Some(left),
+        Err(_) => {
+            tracing::warn!(
+                ?deadline,
+                "the invocation's deadline is not in the future; running without one"
+            );
+            None
+        }
     }
-    Some(
-        deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default(),
-    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines() {
+        assert_eq!(remaining(SystemTime::UNIX_EPOCH), None);
+        assert_eq!(
+            remaining(SystemTime::UNIX_EPOCH + Duration::from_millis(600_000)),
+            None
+        );
+        let left = remaining(SystemTime::now() + Duration::from_secs(60)).unwrap();
+        assert!(left > Duration::from_secs(59) && left <= Duration::from_secs(60));
+    }
 }

@@ -30,7 +30,8 @@ pub struct Options {
     pub page_size: i32,
     /// Keys evaluated at once in a periodic run.
     pub concurrency: usize,
-    /// Stop starting keys when less than this is left before the Lambda's deadline.
+    /// Stop starting keys when less than this is left before the Lambda's deadline (the handler
+    /// uses at most a quarter of the invocation's time as the margin).
     pub deadline_margin: Duration,
 }
 
@@ -162,12 +163,12 @@ impl std::fmt::Display for Incomplete {
     }
 }
 
-/// Handle one invocation.
+/// Handle one invocation. Periodic runs start no key after `stop_at`.
 #[tracing::instrument(skip_all, fields(account = %inv.account_id, rule = inv.config_rule_name.as_deref().unwrap_or("")))]
 pub async fn run(
     inv: &Invocation,
     clients: &Clients,
-    deadline: Option<Instant>,
+    stop_at: Option<Instant>,
     opts: &Options,
 ) -> Result<Outcome, RuleError> {
     let clients = match &inv.parameters.execution_role_name {
@@ -215,7 +216,7 @@ pub async fn run(
                 &kms,
                 &config,
                 *notification_creation_time,
-                deadline,
+                stop_at,
                 opts,
             )
             .await
@@ -315,7 +316,7 @@ async fn periodic(
     kms: &KmsReader,
     config: &ConfigService,
     at: DateTime<Utc>,
-    deadline: Option<Instant>,
+    stop_at: Option<Instant>,
     opts: &Options,
 ) -> Result<Outcome, RuleError> {
     let params = &inv.parameters;
@@ -330,7 +331,7 @@ async fn periodic(
     let produce = async move {
         let mut incomplete = Incomplete::default();
         let mut seen = HashSet::new();
-        let near_deadline = || deadline.is_some_and(|d| Instant::now() + opts.deadline_margin >= d);
+        let near_deadline = || stop_at.is_some_and(|t| Instant::now() >= t);
         {
             let mut results = std::pin::pin!(kms
                 .list_keys()

@@ -1,0 +1,325 @@
+"""Every IAM policy of the templates, and the SCP, checked with parliament and for least privilege.
+
+Policies are taken from the templates with their intrinsic functions evaluated, for each
+deployment shape (single account, organization), so conditional statements are checked too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import parliament
+import pytest
+from parliament import iam_definition
+
+from support import PACK_DIR, TEMPLATES_DIR, Resolver, as_list, iam_policies, load_cfn, load_yaml
+
+CENTRAL_ROLE_ARN = "arn:aws:iam::999988887777:role/kms-rotation-FunctionRole-ABCDEF"
+ORG_ID = "o-abcdefghij"
+
+# Each template with the parameter sets of its deployment shapes.
+CASES = {
+    "rule-function.yaml": {
+        "single-account": {"CodeS3Bucket": "artifacts-bucket"},
+        "organization": {
+            "CodeS3Bucket": "artifacts-bucket",
+            "ExecutionRoleName": "KmsRotationRuleEvaluation",
+            "OrganizationId": ORG_ID,
+            "CreateRemediationResources": "false",
+        },
+        "cross-account-without-org-id": {
+            "CodeS3Bucket": "artifacts-bucket",
+            "ExecutionRoleName": "KmsRotationRuleEvaluation",
+        },
+    },
+    "member-account-roles.yaml": {
+        "roles-region": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN},
+        "other-region": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "CreateRoles": "false"},
+    },
+    "org-lambda-permission.yaml": {
+        "organization": {
+            "FunctionArn": "arn:aws:lambda:us-east-1:111122223333:function:kms-rotation-rule",
+            "OrganizationId": ORG_ID,
+        },
+    },
+}
+
+RESOLVERS = {
+    f"{name}[{shape}]": Resolver(load_cfn(TEMPLATES_DIR / name), params)
+    for name, shapes in CASES.items()
+    for shape, params in shapes.items()
+}
+
+POLICIES = [
+    (f"{case}: {label}", kind, policy)
+    for case, resolver in RESOLVERS.items()
+    for label, kind, policy in iam_policies(resolver)
+]
+
+SCP_PATH = PACK_DIR / "scp-deny-disable-key-rotation.json"
+
+# Actions without resource-level permissions in the IAM Service Authorization Reference: the only
+# ones an Allow statement may grant on Resource "*". (Checked against parliament's copy of the
+# reference below, so a wrong entry fails.)
+RESOURCE_STAR_ALLOWED = {"kms:ListKeys", "config:PutEvaluations", "config:GetResourceConfigHistory"}
+
+# parliament findings accepted, {(policy label regex, issue): reason}. None today.
+PARLIAMENT_WAIVERS: dict[tuple[str, str], str] = {}
+
+# What each role may do: exactly these actions (least privilege, from the rule's design).
+FUNCTION_ACTIONS = {
+    "kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+    "config:PutEvaluations", "config:GetComplianceDetailsByConfigRule",
+    "config:GetResourceConfigHistory",
+}
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+REMEDIATION_ACTIONS = {"kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}
+
+
+def privilege(action: str) -> dict:
+    prefix, name = action.split(":")
+    service = next(s for s in iam_definition if s["prefix"] == prefix)
+    return next(p for p in service["privileges"] if p["privilege"] == name)
+
+
+def statements(policy: dict) -> list[dict]:
+    return as_list(policy["Statement"])
+
+
+def allowed_actions(resolver: Resolver, role: str) -> set[str]:
+    props = dict(resolver.resources("AWS::IAM::Role"))[role]
+    return {
+        action
+        for policy in props.get("Policies", [])
+        for st in statements(policy["PolicyDocument"])
+        if st["Effect"] == "Allow"
+        for action in as_list(st["Action"])
+    }
+
+
+def parliament_findings(label: str, policy: dict) -> list[str]:
+    result = parliament.analyze_policy_string(json.dumps(policy))
+    out = []
+    for f in result.findings:
+        waived = any(
+            re.search(pattern, label) and issue == f.issue
+            for (pattern, issue) in PARLIAMENT_WAIVERS
+        )
+        if not waived:
+            out.append(f"{f.issue}: {f.detail} {f.location}")
+    return out
+
+
+def test_there_are_policies_to_check():
+    kinds = {kind for _, kind, _ in POLICIES}
+    assert kinds == {"trust", "identity"}
+    assert len(POLICIES) >= 10
+
+
+def as_resource_policy(policy: dict, role_arn: str) -> dict:
+    """A role's trust policy is a resource policy whose resource is the role; IAM leaves Resource
+    implicit. parliament only knows explicit ones (it reports MALFORMED otherwise, as its own
+    source notes), so give each statement the role as Resource to have the rest checked."""
+    return {
+        **policy,
+        "Statement": [{**st, "Resource": role_arn} for st in statements(policy)],
+    }
+
+
+@pytest.mark.parametrize("label,kind,policy", POLICIES, ids=[p[0] for p in POLICIES])
+def test_parliament_has_no_findings(label, kind, policy):
+    if kind == "trust":
+        policy = as_resource_policy(policy, "arn:aws:iam::111122223333:role/any-role")
+    assert parliament_findings(label, policy) == []
+
+
+def test_parliament_has_no_findings_on_the_scp():
+    assert parliament_findings("scp", json.loads(SCP_PATH.read_text())) == []
+
+
+@pytest.mark.parametrize("label,kind,policy", POLICIES, ids=[p[0] for p in POLICIES])
+def test_no_wildcard_actions_and_resource_star_only_where_unavoidable(label, kind, policy):
+    for st in statements(policy):
+        assert "NotAction" not in st and "NotResource" not in st, label
+        for action in as_list(st["Action"]):
+            assert "*" not in action, f"{label}: wildcard action {action}"
+        if kind == "identity" and "*" in as_list(st.get("Resource", [])):
+            for action in as_list(st["Action"]):
+                assert action in RESOURCE_STAR_ALLOWED, f"{label}: {action} on Resource '*'"
+
+
+def test_resource_star_allow_list_matches_the_iam_reference():
+    for action in RESOURCE_STAR_ALLOWED:
+        types = {r["resource_type"] for r in privilege(action)["resource_types"]}
+        assert types == {""}, f"{action} supports resource-level permissions: {types}"
+    # ...and everything else the roles are granted does support them, so is scoped.
+    for action in FUNCTION_ACTIONS | LOG_ACTIONS | REMEDIATION_ACTIONS | {"sts:AssumeRole"}:
+        if action not in RESOURCE_STAR_ALLOWED:
+            types = {r["resource_type"] for r in privilege(action)["resource_types"]}
+            assert types - {""}, f"{action} has no resource type: add it to the allow-list"
+
+
+def test_function_role_is_least_privilege():
+    single = RESOLVERS["rule-function.yaml[single-account]"]
+    assert allowed_actions(single, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS
+    org = RESOLVERS["rule-function.yaml[organization]"]
+    assert allowed_actions(org, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS | {"sts:AssumeRole"}
+
+
+def test_function_role_assumes_only_the_named_role_in_the_organization():
+    props = dict(RESOLVERS["rule-function.yaml[organization]"].resources("AWS::IAM::Role"))
+    [assume] = [
+        st
+        for st in statements(props["FunctionRole"]["Policies"][0]["PolicyDocument"])
+        if st["Action"] == "sts:AssumeRole"
+    ]
+    assert assume["Resource"] == "arn:aws:iam::*:role/KmsRotationRuleEvaluation"
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORG_ID}}
+
+
+def test_logs_are_scoped_to_the_functions_own_log_group():
+    props = dict(RESOLVERS["rule-function.yaml[single-account]"].resources("AWS::IAM::Role"))
+    [logs] = [
+        st
+        for st in statements(props["FunctionRole"]["Policies"][0]["PolicyDocument"])
+        if set(as_list(st["Action"])) == LOG_ACTIONS
+    ]
+    assert logs["Resource"] == (
+        "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/kms-rotation-rule:*"
+    )
+
+
+def test_member_evaluation_role_is_read_only_and_trusts_only_the_function_role():
+    resolver = RESOLVERS["member-account-roles.yaml[roles-region]"]
+    assert allowed_actions(resolver, "EvaluationRole") == FUNCTION_ACTIONS
+    trust = dict(resolver.resources("AWS::IAM::Role"))["EvaluationRole"]["AssumeRolePolicyDocument"]
+    [st] = statements(trust)
+    assert st == {
+        "Effect": "Allow",
+        "Principal": {"AWS": CENTRAL_ROLE_ARN},
+        "Action": "sts:AssumeRole",
+    }
+    # The parameter is the only thing it can trust: no account root, no wildcard.
+    raw = load_cfn(TEMPLATES_DIR / "member-account-roles.yaml")
+    principal = raw["Resources"]["EvaluationRole"]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"][0]["Principal"]
+    assert principal == {"AWS": {"Ref": "CentralFunctionRoleArn"}}
+
+
+@pytest.mark.parametrize(
+    "case", ["rule-function.yaml[single-account]", "member-account-roles.yaml[roles-region]"]
+)
+def test_remediation_role_has_only_the_runbooks_actions_and_a_confused_deputy_guard(case):
+    resolver = RESOLVERS[case]
+    assert allowed_actions(resolver, "RemediationRole") == REMEDIATION_ACTIONS
+    role = dict(resolver.resources("AWS::IAM::Role"))["RemediationRole"]
+    [st] = statements(role["AssumeRolePolicyDocument"])
+    assert st["Principal"] == {"Service": "ssm.amazonaws.com"}
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
+    assert role["RoleName"] == "KmsRotationRemediation"
+
+
+def test_remediation_role_covers_every_call_of_the_runbook():
+    runbook = load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
+    called = set()
+    for step in runbook["mainSteps"]:
+        inputs = step.get("inputs", {})
+        if "Api" in inputs:
+            called.add(f"{inputs['Service']}:{inputs['Api']}")
+        if step["action"] == "aws:executeScript":
+            for method in re.findall(r"\bkms\.([a-z_]+)\(", inputs["Script"]):
+                called.add("kms:" + "".join(part.title() for part in method.split("_")))
+    assert called == REMEDIATION_ACTIONS
+
+
+def test_every_invoke_permission_has_a_confused_deputy_condition():
+    permissions = [
+        (case, logical_id, props)
+        for case, resolver in RESOLVERS.items()
+        for logical_id, props in resolver.resources("AWS::Lambda::Permission")
+    ]
+    assert len(permissions) >= 4
+    for case, logical_id, props in permissions:
+        assert props["Action"] == "lambda:InvokeFunction"
+        assert props["Principal"] == "config.amazonaws.com"
+        assert props.get("SourceAccount") or props.get("PrincipalOrgID") or props.get("SourceArn"), (
+            f"{case} {logical_id}"
+        )
+    org = dict(RESOLVERS["org-lambda-permission.yaml[organization]"].resources())
+    assert org["OrganizationConfigInvokePermission"]["PrincipalOrgID"] == ORG_ID
+    own = dict(RESOLVERS["rule-function.yaml[single-account]"].resources())
+    assert own["ConfigInvokePermission"]["SourceAccount"] == "111122223333"
+
+
+# --------------------------------------------------------------------------- SCP
+
+
+def scp() -> dict:
+    return json.loads(SCP_PATH.read_text())
+
+
+def test_scp_fits_the_organizations_size_limit():
+    # Service control policies are limited to 5,120 characters.
+    assert len(SCP_PATH.read_text()) <= 5120
+
+
+def test_scp_denies_disabling_rotation_except_to_break_glass():
+    by_sid = {st["Sid"]: st for st in statements(scp())}
+    deny = by_sid["DenyDisableKeyRotation"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "kms:DisableKeyRotation"
+    assert deny["Condition"] == {
+        "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/KmsRotationBreakGlass"}
+    }
+
+
+def test_scp_denies_rotation_periods_above_the_org_maximum():
+    by_sid = {st["Sid"]: st for st in statements(scp())}
+    deny = by_sid["DenyRotationPeriodAboveOrgMaximum"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "kms:EnableKeyRotation"
+    assert deny["Condition"]["NumericGreaterThan"] == {"kms:RotationPeriodInDays": "365"}
+    assert deny["Condition"]["ArnNotLike"] == {
+        "aws:PrincipalArn": "arn:aws:iam::*:role/KmsRotationBreakGlass"
+    }
+    # The runbook's default period must pass the SCP.
+    runbook = load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
+    assert runbook["parameters"]["RotationPeriodInDays"]["default"] <= 365
+
+
+def test_scp_protects_the_exception_tag():
+    by_sid = {st["Sid"]: st for st in statements(scp())}
+    deny = by_sid["DenyChangingRotationExceptionTag"]
+    assert set(deny["Action"]) == {"kms:TagResource", "kms:UntagResource", "kms:CreateKey"}
+    assert deny["Condition"]["ForAnyValue:StringEquals"] == {"aws:TagKeys": "kms-rotation-exception"}
+    for action in deny["Action"]:
+        keys = {
+            key
+            for r in privilege(action)["resource_types"]
+            for key in r.get("condition_keys", [])
+        }
+        assert "aws:TagKeys" in keys, f"{action} does not support aws:TagKeys"
+
+
+@pytest.mark.parametrize(
+    "statement,issue",
+    [
+        ({"Effect": "Allow", "Action": "kms:DescribeKeys", "Resource": "*"}, "UNKNOWN_ACTION"),
+        (
+            {"Effect": "Allow", "Action": "kms:DescribeKey",
+             "Resource": "arn:aws:logs:us-east-1:111122223333:log-group:x:*"},
+            "RESOURCE_MISMATCH",
+        ),
+        (
+            {"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "ssm.amazonaws.com"},
+             "Resource": "arn:aws:iam::111122223333:role/x",
+             "Condition": {"StringEquals": {"aws:SourceAcount": "111122223333"}}},
+            "UNKNOWN_CONDITION_FOR_ACTION",
+        ),
+    ],
+    ids=["misspelled-action", "wrong-resource-type", "misspelled-condition-key"],
+)
+def test_parliament_catches_the_mistakes_it_is_trusted_with(statement, issue):
+    """A clean result above means something only if parliament sees these mistakes."""
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    assert issue in [f.issue for f in parliament.analyze_policy_string(json.dumps(policy)).findings]
