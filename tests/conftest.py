@@ -81,3 +81,12 @@ def aws_env(moto_endpoint, monkeypatch):
 @pytest.fixture
 def kms(aws_env):
     return boto3.client("kms", region_name=REGION, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+
+
+@pytest.fixture(scope="session")
+def binaries() -> Path:
+    """Build the project's binaries once (debug) and return the directory that holds them."""
+    subprocess.run(
+        ["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True
+    )
+    return ROOT / "target" / "debug"

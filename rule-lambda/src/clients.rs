@@ -2,7 +2,10 @@
 //! `ExecutionRoleName`): the same clients with the credentials of a role assumed in the
 //! evaluated account.
 
-use aws_config::SdkConfig;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use thiserror::Error;
 
@@ -13,6 +16,24 @@ use crate::aws_error::describe;
 pub struct AssumeRoleError {
     pub role_arn: String,
     pub message: String,
+}
+
+/// Attempts per AWS call: throttling, 5xx and network errors are retried with exponential backoff
+/// and jitter (the SDK's standard retry mode) before a key is reported as failed.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// The standard AWS configuration (environment, profiles, `AWS_ENDPOINT_URL`, IMDS, ...), with the
+/// retry policy both binaries use.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .load()
+        .await
 }
 
 /// The clients the rule and the CLI use.

@@ -1,6 +1,6 @@
 //! The AWS Config custom rule `kms-rotation-rule`, as a Lambda function.
 
-use kms_rotation::clients::Clients;
+use kms_rotation::clients::{load_sdk_config, Clients};
 use kms_rotation::lambda::handler;
 use kms_rotation::rule::Options;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_current_span(false)
         .with_target(false)
         .init();
-    let sdk = aws_config::load_from_env().await;
+    let sdk = load_sdk_config().await;
     let clients = Clients::new(&sdk);
     let opts = Options::default();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
