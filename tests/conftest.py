@@ -1,80 +1,48 @@
-"""Shared pytest fixtures: a moto server on a free loopback port, started once per test session."""
+"""Shared pytest fixtures: moto on a free loopback port (one per test session), the AWS
+environment pointing at it, and the project's binaries built once."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
+sys.path.insert(0, str(ROOT / "tools"))
 
+import localaws  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except Exception as exc:  # noqa: BLE001 - anything means "not yet"
-            last = exc
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s: {last}")
+REGION = localaws.REGION
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory):
-    """Start `moto_server` on a free port; yield its URL; stop it at the end, even on failure."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/moto-api/")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def moto_server(tmp_path_factory):
+    """Start `moto_server` on a free port; stop it at the end, even on failure."""
+    with localaws.MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server) -> str:
+    return moto_server.url
+
+
+@pytest.fixture
+def moto(moto_endpoint) -> localaws.Moto:
+    """The moto control API and recorder, for whichever moto `moto_endpoint` is."""
+    return localaws.Moto(moto_endpoint)
 
 
 @pytest.fixture
 def aws_env(moto_endpoint, monkeypatch):
     """Standard AWS environment pointing at moto, with a clean moto state for the test."""
-    env = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
+    env = localaws.aws_environment(moto_endpoint)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    urllib.request.urlopen(
-        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10
-    )
+    localaws.Moto(moto_endpoint).reset()
     return env
 
 
@@ -83,10 +51,13 @@ def kms(aws_env):
     return boto3.client("kms", region_name=REGION, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
 
 
+@pytest.fixture
+def kms_for_region(aws_env):
+    return lambda region: boto3.client("kms", region_name=region, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+
+
 @pytest.fixture(scope="session")
 def binaries() -> Path:
     """Build the project's binaries once (debug) and return the directory that holds them."""
-    subprocess.run(
-        ["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True
-    )
+    subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
     return ROOT / "target" / "debug"

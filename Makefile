@@ -1,0 +1,38 @@
+# The two commands of the README, and the rest.
+#   make demo   the whole story on a local emulated AWS account (moto)
+#   make test   every test: formatting, lints, Rust unit and mock tests, end-to-end and baseline tests
+#   make bench  the scale benchmark (docs/performance.md)
+#   make fuzz   more property-test cases than `make test` runs
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# The venv is rebuilt only when the pinned requirements change.
+VENV_STAMP := $(VENV)/.installed-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo test venv rust-checks pytest clean-venv
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): tests/requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: venv
+	$(PY) tools/demo.py
+
+rust-checks:
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+	cargo test --all-targets
+
+pytest: venv
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+test: rust-checks pytest
+
+clean-venv:
+	rm -rf $(VENV)
