@@ -153,13 +153,20 @@ def cargo_lambda() -> str:
     return shutil.which("cargo-lambda", path=str(Path(sys.executable).parent)) or "cargo-lambda"
 
 
+def venv_path_env() -> dict[str, str]:
+    """The environment with this Python's bin directory first on PATH: cargo-lambda finds zig
+    through `python3 -m ziglang`, which must be the venv's Python."""
+    bindir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+
+
 class LambdaWatch:
     """The rule's binary served by `cargo lambda watch` (the Lambda runtime emulator)."""
 
     def __init__(self, endpoint: str, log: Path, region: str = REGION, extra_env: dict | None = None):
         self.port = free_port()
         self.log = log
-        self.env = {**os.environ, **aws_environment(endpoint, region), **(extra_env or {})}
+        self.env = {**venv_path_env(), **aws_environment(endpoint, region), **(extra_env or {})}
         self.env.setdefault("RUST_LOG", "info")
         self.proc: subprocess.Popen | None = None
 

@@ -2,7 +2,7 @@
 //! the few reads the rule needs (GetResourceConfigHistory for oversized items,
 //! GetComplianceDetailsByConfigRule for the periodic clean-up).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_config::error::{ProvideErrorMetadata, SdkError};
@@ -144,7 +144,7 @@ impl ConfigService {
             .map(from_sdk_item))
     }
 
-    /// Resource ids that have a result for this rule (for the periodic clean-up).
+    /// Resource ids that are COMPLIANT or NON_COMPLIANT for this rule (for the periodic clean-up).
     #[tracing::instrument(skip(self))]
     pub async fn evaluated_resource_ids(
         &self,
@@ -154,6 +154,9 @@ impl ConfigService {
             .client
             .get_compliance_details_by_config_rule()
             .config_rule_name(rule_name)
+            // Keys already reported NOT_APPLICABLE need no clean-up again.
+            .compliance_types(ComplianceType::Compliant)
+            .compliance_types(ComplianceType::NonCompliant)
             .limit(100)
             .into_paginator()
             .send();
@@ -223,7 +226,7 @@ fn from_sdk_item(item: aws_sdk_config::types::ConfigurationItem) -> Configuratio
         aws_region: item.aws_region,
         tags: item
             .tags
-            .unwrap_or_else(HashMap::new)
+            .unwrap_or_default()
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
         configuration: item

@@ -390,6 +390,18 @@ mod tests {
 
     use Compliance::*;
 
+    /// (name, facts, rotation status, exception tag, parameters, expected, annotation contains, calls asked)
+    type Row<'a> = (
+        &'a str,
+        KeyFacts,
+        Option<RotationStatus>,
+        Option<ExceptionTag>,
+        &'a RuleParameters,
+        Compliance,
+        &'a str,
+        Vec<&'a str>,
+    );
+
     #[test]
     fn decision_table() {
         let defaults = RuleParameters::default();
@@ -407,16 +419,7 @@ mod tests {
         let absent = Some(ExceptionTag::Absent);
 
         // (name, facts, rotation, tag, params, expected, annotation contains, calls asked)
-        let rows: Vec<(
-            &str,
-            KeyFacts,
-            Option<RotationStatus>,
-            Option<ExceptionTag>,
-            &RuleParameters,
-            Compliance,
-            &str,
-            Vec<&str>,
-        )> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "1 AWS managed",
                 with(|k| k.key_manager = KeyManagerType::Aws),

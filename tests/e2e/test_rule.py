@@ -180,7 +180,7 @@ def test_release_zip_is_built(binaries):
     subprocess.run(
         [str(localaws.cargo_lambda()), "lambda", "build", "--release", "--x86-64",
          "--output-format", "zip", "--bin", localaws.FUNCTION],
-        cwd=ROOT, check=True, timeout=3000,
+        cwd=ROOT, check=True, timeout=3000, env=localaws.venv_path_env(),
     )
     artifact = ROOT / "target" / "lambda" / localaws.FUNCTION / "bootstrap.zip"
     assert artifact.is_file()

@@ -1,0 +1,1500 @@
+//! The rule end to end against mocked AWS services: every request the rule sends and every answer
+//! AWS can give, through `kms_rotation::rule::run` and the Lambda handler.
+//!
+//! Each test reads given / when / then. Clients panic on any request no rule matches, so a test
+//! that registers no rule for an operation asserts that the operation is never called.
+
+mod common;
+
+use aws_sdk_kms::operation::list_keys::ListKeysOutput;
+use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
+use aws_sdk_kms::types::{
+    KeyListEntry, KeyManagerType, KeySpec, KeyState, KeyUsageType, MultiRegionConfiguration,
+    MultiRegionKey, MultiRegionKeyType, OriginType, Tag,
+};
+use aws_smithy_mocks::{mock, Rule};
+use common::*;
+use kms_rotation::event::{EventError, Invocation, Message};
+use kms_rotation::rule::{run, Options, Outcome, RuleError};
+use serde_json::{json, Value};
+
+const K: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// A periodic run (TESTMODE) over `keys`, listed in one page, with these KMS rules besides ListKeys.
+async fn periodic_run(
+    parameters: Value,
+    keys: &[&str],
+    kms: &[&Rule],
+) -> (Result<Outcome, RuleError>, PutEvaluations) {
+    let (list, _) = list_keys(&[keys]);
+    let put = PutEvaluations::accepting();
+    let mut kms_rules = vec![&list];
+    kms_rules.extend_from_slice(kms);
+    let clients = clients(&kms_rules, &[&put.rule], &[]);
+    let result = run(&scheduled(parameters), &clients, None, &options()).await;
+    (result, put)
+}
+
+/// A change event run (TESTMODE) with these KMS rules and Config answering PutEvaluations only.
+async fn change_run(event: Value, kms: &[&Rule]) -> (Result<Outcome, RuleError>, PutEvaluations) {
+    let put = PutEvaluations::accepting();
+    let clients = clients(kms, &[&put.rule], &[]);
+    let result = run(&invocation(event), &clients, None, &options()).await;
+    (result, put)
+}
+
+fn ms(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn ordering_ms(e: &aws_sdk_config::types::Evaluation) -> i64 {
+    e.ordering_timestamp.to_millis().unwrap()
+}
+
+/// The premise of every "without calling KMS" test: a request no rule matches fails the test.
+#[tokio::test]
+#[should_panic(expected = "no rules matched")]
+async fn test_clients_fail_on_any_call_no_rule_expects() {
+    let clients = clients(&[], &[], &[]);
+    let _ = clients.kms.describe_key().key_id(K).send().await;
+}
+
+// =============================================================================================
+// ListKeys paging
+// =============================================================================================
+
+#[tokio::test]
+async fn periodic_run_pages_through_list_keys_and_evaluates_every_key_once() {
+    // Given three pages of keys, two a page
+    let keys = ["k1", "k2", "k3", "k4", "k5"];
+    let (list, list_calls) = list_keys(&[&keys[0..2], &keys[2..4], &keys[4..5]]);
+    let describes: Vec<Rule> = keys.iter().map(|id| describe(key(id))).collect();
+    let rotations: Vec<Rule> = keys
+        .iter()
+        .map(|id| rotation_on(id, 365, "2027-05-01T00:00:00Z"))
+        .collect();
+    let mut kms = vec![&list];
+    kms.extend(describes.iter().chain(&rotations));
+    let put = PutEvaluations::accepting();
+    let clients = clients(&kms, &[&put.rule], &[]);
+
+    // When the rule runs with a page size of 2
+    let opts = Options {
+        page_size: 2,
+        ..options()
+    };
+    let outcome = run(&scheduled(json!({})), &clients, None, &opts)
+        .await
+        .unwrap();
+
+    // Then ListKeys was asked for each page with the marker of the page before
+    let requests: Vec<(Option<i32>, Option<String>)> = list_calls
+        .requests()
+        .into_iter()
+        .map(|r| (r.limit, r.marker))
+        .collect();
+    assert_eq!(
+        requests,
+        vec![
+            (Some(2), None),
+            (Some(2), Some("marker-1".to_owned())),
+            (Some(2), Some("marker-2".to_owned())),
+        ]
+    );
+    // And every key was described and read exactly once, and reported exactly once
+    for rule in describes.iter().chain(&rotations) {
+        assert_eq!(rule.num_calls(), 1);
+    }
+    assert_eq!(put.resource_ids(), keys);
+    assert_eq!(put.requests().len(), 1);
+    assert_eq!(outcome.evaluations, 5);
+    assert_eq!(outcome.compliant, 5);
+    assert_eq!(outcome.put_evaluations_calls, 1);
+}
+
+#[tokio::test]
+async fn listing_that_breaks_off_fails_the_run_after_sending_what_was_evaluated() {
+    // Given ListKeys answers page 1, then is throttled on page 2 every time; and a real token
+    let page_1 = mock!(aws_sdk_kms::Client::list_keys)
+        .match_requests(|req| req.marker().is_none())
+        .then_output(|| {
+            ListKeysOutput::builder()
+                .keys(
+                    KeyListEntry::builder()
+                        .key_id(K)
+                        .key_arn(key_arn(K))
+                        .build(),
+                )
+                .truncated(true)
+                .next_marker("marker-1")
+                .build()
+        });
+    let page_2 = mock!(aws_sdk_kms::Client::list_keys)
+        .match_requests(|req| req.marker() == Some("marker-1"))
+        .sequence()
+        .http_response(throttling)
+        .repeatedly()
+        .build();
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (details, details_calls) = compliance_details(&["0000dead-12ab-34cd-56ef-1234567890ab"]);
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[&page_1, &page_2, &d, &r], &[&put.rule, &details], &[]);
+    let inv = invocation(with_token(event("scheduled.json", ""), "real-token"));
+
+    // When the rule runs
+    let err = run(&inv, &clients, None, &options()).await.unwrap_err();
+
+    // Then the key of page 1 was sent, the run fails saying the listing broke off,
+    // and no key is declared gone on the strength of an incomplete listing
+    assert_eq!(page_2.num_calls(), MAX_ATTEMPTS as usize);
+    assert_eq!(put.resource_ids(), [K]);
+    let message = err.to_string();
+    assert!(
+        message.contains(
+            "listing the keys failed, so keys after that point were not evaluated: kms:ListKeys"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("ThrottlingException"), "{message}");
+    assert_eq!(details_calls.len(), 0);
+}
+
+#[tokio::test]
+async fn no_key_is_started_once_the_deadline_is_near() {
+    // Given the time to stop starting keys has already come
+    let (list, _) = list_keys(&[&["k1", "k2"]]);
+    let (d, r) = (describe_every_key(), rotation_on_for_every_key());
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[&list, &d, &r], &[&put.rule], &[]);
+    let stop_at = Some(tokio::time::Instant::now());
+
+    // When the rule runs
+    let err = run(&scheduled(json!({})), &clients, stop_at, &options())
+        .await
+        .unwrap_err();
+
+    // Then no key was described or reported, and the error says why
+    assert_eq!(d.num_calls(), 0);
+    assert_eq!(put.requests().len(), 0);
+    assert!(
+        err.to_string()
+            .starts_with("2 key(s) not evaluated: the Lambda's deadline was near"),
+        "{err}"
+    );
+}
+
+// =============================================================================================
+// GetKeyRotationStatus answers
+// =============================================================================================
+
+#[tokio::test]
+async fn rotation_on_is_compliant_and_names_the_period_and_next_date() {
+    // Given a key rotating every 365 days, next on 2027-05-01
+    let (d, r, t) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+        tags(K, &[]),
+    );
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r, &t]).await;
+
+    // Then the key is COMPLIANT, the annotation names the period and the date, and no tags are read
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(e.compliance_resource_type, "AWS::KMS::Key");
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "COMPLIANT");
+    assert_eq!(
+        annotation(&e),
+        "Automatic rotation is on, every 365 days; next rotation 2027-05-01."
+    );
+    assert_eq!(t.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn rotation_off_is_non_compliant_after_looking_for_an_exception_tag() {
+    // Given a key with rotation off and no tags
+    let (d, r, t) = (
+        describe(key(K)),
+        rotation_off(K),
+        tags(K, &[("Owner", "payments")]),
+    );
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r, &t]).await;
+
+    // Then the tags were read once and the key is NON_COMPLIANT, with the command that fixes it
+    result.unwrap();
+    assert_eq!(t.num_calls(), 1);
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Automatic rotation is off."),
+        "{e:?}"
+    );
+    assert!(
+        annotation(&e).contains(&format!("aws kms enable-key-rotation --key-id {K}")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_operation_is_not_applicable() {
+    // Given KMS says the key cannot rotate
+    let d = describe(key(K));
+    let r = rotation_fails(K, || {
+        json_error(
+            400,
+            "UnsupportedOperationException",
+            "arn:aws:kms:us-east-1:123456789012:key/x origin is EXTERNAL which is not valid for this operation.",
+        )
+    });
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r]).await;
+
+    // Then the key is NOT_APPLICABLE with KMS's reason, after one call (no retry)
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(annotation(&e).starts_with("KMS does not support automatic rotation for this key: "));
+    assert!(annotation(&e).contains("origin is EXTERNAL"), "{e:?}");
+    assert_eq!(r.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn key_deleted_before_the_rotation_status_is_read_is_not_applicable() {
+    // Given the key disappears between DescribeKey and GetKeyRotationStatus
+    let d = describe(key(K));
+    let r = rotation_fails(K, || {
+        json_error(
+            400,
+            "NotFoundException",
+            "Key 'arn:aws:kms:us-east-1:123456789012:key/x' does not exist",
+        )
+    });
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r]).await;
+
+    // Then the key is NOT_APPLICABLE
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+}
+
+#[tokio::test]
+async fn access_denied_on_the_rotation_status_is_non_compliant() {
+    // Given the rule's role may not read the rotation status
+    let d = describe(key(K));
+    let r = rotation_fails(K, || {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/rule/fn is not authorized to perform: kms:GetKeyRotationStatus",
+        )
+    });
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r]).await;
+
+    // Then the key is NON_COMPLIANT, saying what permission is missing
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(annotation(&e).starts_with("Cannot read the rotation status: access denied."));
+    assert!(annotation(&e).contains("kms:GetKeyRotationStatus"), "{e:?}");
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_the_key_then_evaluated() {
+    // Given GetKeyRotationStatus is throttled once, then answers
+    let d = describe(key(K));
+    let r = rotation_fails_then_on(K, throttling, 1);
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r]).await;
+
+    // Then the call was retried and the key evaluated
+    let outcome = result.unwrap();
+    assert_eq!(r.num_calls(), 2);
+    assert_eq!(compliance(&put.only()), "COMPLIANT");
+    assert_eq!(outcome.compliant, 1);
+}
+
+#[tokio::test]
+async fn keys_that_fail_after_retries_are_not_reported_and_fail_the_invocation() {
+    // Given one good key, one throttled every time, one answered with 500 every time
+    let (good, throttled, broken) = ("k-good", "k-throttled", "k-broken");
+    let d: Vec<Rule> = [good, throttled, broken]
+        .iter()
+        .map(|id| describe(key(id)))
+        .collect();
+    let r_good = rotation_on(good, 365, "2027-05-01T00:00:00Z");
+    let r_throttled = rotation_fails(throttled, throttling);
+    let r_broken = rotation_fails(broken, internal_error);
+
+    // When the rule runs
+    let (result, put) = periodic_run(
+        json!({}),
+        &[good, throttled, broken],
+        &[&d[0], &d[1], &d[2], &r_good, &r_throttled, &r_broken],
+    )
+    .await;
+
+    // Then the SDK retried each failing call up to its attempt limit
+    assert_eq!(r_throttled.num_calls(), MAX_ATTEMPTS as usize);
+    assert_eq!(r_broken.num_calls(), MAX_ATTEMPTS as usize);
+    // And only the good key was sent to Config
+    assert_eq!(put.resource_ids(), [good]);
+    // And the invocation fails naming both keys that were not evaluated
+    let err = result.unwrap_err();
+    assert_eq!(err.error_type(), "KeysNotEvaluated");
+    let message = err.to_string();
+    let RuleError::Incomplete(incomplete) = err else {
+        panic!("expected Incomplete, got {message}")
+    };
+    assert_eq!(incomplete.failed.len(), 2);
+    assert_eq!(incomplete.outcome.evaluations, 1);
+    assert!(
+        message.contains("2 key(s) could not be evaluated"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "kms:GetKeyRotationStatus {throttled}: ThrottlingException"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "kms:GetKeyRotationStatus {broken}: KMSInternalException"
+        )),
+        "{message}"
+    );
+}
+
+// =============================================================================================
+// DescribeKey answers
+// =============================================================================================
+
+/// A periodic run over one key described by `metadata`, whose rotation status would be off if
+/// anyone asked. Returns the evaluation and how many times the status was asked.
+async fn one_key(
+    parameters: Value,
+    metadata: aws_sdk_kms::types::builders::KeyMetadataBuilder,
+) -> (aws_sdk_config::types::Evaluation, usize) {
+    let id = metadata.get_key_id().clone().unwrap();
+    let (d, r, t) = (describe(metadata), rotation_off(&id), tags(&id, &[]));
+    let (result, put) = periodic_run(parameters, &[&id], &[&d, &r, &t]).await;
+    result.unwrap();
+    (put.only(), r.num_calls())
+}
+
+#[tokio::test]
+async fn aws_managed_key_is_not_applicable_without_reading_its_rotation_status() {
+    let (e, status_calls) = one_key(json!({}), key(K).key_manager(KeyManagerType::Aws)).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(annotation(&e).starts_with("AWS managed key"), "{e:?}");
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn asymmetric_key_is_not_applicable() {
+    let metadata = key(K)
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::SignVerify);
+    let (e, status_calls) = one_key(json!({}), metadata).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e)
+            .starts_with("KeySpec RSA_2048 (asymmetric) does not support automatic rotation"),
+        "{e:?}"
+    );
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn hmac_key_is_not_applicable() {
+    let metadata = key(K)
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac);
+    let (e, status_calls) = one_key(json!({}), metadata).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).starts_with("KeySpec HMAC_256 (HMAC) does not support automatic rotation"),
+        "{e:?}"
+    );
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn imported_key_material_is_not_applicable() {
+    let (e, status_calls) = one_key(json!({}), key(K).origin(OriginType::External)).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(annotation(&e).contains("Origin EXTERNAL"), "{e:?}");
+    assert!(annotation(&e).contains("rotate-key-on-demand"), "{e:?}");
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn key_in_a_custom_key_store_is_not_applicable() {
+    let metadata = key(K)
+        .origin(OriginType::AwsCloudhsm)
+        .custom_key_store_id("cks-1234567890abcdef0")
+        .cloud_hsm_cluster_id("cluster-1a23b4cdefg");
+    let (e, status_calls) = one_key(json!({}), metadata).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).contains("custom key store (Origin AWS_CLOUDHSM)"),
+        "{e:?}"
+    );
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn key_pending_deletion_is_not_applicable_without_reading_its_rotation_status() {
+    let metadata = key(K)
+        .key_state(KeyState::PendingDeletion)
+        .enabled(false)
+        .deletion_date(aws_smithy_types::DateTime::from_secs(1_765_000_000))
+        .pending_deletion_window_in_days(7);
+    let (e, status_calls) = one_key(json!({}), metadata).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).starts_with("Key is pending deletion (KeyState PendingDeletion)"),
+        "{e:?}"
+    );
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn disabled_key_is_not_applicable_by_default() {
+    let metadata = key(K).key_state(KeyState::Disabled).enabled(false);
+    let (e, status_calls) = one_key(json!({}), metadata).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(annotation(&e).starts_with("Key is disabled"), "{e:?}");
+    assert!(annotation(&e).contains("evaluateDisabledKeys"), "{e:?}");
+    assert_eq!(status_calls, 0);
+}
+
+#[tokio::test]
+async fn disabled_key_is_evaluated_with_evaluate_disabled_keys() {
+    let metadata = key(K).key_state(KeyState::Disabled).enabled(false);
+    let (e, status_calls) = one_key(json!({"evaluateDisabledKeys": "true"}), metadata).await;
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Automatic rotation is off."),
+        "{e:?}"
+    );
+    assert_eq!(status_calls, 1);
+}
+
+#[tokio::test]
+async fn multi_region_replica_is_fixed_through_its_primary() {
+    // Given a replica whose primary is in us-west-2, with rotation off
+    let primary = "arn:aws:kms:us-west-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+    let replica = "mrk-1234abcd12ab34cd56ef1234567890ab";
+    let metadata = key(replica).multi_region(true).multi_region_configuration(
+        MultiRegionConfiguration::builder()
+            .multi_region_key_type(MultiRegionKeyType::Replica)
+            .primary_key(
+                MultiRegionKey::builder()
+                    .arn(primary)
+                    .region("us-west-2")
+                    .build(),
+            )
+            .replica_keys(
+                MultiRegionKey::builder()
+                    .arn(key_arn(replica))
+                    .region(REGION)
+                    .build(),
+            )
+            .build(),
+    );
+
+    // When the rule runs
+    let (e, status_calls) = one_key(json!({}), metadata).await;
+
+    // Then it is NON_COMPLIANT, and the annotation points at the primary key
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).contains(&format!("enable rotation on its primary key {primary}")),
+        "{e:?}"
+    );
+    assert_eq!(status_calls, 1);
+}
+
+#[tokio::test]
+async fn keys_that_cannot_be_described_are_reported_without_reading_their_rotation_status() {
+    // Given one key DescribeKey may not see and one deleted after ListKeys
+    let (denied, deleted) = ("k-denied", "k-deleted");
+    let d_denied = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(move |req| req.key_id() == Some(denied))
+        .then_http_response(|| {
+            json_error(
+                400,
+                "AccessDeniedException",
+                "not authorized to perform: kms:DescribeKey",
+            )
+        });
+    let d_deleted = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(move |req| req.key_id() == Some(deleted))
+        .then_http_response(|| json_error(400, "NotFoundException", "Key does not exist"));
+
+    // When the rule runs (no GetKeyRotationStatus rule: it must not be called)
+    let (result, put) = periodic_run(json!({}), &[denied, deleted], &[&d_denied, &d_deleted]).await;
+
+    // Then
+    result.unwrap();
+    let e = put.of(denied);
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Cannot describe the key: access denied."),
+        "{e:?}"
+    );
+    let e = put.of(deleted);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+}
+
+// =============================================================================================
+// Exception tags
+// =============================================================================================
+
+/// A periodic run over one key with rotation off and these tags.
+async fn rotation_off_with_tags(
+    parameters: Value,
+    key_tags: &[(&str, &str)],
+) -> (aws_sdk_config::types::Evaluation, usize) {
+    let (d, r, t) = (describe(key(K)), rotation_off(K), tags(K, key_tags));
+    let (result, put) = periodic_run(parameters, &[K], &[&d, &r, &t]).await;
+    result.unwrap();
+    (put.only(), t.num_calls())
+}
+
+#[tokio::test]
+async fn valid_exception_tag_makes_a_key_with_rotation_off_not_applicable() {
+    let expires = days_from_today(30);
+    let value = format!("owner=payments-team expires={expires} ticket=SEC-42");
+    let (e, tag_calls) = rotation_off_with_tags(
+        json!({}),
+        &[("Owner", "x"), ("kms-rotation-exception", &value)],
+    )
+    .await;
+    assert_eq!(tag_calls, 1);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(
+        annotation(&e),
+        format!("Automatic rotation is off under an approved exception: owner payments-team, expires {expires}, ticket SEC-42.")
+    );
+}
+
+#[tokio::test]
+async fn exception_tag_valid_through_its_expiry_day() {
+    let expires = days_from_today(0);
+    let value = format!("owner=payments-team expires={expires}");
+    let (e, _) = rotation_off_with_tags(json!({}), &[("kms-rotation-exception", &value)]).await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+}
+
+#[tokio::test]
+async fn expired_exception_tag_is_non_compliant() {
+    let expired = days_from_today(-1);
+    let value = format!("owner=payments-team expires={expired}");
+    let (e, _) = rotation_off_with_tags(json!({}), &[("kms-rotation-exception", &value)]).await;
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with(&format!("Automatic rotation is off and its exception expired on {expired} (owner payments-team).")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_exception_tag_is_non_compliant_and_says_so() {
+    let (e, _) = rotation_off_with_tags(
+        json!({}),
+        &[("kms-rotation-exception", "approved until 2027")],
+    )
+    .await;
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).contains("the exception tag kms-rotation-exception is malformed"),
+        "{e:?}"
+    );
+    assert!(
+        annotation(&e).contains("expected owner=<who> expires=<YYYY-MM-DD>"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn exception_tag_key_parameter_picks_the_tag() {
+    // Given the default tag says nothing valid, but the configured tag holds a valid exception
+    let value = format!("owner=platform expires={}", days_from_today(10));
+    let (e, _) = rotation_off_with_tags(
+        json!({"exceptionTagKey": "rotation-waiver"}),
+        &[
+            ("kms-rotation-exception", "junk"),
+            ("rotation-waiver", &value),
+        ],
+    )
+    .await;
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(annotation(&e).contains("owner platform"), "{e:?}");
+}
+
+#[tokio::test]
+async fn exception_tag_on_a_later_page_of_tags_is_found() {
+    // Given ListResourceTags returns the exception tag on its second page
+    let expires = days_from_today(30);
+    let (d, r) = (describe(key(K)), rotation_off(K));
+    let value = format!("owner=payments-team expires={expires}");
+    let t = mock!(aws_sdk_kms::Client::list_resource_tags).then_compute_output(move |req| {
+        let tag = |k: &str, v: &str| Tag::builder().tag_key(k).tag_value(v).build().unwrap();
+        match req.marker() {
+            None => ListResourceTagsOutput::builder()
+                .tags(tag("Owner", "payments"))
+                .truncated(true)
+                .next_marker("tags-2")
+                .build(),
+            Some("tags-2") => ListResourceTagsOutput::builder()
+                .tags(tag("kms-rotation-exception", &value))
+                .truncated(false)
+                .build(),
+            Some(other) => panic!("unexpected marker {other}"),
+        }
+    });
+
+    // When the rule runs
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r, &t]).await;
+
+    // Then both pages were read and the exception applies
+    result.unwrap();
+    assert_eq!(t.num_calls(), 2);
+    assert_eq!(compliance(&put.only()), "NOT_APPLICABLE");
+}
+
+#[tokio::test]
+async fn tags_that_cannot_be_read_leave_a_key_with_rotation_off_non_compliant() {
+    let (d, r) = (describe(key(K)), rotation_off(K));
+    let t = mock!(aws_sdk_kms::Client::list_resource_tags).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "not authorized to perform: kms:ListResourceTags",
+        )
+    });
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r, &t]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Automatic rotation is off; the key's tags could not be read to look for an exception (access denied on kms:ListResourceTags"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn tags_are_not_read_for_compliant_or_not_applicable_keys() {
+    // Given a rotating key, an AWS-managed key and an asymmetric key, all with tags to read
+    let (on, aws, rsa) = ("k-on", "k-aws", "k-rsa");
+    let d = [
+        describe(key(on)),
+        describe(key(aws).key_manager(KeyManagerType::Aws)),
+        describe(
+            key(rsa)
+                .key_spec(KeySpec::Rsa4096)
+                .key_usage(KeyUsageType::EncryptDecrypt),
+        ),
+    ];
+    let r = rotation_on(on, 365, "2027-05-01T00:00:00Z");
+    let t = [on, aws, rsa].map(|id| tags(id, &[]));
+
+    // When the rule runs
+    let (result, put) = periodic_run(
+        json!({}),
+        &[on, aws, rsa],
+        &[&d[0], &d[1], &d[2], &r, &t[0], &t[1], &t[2]],
+    )
+    .await;
+
+    // Then no key's tags were read
+    result.unwrap();
+    assert_eq!(compliance(&put.of(on)), "COMPLIANT");
+    assert_eq!(compliance(&put.of(aws)), "NOT_APPLICABLE");
+    assert_eq!(compliance(&put.of(rsa)), "NOT_APPLICABLE");
+    for t in &t {
+        assert_eq!(t.num_calls(), 0);
+    }
+}
+
+// =============================================================================================
+// maxRotationPeriodInDays
+// =============================================================================================
+
+#[tokio::test]
+async fn rotation_period_above_the_maximum_is_non_compliant() {
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 730, "2027-05-01T00:00:00Z"),
+    );
+    let (result, put) =
+        periodic_run(json!({"maxRotationPeriodInDays": "365"}), &[K], &[&d, &r]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with(
+            "Automatic rotation is on every 730 days, longer than the maximum of 365 days"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        annotation(&e).contains("--rotation-period-in-days 365"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn rotation_period_at_the_maximum_is_compliant() {
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (result, put) =
+        periodic_run(json!({"maxRotationPeriodInDays": 365}), &[K], &[&d, &r]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "COMPLIANT");
+    assert!(annotation(&e).contains("every 365 days"), "{e:?}");
+}
+
+// =============================================================================================
+// PutEvaluations
+// =============================================================================================
+
+#[tokio::test]
+async fn put_evaluations_sends_batches_of_at_most_100() {
+    for (keys, calls, sizes) in [
+        (0, 0, vec![]),
+        (1, 1, vec![1]),
+        (100, 1, vec![100]),
+        (101, 2, vec![100, 1]),
+        (250, 3, vec![100, 100, 50]),
+    ] {
+        // Given an account with this many keys, all rotating
+        let ids: Vec<String> = (0..keys).map(|n| format!("key-{n:04}")).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let (d, r) = (describe_every_key(), rotation_on_for_every_key());
+
+        // When the rule runs
+        let (result, put) = periodic_run(
+            json!({"getKeyRotationStatusPerSecond": "1000"}),
+            &id_refs,
+            &[&d, &r],
+        )
+        .await;
+
+        // Then the evaluations went in batches of at most 100, each key exactly once
+        let outcome = result.unwrap();
+        let requests = put.requests();
+        assert_eq!(requests.len(), calls, "{keys} keys");
+        let got: Vec<usize> = requests.iter().map(|r| r.evaluations().len()).collect();
+        assert_eq!(got, sizes, "{keys} keys");
+        assert_eq!(put.resource_ids(), ids, "{keys} keys");
+        assert_eq!(outcome.evaluations, keys);
+        assert_eq!(outcome.put_evaluations_calls, calls);
+    }
+}
+
+#[tokio::test]
+async fn testmode_token_sends_test_mode() {
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r]).await;
+    result.unwrap();
+    let request = &put.requests()[0];
+    assert_eq!(request.result_token(), Some("TESTMODE"));
+    assert_eq!(request.test_mode(), Some(true));
+}
+
+#[tokio::test]
+async fn real_token_is_sent_as_is_without_test_mode() {
+    // Given a real result token (so the periodic clean-up also runs, finding nothing)
+    let token = "eyJyZXN1bHRUb2tlbiI6InJlYWwifQ==";
+    let (list, _) = list_keys(&[&[K]]);
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (details, _) = compliance_details(&[]);
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[&list, &d, &r], &[&put.rule, &details], &[]);
+    let inv = invocation(with_token(event("scheduled.json", ""), token));
+
+    // When the rule runs
+    run(&inv, &clients, None, &options()).await.unwrap();
+
+    // Then PutEvaluations carries the token and no TestMode
+    let request = &put.requests()[0];
+    assert_eq!(request.result_token(), Some(token));
+    assert_eq!(request.test_mode(), None);
+}
+
+#[tokio::test]
+async fn ordering_timestamp_is_the_notification_time_for_periodic_runs() {
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (result, put) = periodic_run(json!({}), &[K], &[&d, &r]).await;
+    result.unwrap();
+    // scheduled.json: notificationCreationTime
+    assert_eq!(ordering_ms(&put.only()), ms("2026-11-28T10:00:00.000Z"));
+}
+
+#[tokio::test]
+async fn ordering_timestamp_is_the_capture_time_for_change_events() {
+    let (result, put) = change_run(event("change-rotation-off.json", K), &[]).await;
+    result.unwrap();
+    // change-rotation-off.json: configurationItemCaptureTime (not notificationCreationTime)
+    assert_eq!(ordering_ms(&put.only()), ms("2026-11-28T09:59:58.123Z"));
+}
+
+#[tokio::test]
+async fn failed_evaluations_are_sent_again_until_taken() {
+    // Given Config refuses the evaluation of k2 once
+    let keys = ["k1", "k2", "k3"];
+    let (d, r) = (describe_every_key(), rotation_on_for_every_key());
+    let (list, _) = list_keys(&[&keys]);
+    let put = PutEvaluations::answering(|n, _| if n == 0 { vec!["k2".into()] } else { vec![] });
+    let clients = clients(&[&list, &d, &r], &[&put.rule], &[]);
+
+    // When the rule runs
+    let outcome = run(&scheduled(json!({})), &clients, None, &options())
+        .await
+        .unwrap();
+
+    // Then the second call carried only k2, and the run succeeded
+    let requests = put.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].evaluations().len(), 3);
+    let second: Vec<&str> = requests[1]
+        .evaluations()
+        .iter()
+        .map(|e| e.compliance_resource_id.as_str())
+        .collect();
+    assert_eq!(second, ["k2"]);
+    assert_eq!(requests[1].evaluations()[0], requests[0].evaluations()[1]);
+    assert_eq!(outcome.evaluations, 3);
+}
+
+#[tokio::test]
+async fn evaluations_refused_every_time_fail_the_invocation_naming_them() {
+    // Given Config refuses the evaluation of k2 every time
+    let keys = ["k1", "k2", "k3"];
+    let (d, r) = (describe_every_key(), rotation_on_for_every_key());
+    let (list, _) = list_keys(&[&keys]);
+    let put = PutEvaluations::answering(|_, _| vec!["k2".into()]);
+    let clients = clients(&[&list, &d, &r], &[&put.rule], &[]);
+
+    // When the rule runs
+    let err = run(&scheduled(json!({})), &clients, None, &options())
+        .await
+        .unwrap_err();
+
+    // Then it was sent four times (once and three retries), and the error names it
+    assert_eq!(put.requests().len(), 4);
+    let message = err.to_string();
+    assert!(
+        message.contains("config:PutEvaluations did not take 1 evaluation(s) after 3 retries: k2"),
+        "{message}"
+    );
+    let RuleError::Incomplete(incomplete) = err else {
+        panic!("expected Incomplete: {message}")
+    };
+    assert_eq!(incomplete.outcome.evaluations, 2, "k1 and k3 were taken");
+}
+
+#[tokio::test]
+async fn change_event_evaluation_refused_every_time_fails_naming_the_key() {
+    let put = PutEvaluations::answering(|_, _| vec![K.into()]);
+    let clients = clients(&[], &[&put.rule], &[]);
+    let err = run(
+        &invocation(event("change-rotation-off.json", K)),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, RuleError::Config(_)), "{err}");
+    assert!(
+        err.to_string().ends_with(&format!("after 3 retries: {K}")),
+        "{err}"
+    );
+    assert_eq!(put.requests().len(), 4);
+}
+
+// =============================================================================================
+// Change events
+// =============================================================================================
+
+#[tokio::test]
+async fn change_event_with_a_full_item_is_decided_without_calling_kms() {
+    // Given a change event whose item records everything (rotation off, no tags),
+    // and a KMS client that fails any call
+    let event = event("change-rotation-off.json", K);
+
+    // When the rule runs
+    let (result, put) = change_run(event, &[]).await;
+
+    // Then the key is NON_COMPLIANT from the item alone
+    let outcome = result.unwrap();
+    let e = put.only();
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Automatic rotation is off."),
+        "{e:?}"
+    );
+    assert_eq!(outcome.non_compliant, 1);
+    assert_eq!(outcome.put_evaluations_calls, 1);
+}
+
+#[tokio::test]
+async fn change_event_with_rotation_on_is_compliant_without_calling_kms() {
+    let mut event = event("change-rotation-off.json", K);
+    edit_invoking_event(&mut event, |ie| {
+        ie["configurationItem"]["supplementaryConfiguration"]["KeyRotationStatus"] = json!(true)
+    });
+    let (result, put) = change_run(event, &[]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "COMPLIANT");
+    assert_eq!(annotation(&e), "Automatic rotation is on.");
+}
+
+#[tokio::test]
+async fn change_event_with_a_maximum_period_reads_only_the_rotation_status() {
+    // Given the item says rotation is on, but never says the period
+    let mut event = with_parameters(
+        event("change-rotation-off.json", K),
+        json!({"maxRotationPeriodInDays": "180"}),
+    );
+    edit_invoking_event(&mut event, |ie| {
+        ie["configurationItem"]["supplementaryConfiguration"]["KeyRotationStatus"] = json!(true)
+    });
+    let r = rotation_on(K, 365, "2027-05-01T00:00:00Z");
+
+    // When the rule runs (no DescribeKey rule: the item has the key's facts)
+    let (result, put) = change_run(event, &[&r]).await;
+
+    // Then only GetKeyRotationStatus was called, and the period decides
+    result.unwrap();
+    assert_eq!(r.num_calls(), 1);
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).contains("every 365 days, longer than the maximum of 180 days"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn change_event_with_a_minimal_item_describes_the_key_and_reads_its_rotation_status() {
+    // Given a change event whose item has an empty configuration
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+
+    // When the rule runs
+    let (result, put) = change_run(event("change-minimal.json", K), &[&d, &r]).await;
+
+    // Then DescribeKey and GetKeyRotationStatus were each called once for the key
+    result.unwrap();
+    assert_eq!(d.num_calls(), 1);
+    assert_eq!(r.num_calls(), 1);
+    let e = put.only();
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "COMPLIANT");
+    assert_eq!(ordering_ms(&e), ms("2026-11-28T09:59:58.123Z"));
+}
+
+#[tokio::test]
+async fn deleted_key_is_not_applicable_without_calling_kms() {
+    let (result, put) = change_run(event("change-deleted.json", K), &[]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).starts_with("Configuration item status ResourceDeleted"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn key_that_left_the_scope_is_not_applicable_without_calling_kms() {
+    let (result, put) = change_run(event("change-left-scope.json", K), &[]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "The key left the rule's scope.");
+}
+
+#[tokio::test]
+async fn change_event_takes_the_exception_from_the_items_tags() {
+    // Given the item records a valid exception tag (and KMS fails any call)
+    let expires = days_from_today(30);
+    let mut event = event("change-rotation-off.json", K);
+    edit_invoking_event(
+        &mut event,
+        |ie| {
+            ie["configurationItem"]["tags"] =
+                json!({"kms-rotation-exception": format!("owner=data-team expires={expires}")})
+        },
+    );
+
+    // When the rule runs
+    let (result, put) = change_run(event, &[]).await;
+
+    // Then the exception applies without ListResourceTags
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).contains(&format!("owner data-team, expires {expires}")),
+        "{e:?}"
+    );
+}
+
+// =============================================================================================
+// Oversized change events
+// =============================================================================================
+
+/// The item GetResourceConfigHistory returns: configuration and supplementary values are JSON text.
+fn history_item(rotation: &str) -> aws_sdk_config::types::ConfigurationItem {
+    let configuration = json!({
+        "keyId": K, "arn": key_arn(K), "keyManager": "CUSTOMER", "keyState": "Enabled",
+        "keySpec": "SYMMETRIC_DEFAULT", "customerMasterKeySpec": "SYMMETRIC_DEFAULT",
+        "keyUsage": "ENCRYPT_DECRYPT", "origin": "AWS_KMS", "multiRegion": false
+    });
+    aws_sdk_config::types::ConfigurationItem::builder()
+        .version("1.3")
+        .account_id(ACCOUNT)
+        .configuration_item_capture_time(aws_smithy_types::DateTime::from_secs(1_764_323_998))
+        .configuration_item_status(aws_sdk_config::types::ConfigurationItemStatus::Ok)
+        .resource_type(aws_sdk_config::types::ResourceType::Key)
+        .resource_id(K)
+        .arn(key_arn(K))
+        .aws_region(REGION)
+        .configuration(configuration.to_string())
+        .supplementary_configuration("KeyRotationStatus", rotation)
+        .build()
+}
+
+#[tokio::test]
+async fn oversized_event_reads_the_latest_item_from_config() {
+    // Given Config's history holds the item: rotation off (and KMS fails any call)
+    let (history, history_calls) = config_history(history_item("false"));
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[], &[&put.rule, &history], &[]);
+
+    // When the rule runs on an oversized event
+    run(
+        &invocation(event("oversized.json", K)),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap();
+
+    // Then the history was asked for the key's latest item only
+    let requests = history_calls.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].resource_type(),
+        Some(&aws_sdk_config::types::ResourceType::Key)
+    );
+    assert_eq!(requests[0].resource_id(), Some(K));
+    assert_eq!(requests[0].limit(), Some(1));
+    // And that item decided, timed at the summary's capture time
+    let e = put.only();
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Automatic rotation is off."),
+        "{e:?}"
+    );
+    assert_eq!(ordering_ms(&e), ms("2026-11-28T09:59:58.123Z"));
+}
+
+#[tokio::test]
+async fn oversized_event_item_with_rotation_on_is_compliant() {
+    let (history, _) = config_history(history_item("true"));
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[], &[&put.rule, &history], &[]);
+    run(
+        &invocation(event("oversized.json", K)),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(compliance(&put.only()), "COMPLIANT");
+}
+
+#[tokio::test]
+async fn oversized_event_for_an_undiscovered_resource_is_not_applicable() {
+    // Given Config has no item for the key
+    let history =
+        mock!(aws_sdk_config::Client::get_resource_config_history).then_http_response(|| {
+            json_error(
+                400,
+                "ResourceNotDiscoveredException",
+                "Resource 1234 of resourceType:AWS::KMS::Key is unknown or has not been discovered",
+            )
+        });
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[], &[&put.rule, &history], &[]);
+
+    // When the rule runs
+    run(
+        &invocation(event("oversized.json", K)),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap();
+
+    // Then the key is NOT_APPLICABLE
+    let e = put.only();
+    assert_eq!(e.compliance_resource_id, K);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).starts_with("AWS Config has no configuration item for this key"),
+        "{e:?}"
+    );
+}
+
+// =============================================================================================
+// Periodic clean-up of deleted keys
+// =============================================================================================
+
+#[tokio::test]
+async fn periodic_run_reports_keys_that_no_longer_exist_as_not_applicable() {
+    // Given Config has results for K and for a key that is gone from KMS, and a real token
+    let gone = "0000dead-12ab-34cd-56ef-1234567890ab";
+    let (list, _) = list_keys(&[&[K]]);
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (details, details_calls) = compliance_details(&[K, gone]);
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[&list, &d, &r], &[&put.rule, &details], &[]);
+    let inv = invocation(with_token(event("scheduled.json", ""), "real-token"));
+
+    // When the rule runs
+    let outcome = run(&inv, &clients, None, &options()).await.unwrap();
+
+    // Then Config was asked for this rule's results, and the gone key is NOT_APPLICABLE
+    let requests = details_calls.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].config_rule_name(), Some("kms-rotation-rule"));
+    assert_eq!(put.resource_ids(), [gone, K]);
+    assert_eq!(compliance(&put.of(K)), "COMPLIANT");
+    let e = put.of(gone);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+    assert_eq!(outcome.not_applicable, 1);
+}
+
+#[tokio::test]
+async fn periodic_run_under_testmode_does_not_clean_up() {
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let (list, _) = list_keys(&[&[K]]);
+    let (details, details_calls) = compliance_details(&["0000dead-12ab-34cd-56ef-1234567890ab"]);
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[&list, &d, &r], &[&put.rule, &details], &[]);
+
+    run(&scheduled(json!({})), &clients, None, &options())
+        .await
+        .unwrap();
+
+    assert_eq!(details_calls.len(), 0);
+    assert_eq!(details.num_calls(), 0);
+    assert_eq!(put.resource_ids(), [K]);
+}
+
+// =============================================================================================
+// Cross-account: ExecutionRoleName
+// =============================================================================================
+
+#[tokio::test]
+async fn execution_role_is_assumed_in_the_events_account_and_used_for_kms_and_config() {
+    // Given the rule parameter ExecutionRoleName
+    let (sts, sts_calls) = assume_role_ok();
+    let (list, _) = list_keys(&[&[K]]);
+    let (d, r) = (
+        describe(key(K)),
+        rotation_on(K, 365, "2027-05-01T00:00:00Z"),
+    );
+    let put = PutEvaluations::accepting();
+    let signers = Signers::default();
+    let clients = clients_signed(&[&list, &d, &r], &[&put.rule], &[&sts], &signers);
+
+    // When the rule runs
+    run(
+        &scheduled(json!({"ExecutionRoleName": "KmsRotationRuleRole"})),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap();
+
+    // Then the role in the event's account was assumed
+    let requests = sts_calls.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].role_arn(),
+        Some("arn:aws:iam::123456789012:role/KmsRotationRuleRole")
+    );
+    // And every KMS and Config request was signed with the role's credentials
+    let signed = signers.access_key_ids();
+    assert_eq!(
+        signed.len(),
+        4,
+        "ListKeys, DescribeKey, GetKeyRotationStatus, PutEvaluations: {signed:?}"
+    );
+    assert!(signed.iter().all(|k| k == ASSUMED_ACCESS_KEY), "{signed:?}");
+    assert_eq!(compliance(&put.only()), "COMPLIANT");
+}
+
+#[tokio::test]
+async fn execution_role_arn_uses_the_rules_partition() {
+    // Given a rule in the aws-cn partition
+    let (sts, sts_calls) = assume_role_ok();
+    let (list, _) = list_keys(&[&[]]);
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[&list], &[&put.rule], &[&sts]);
+    let mut event = with_parameters(
+        event("scheduled.json", ""),
+        json!({"ExecutionRoleName": "R"}),
+    );
+    event["configRuleArn"] =
+        json!("arn:aws-cn:config:cn-north-1:123456789012:config-rule/config-rule-kmsrot");
+
+    // When the rule runs
+    run(&invocation(event), &clients, None, &options())
+        .await
+        .unwrap();
+
+    // Then the role ARN is in aws-cn
+    assert_eq!(
+        sts_calls.requests()[0].role_arn(),
+        Some("arn:aws-cn:iam::123456789012:role/R")
+    );
+}
+
+#[tokio::test]
+async fn execution_role_that_cannot_be_assumed_fails_before_any_kms_or_config_call() {
+    // Given STS refuses the role (and KMS and Config fail any call)
+    let sts = mock!(aws_sdk_sts::Client::assume_role).then_http_response(|| {
+        query_error(
+            403,
+            "AccessDenied",
+            "User: arn:aws:sts::111122223333:assumed-role/rule/fn is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/R",
+        )
+    });
+    let clients = clients(&[], &[], &[&sts]);
+
+    // When the rule runs
+    let err = run(
+        &scheduled(json!({"ExecutionRoleName": "R"})),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap_err();
+
+    // Then it fails with AssumeRole naming the role, after one STS call
+    assert!(matches!(err, RuleError::AssumeRole(_)), "{err}");
+    assert_eq!(err.error_type(), "AssumeRoleFailed");
+    let message = err.to_string();
+    assert!(
+        message
+            .starts_with("sts:AssumeRole arn:aws:iam::123456789012:role/R failed: AccessDenied: "),
+        "{message}"
+    );
+    assert_eq!(sts.num_calls(), 1);
+}
+
+// =============================================================================================
+// Bad input
+// =============================================================================================
+
+#[test]
+fn every_fixture_parses_or_is_refused_with_a_clear_message() {
+    for name in FIXTURES {
+        let result = Invocation::parse(event(name, K));
+        match *name {
+            "scheduled.json"
+            | "bad-parameters.json"
+            | "unknown-message-type.json"
+            | "malformed.json" => {}
+            _ => {
+                let inv = result.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(inv.account_id, ACCOUNT, "{name}");
+                assert_eq!(
+                    inv.config_rule_name.as_deref(),
+                    Some("kms-rotation-rule"),
+                    "{name}"
+                );
+                assert!(inv.result_token.is_test_mode(), "{name}");
+            }
+        }
+        match (*name, result) {
+            ("scheduled.json", Ok(inv)) => assert!(matches!(inv.message, Message::Scheduled { .. })),
+            ("change-left-scope.json", Ok(inv)) => {
+                assert!(inv.event_left_scope);
+                let Message::Change(item) = inv.message else { panic!("{name}") };
+                assert_eq!(item.resource_id, K);
+            }
+            ("change-rotation-off.json" | "change-minimal.json", Ok(inv)) => {
+                assert!(!inv.event_left_scope);
+                let Message::Change(item) = inv.message else { panic!("{name}") };
+                assert_eq!(item.resource_id, K);
+                assert_eq!(item.arn.as_deref(), Some(key_arn(K).as_str()));
+                assert!(item.is_live());
+                assert_eq!(item.key_facts().is_some(), *name == "change-rotation-off.json", "{name}");
+            }
+            ("change-deleted.json", Ok(inv)) => {
+                let Message::Change(item) = inv.message else { panic!("{name}") };
+                assert_eq!(item.resource_id, K);
+                assert!(!item.is_live());
+            }
+            ("oversized.json", Ok(inv)) => {
+                let Message::Oversized(summary) = inv.message else { panic!("{name}") };
+                assert_eq!(summary.resource_id, K);
+                assert_eq!(summary.resource_type, "AWS::KMS::Key");
+            }
+            ("malformed.json", Err(e)) => {
+                assert!(matches!(e, EventError::InvokingEvent(_)), "{e:?}");
+                assert!(e.to_string().starts_with("invokingEvent is not valid JSON for its messageType: "), "{e}");
+            }
+            ("unknown-message-type.json", Err(e)) => assert_eq!(
+                e.to_string(),
+                "unknown invokingEvent messageType \"ConfigurationSnapshotDeliveryCompleted\"; expected ConfigurationItemChangeNotification, OversizedConfigurationItemChangeNotification or ScheduledNotification"
+            ),
+            ("bad-parameters.json", Err(e)) => {
+                assert!(matches!(e, EventError::Parameters(_)), "{e:?}");
+                assert_eq!(
+                    e.to_string(),
+                    "rule parameter maxRotationPeriodInDays must be an integer from 90 to 2560, got 30"
+                );
+            }
+            (name, result) => panic!("{name}: unexpected {result:?}"),
+        }
+    }
+}
+
+#[test]
+fn payloads_that_are_not_config_events_are_refused_without_panicking() {
+    for (payload, expected) in [
+        (json!([1, 2, 3]), "the event is not an AWS Config rule event: "),
+        (json!("hello"), "the event is not an AWS Config rule event: "),
+        (json!({}), "the event is not an AWS Config rule event: missing field `eventLeftScope`"),
+        (json!({"eventLeftScope": false}), "the Config event has no resultToken"),
+        (json!({"eventLeftScope": false, "resultToken": "TESTMODE"}), "the Config event has no invokingEvent"),
+        (
+            json!({"eventLeftScope": false, "resultToken": "TESTMODE", "invokingEvent": "{\"messageType\":\"ScheduledNotification\"}", "accountId": ACCOUNT}),
+            "invokingEvent is not valid JSON for its messageType: ScheduledNotification has no notificationCreationTime",
+        ),
+    ] {
+        let err = Invocation::parse(payload.clone()).unwrap_err();
+        assert!(err.to_string().starts_with(expected), "{payload}: {err}");
+    }
+    let mut no_account = event("scheduled.json", "");
+    no_account.as_object_mut().unwrap().remove("accountId");
+    assert_eq!(
+        Invocation::parse(no_account).unwrap_err().to_string(),
+        "the Config event has no accountId"
+    );
+}
+
+#[tokio::test]
+async fn lambda_handler_reports_bad_events_with_their_error_type() {
+    for (name, error_type, message) in [
+        (
+            "malformed.json",
+            "InvalidEvent",
+            "invokingEvent is not valid JSON",
+        ),
+        (
+            "unknown-message-type.json",
+            "InvalidEvent",
+            "unknown invokingEvent messageType",
+        ),
+        (
+            "bad-parameters.json",
+            "InvalidRuleParameters",
+            "rule parameter maxRotationPeriodInDays",
+        ),
+    ] {
+        // Given clients that fail any call
+        let clients = clients(&[], &[], &[]);
+        let payload = event(name, K);
+
+        // When the handler gets the event
+        let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+        let err = kms_rotation::lambda::handler(event, &clients, &options())
+            .await
+            .unwrap_err();
+
+        // Then it fails with the stable error type and a clear message
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, error_type, "{name}");
+        assert!(
+            diagnostic.error_message.starts_with(message),
+            "{name}: {}",
+            diagnostic.error_message
+        );
+    }
+}
+
+#[tokio::test]
+async fn lambda_handler_runs_a_good_event() {
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[], &[&put.rule], &[]);
+    let event = lambda_runtime::LambdaEvent::new(
+        event("change-deleted.json", K),
+        lambda_runtime::Context::default(),
+    );
+    let outcome = kms_rotation::lambda::handler(event, &clients, &options())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(outcome.not_applicable, 1);
+    assert_eq!(compliance(&put.only()), "NOT_APPLICABLE");
+}
