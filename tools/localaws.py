@@ -129,11 +129,14 @@ class MotoServer(Moto):
 
     def __enter__(self) -> "MotoServer":
         out = open(self.log, "wb")
+        # moto's recorder writes its file to the working directory unless told otherwise.
+        env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(self.log.with_suffix(".recording"))}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
         _wait(lambda: urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2), "moto", 30, self.proc, self.log)
         return self

@@ -42,6 +42,15 @@ pub enum Described {
     AccessDenied(String),
 }
 
+/// What ListResourceTags says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tags {
+    /// Every tag, as (TagKey, TagValue), in the order KMS lists them.
+    Read(Vec<(String, String)>),
+    /// The caller may not list the key's tags.
+    AccessDenied(String),
+}
+
 /// Reads KMS, within a client-side ceiling per API.
 #[derive(Clone)]
 pub struct KmsReader {
@@ -183,14 +192,28 @@ impl KmsReader {
         }
     }
 
-    /// The key's exception tag, read with ListResourceTags (paged).
+    /// The key's exception tag, from [`KmsReader::tags`].
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn exception_tag(
         &self,
         key_id: &str,
         tag_key: &str,
     ) -> Result<ExceptionTag, KmsError> {
+        Ok(match self.tags(key_id).await? {
+            Tags::Read(tags) => {
+                ExceptionTag::from_tags(tag_key, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            }
+            Tags::AccessDenied(msg) => {
+                ExceptionTag::Unreadable(format!("access denied on kms:ListResourceTags: {msg}"))
+            }
+        })
+    }
+
+    /// Every tag of the key, read with ListResourceTags (paged): the one tag reader.
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn tags(&self, key_id: &str) -> Result<Tags, KmsError> {
         let mut marker = None;
+        let mut tags = Vec::new();
         loop {
             self.list_tags.until_ready().await;
             let out = match self
@@ -204,25 +227,20 @@ impl KmsReader {
                 Ok(out) => out,
                 Err(e) => {
                     return match e.code() {
-                        Some(code) if is_access_denied(code) => Ok(ExceptionTag::Unreadable(
-                            format!("access denied on kms:ListResourceTags: {}", message(&e)),
-                        )),
+                        Some(code) if is_access_denied(code) => Ok(Tags::AccessDenied(message(&e))),
                         _ => Err(kms_error("ListResourceTags", key_id, &e)),
                     }
                 }
             };
-            let tags = out.tags.unwrap_or_default();
-            let found = ExceptionTag::from_tags(
-                tag_key,
-                tags.iter()
-                    .map(|t| (t.tag_key.as_str(), t.tag_value.as_str())),
+            tags.extend(
+                out.tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.tag_key, t.tag_value)),
             );
-            if found != ExceptionTag::Absent {
-                return Ok(found);
-            }
             match (out.truncated, out.next_marker) {
                 (true, Some(next)) => marker = Some(next),
-                _ => return Ok(ExceptionTag::Absent),
+                _ => return Ok(Tags::Read(tags)),
             }
         }
     }

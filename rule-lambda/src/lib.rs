@@ -15,8 +15,11 @@
 //! - [`rule`]: one Config invocation, end to end.
 //! - [`lambda`]: the Lambda handler around [`rule`].
 //! - [`clients`]: SDK clients and cross-account role assumption.
+//! - [`remediate`]: which keys EnableKeyRotation fixes, their order and batches; applying them.
+//! - [`cli`]: the operator CLI `kms-rotation` (audit, remediate, exceptions, rescan).
 
 pub mod aws_error;
+pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod decision;
@@ -26,4 +29,5 @@ pub mod exception;
 pub mod kms;
 pub mod lambda;
 pub mod params;
+pub mod remediate;
 pub mod rule;

@@ -1,1 +1,33 @@
-fn main() {}
+//! `kms-rotation`, the operator CLI: audit, remediate, exceptions, rescan. All logic is in
+//! [`kms_rotation::cli`]; see `kms-rotation --help` and docs/operator-guide.md.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kms_rotation::cli::{args::Cli, run, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Before any thread starts: --profile is AWS_PROFILE for the standard configuration chain.
+    if let Some(profile) = &cli.profile {
+        std::env::set_var("AWS_PROFILE", profile);
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KMS_ROTATION_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Error as u8);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(cli)) as u8)
+}

@@ -1,0 +1,233 @@
+//! The command line, as clap types: every command, flag and default of `kms-rotation`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::params::{DEFAULT_EXCEPTION_TAG_KEY, ROTATION_PERIOD_DAYS};
+use crate::remediate::{PriorityTag, DEFAULT_BATCH_SIZE, DEFAULT_MAX_RATE, MAX_RATE_CEILING};
+
+const ABOUT: &str =
+    "Operator CLI of the AWS Config rule kms-rotation-rule: every customer managed \
+KMS key that can rotate must have automatic rotation on. Uses the rule's own decision.";
+
+const AFTER_HELP: &str = "\
+Exit status: 0 nothing to report, 1 findings (NON_COMPLIANT keys, failed changes, expired or \
+malformed exceptions), 2 error (bad flags, no credentials, a key that could not be evaluated).
+
+AWS configuration is the standard one: AWS_PROFILE or --profile, AWS_REGION or --region, \
+AWS_ENDPOINT_URL, SSO, instance roles.
+
+Examples:
+  kms-rotation audit --region us-east-1 --region eu-west-1
+  kms-rotation remediate --priority-tag env=prod                 # the plan; changes nothing
+  kms-rotation remediate --apply --priority-tag env=prod --batch-size 25
+  kms-rotation exceptions --within-days 30
+  kms-rotation rescan --rule-name kms-rotation-rule
+
+The operator's guide: docs/operator-guide.md";
+
+/// `kms-rotation`: audit, remediate, exceptions, rescan.
+#[derive(Debug, Parser)]
+#[command(name = "kms-rotation", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// AWS Region to work in; repeat for several. Default: the environment's Region (AWS_REGION,
+    /// the profile's region).
+    #[arg(long = "region", value_name = "REGION", global = true)]
+    pub regions: Vec<String>,
+    /// Named profile from ~/.aws/config (same as AWS_PROFILE).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate every KMS key in the Regions with the rule's decision; list the verdicts.
+    #[command(after_help = "\
+Exit status: 0 when no key is NON_COMPLIANT, 1 when some key is, 2 on error (a key that could not \
+be evaluated is an error: it is named on stderr, never dropped).
+
+Examples:
+  kms-rotation audit
+  kms-rotation audit --region us-east-1 --region eu-west-1 --output json > audit.jsonl
+  kms-rotation audit --max-rotation-period-days 365 --evaluate-disabled-keys")]
+    Audit(AuditArgs),
+    /// Enable rotation on NON_COMPLIANT keys, in batches, highest priority first. Plans only,
+    /// unless --apply.
+    #[command(after_help = "\
+Only keys the rule reports NON_COMPLIANT because rotation is off (or its period is above \
+--max-rotation-period-days) are changed. Multi-Region replicas are changed through their primary \
+key. Keys that cannot rotate, AWS managed keys and keys under a valid exception are never touched.
+Running it again is safe: keys already fixed show as already compliant.
+
+Exit status: 0 when everything planned succeeded, 1 when a change failed or was not applied, 2 on \
+error.
+
+Examples:
+  kms-rotation remediate --priority-tag env=prod --priority-tag env=staging
+  kms-rotation remediate --apply --priority-tag env=prod --batch-size 25
+  kms-rotation remediate --apply --yes --output json > remediation.jsonl   # in a script")]
+    Remediate(RemediateArgs),
+    /// List every key carrying the exception tag: owner, expiry, ticket; flag expired, expiring
+    /// and malformed ones.
+    #[command(after_help = "\
+The tag value is `owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]`; an exception is valid through \
+its expiry day (UTC).
+
+Exit status: 0 when every exception is valid (expiring soon included), 1 when one is expired or \
+malformed, 2 on error.
+
+Examples:
+  kms-rotation exceptions
+  kms-rotation exceptions --within-days 14 --output json")]
+    Exceptions(ExceptionsArgs),
+    /// Ask AWS Config to evaluate the rule again (StartConfigRulesEvaluation), in each Region.
+    #[command(after_help = "\
+Examples:
+  kms-rotation rescan --rule-name kms-rotation-rule
+  kms-rotation rescan --rule-name kms-rotation-rule --region us-east-1 --region eu-west-1")]
+    Rescan(RescanArgs),
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A table for people; the summary last.
+    Table,
+    /// One JSON object a line on stdout; the summary on stderr.
+    Json,
+}
+
+/// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.
+#[derive(Debug, Clone, Args)]
+pub struct RuleArgs {
+    /// Keys rotating less often than this are NON_COMPLIANT (rule parameter
+    /// maxRotationPeriodInDays, 90..2560). Default: any period is compliant.
+    #[arg(long, value_name = "DAYS")]
+    pub max_rotation_period_days: Option<i64>,
+    /// Evaluate disabled keys instead of reporting them NOT_APPLICABLE (evaluateDisabledKeys).
+    #[arg(long)]
+    pub evaluate_disabled_keys: bool,
+    /// The tag that records an approved exception (exceptionTagKey).
+    #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY)]
+    pub exception_tag_key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RemediateArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    /// Make the changes. Without it, the plan is printed and nothing changes.
+    #[arg(long)]
+    pub apply: bool,
+    /// Run every batch without asking (for scripts). Without it, --apply asks before each batch
+    /// and refuses to run when stdin is not a terminal.
+    #[arg(long)]
+    pub yes: bool,
+    /// The rotation period to enable, in days (90..2560).
+    #[arg(long, value_name = "DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(i32).range(*ROTATION_PERIOD_DAYS.start()..=*ROTATION_PERIOD_DAYS.end()))]
+    pub rotation_period_days: i32,
+    /// Keys changed per batch (EnableKeyRotation calls).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Keys whose tag KEY has value VALUE go first; repeat, highest priority first.
+    #[arg(long = "priority-tag", value_name = "KEY=VALUE")]
+    pub priority_tags: Vec<PriorityTag>,
+    /// Ceiling on EnableKeyRotation calls a second (the default account quota is 15/s).
+    #[arg(long, value_name = "PER_SECOND", default_value_t = DEFAULT_MAX_RATE,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_RATE_CEILING as i64))]
+    pub max_rate: u32,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ExceptionsArgs {
+    /// The tag that records an approved exception (exceptionTagKey).
+    #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY)]
+    pub exception_tag_key: String,
+    /// Flag exceptions that expire within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub within_days: u32,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RescanArgs {
+    /// The Config rule's name (a rule from a conformance pack may carry a suffix: see
+    /// `aws configservice describe-config-rules`).
+    #[arg(long, value_name = "NAME")]
+    pub rule_name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_with_their_defaults() {
+        let cli = Cli::try_parse_from([
+            "kms-rotation",
+            "remediate",
+            "--region",
+            "us-east-1",
+            "--priority-tag",
+            "env=prod",
+            "--priority-tag",
+            "tier=1",
+            "--region",
+            "eu-west-1",
+        ])
+        .unwrap();
+        assert_eq!(cli.regions, ["us-east-1", "eu-west-1"]);
+        let Command::Remediate(r) = cli.command else {
+            panic!("not remediate")
+        };
+        assert!(!r.apply && !r.yes);
+        assert_eq!(r.rotation_period_days, 365);
+        assert_eq!(r.batch_size, 25);
+        assert_eq!(r.max_rate, 10);
+        assert_eq!(r.rule.exception_tag_key, "kms-rotation-exception");
+        assert_eq!(
+            r.priority_tags,
+            vec![
+                PriorityTag::new("env", "prod"),
+                PriorityTag::new("tier", "1")
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_range_flags_are_refused() {
+        for args in [
+            &["remediate", "--rotation-period-days", "89"][..],
+            &["remediate", "--rotation-period-days", "2561"],
+            &["remediate", "--max-rate", "16"],
+            &["remediate", "--batch-size", "0"],
+            &["remediate", "--priority-tag", "env"],
+            &["remediate", "--priority-tag", "=prod"],
+            &["audit", "--output", "yaml"],
+            &["rescan"],
+        ] {
+            let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! `kms-rotation exceptions`: every key carrying the exception tag, with its owner, expiry and
+//! ticket; expired, expiring and malformed ones flagged. The tag is parsed by
+//! [`crate::exception`], as the rule parses it.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+
+use super::args::{ExceptionsArgs, Output};
+use super::audit::{aliases, CONCURRENCY};
+use super::output::{json_lines, or_dash, table};
+use super::session::Session;
+use super::{CliError, Exit};
+use crate::exception::ExceptionTag;
+use crate::kms::{Described, KmsError, Tags};
+use crate::params::RuleParameters;
+use crate::remediate::KmsRegion;
+
+/// Where an exception stands on a given day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Valid { days_left: i64 },
+    ExpiringSoon { days_left: i64 },
+    Expired { days_ago: i64 },
+    Malformed { reason: String },
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Valid { .. } => "VALID",
+            Self::ExpiringSoon { .. } => "EXPIRING_SOON",
+            Self::Expired { .. } => "EXPIRED",
+            Self::Malformed { .. } => "MALFORMED",
+        }
+    }
+
+    /// Expired and malformed exceptions need someone to act.
+    pub fn is_finding(&self) -> bool {
+        matches!(self, Self::Expired { .. } | Self::Malformed { .. })
+    }
+
+    pub fn note(&self) -> String {
+        match self {
+            Self::Valid { days_left } | Self::ExpiringSoon { days_left } => match days_left {
+                0 => "expires today (valid through the day)".into(),
+                1 => "expires tomorrow".into(),
+                d => format!("expires in {d} days"),
+            },
+            Self::Expired { days_ago } => {
+                format!("expired {days_ago} day(s) ago: renew the exception or enable rotation")
+            }
+            Self::Malformed { reason } => format!(
+                "malformed ({reason}); expected owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]"
+            ),
+        }
+    }
+}
+
+/// Classify a key's exception tag; `None` when the key has none.
+pub fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -> Option<Status> {
+    match tag {
+        ExceptionTag::Present(e) => {
+            let days_left = (e.expires - today).num_days();
+            Some(if e.is_expired(today) {
+                Status::Expired {
+                    days_ago: -days_left,
+                }
+            } else if days_left <= i64::from(within_days) {
+                Status::ExpiringSoon { days_left }
+            } else {
+                Status::Valid { days_left }
+            })
+        }
+        ExceptionTag::Malformed { reason, .. } => Some(Status::Malformed {
+            reason: reason.clone(),
+        }),
+        ExceptionTag::Absent | ExceptionTag::Unreadable(_) => None,
+    }
+}
+
+/// A key with an exception tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub region: String,
+    pub key_id: String,
+    pub alias: Option<String>,
+    pub tag: ExceptionTag,
+    pub status: Status,
+}
+
+impl Found {
+    fn to_json(&self) -> Value {
+        let (owner, expires, ticket, value) = match &self.tag {
+            ExceptionTag::Present(e) => (
+                Some(e.owner.clone()),
+                Some(e.expires.to_string()),
+                e.ticket.clone(),
+                None,
+            ),
+            ExceptionTag::Malformed { value, .. } => (None, None, None, Some(value.clone())),
+            _ => (None, None, None, None),
+        };
+        let days_left = match &self.status {
+            Status::Valid { days_left } | Status::ExpiringSoon { days_left } => Some(*days_left),
+            Status::Expired { days_ago } => Some(-days_ago),
+            Status::Malformed { .. } => None,
+        };
+        json!({
+            "resourceId": self.key_id,
+            "region": self.region,
+            "alias": self.alias,
+            "status": self.status.label(),
+            "owner": owner,
+            "expires": expires,
+            "ticket": ticket,
+            "daysLeft": days_left,
+            "value": value,
+            "note": self.status.note(),
+        })
+    }
+}
+
+/// The exception tag of one key; `None` for a key without one or an AWS managed key (which
+/// cannot be tagged).
+async fn exception_of(
+    kms: &KmsRegion,
+    key_id: &str,
+    tag_key: &str,
+) -> Result<Option<ExceptionTag>, KmsError> {
+    match kms.reader.tags(key_id).await? {
+        Tags::Read(tags) => {
+            let tag = ExceptionTag::from_tags(
+                tag_key,
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            Ok((tag != ExceptionTag::Absent).then_some(tag))
+        }
+        Tags::AccessDenied(message) => match kms.reader.describe_key(key_id).await? {
+            Described::Key(f) if f.key_manager == aws_sdk_kms::types::KeyManagerType::Aws => {
+                Ok(None)
+            }
+            Described::NotFound => Ok(None),
+            _ => Err(KmsError {
+                operation: "ListResourceTags",
+                key_id: key_id.to_owned(),
+                message,
+                code: Some("AccessDeniedException".into()),
+            }),
+        },
+    }
+}
+
+/// Every key with an exception tag in the Regions, ordered by Region then key id.
+pub async fn scan(
+    regions: &[KmsRegion],
+    tag_key: &str,
+    today: NaiveDate,
+    within_days: u32,
+) -> (Vec<Found>, Vec<CliError>) {
+    let (mut found, mut errors) = (Vec::new(), Vec::new());
+    for r in regions {
+        let aliases: HashMap<String, String> = aliases(&r.client).await.unwrap_or_default();
+        let mut results = std::pin::pin!(r
+            .reader
+            .list_keys()
+            .map_ok(|key_id| async move {
+                let tag = exception_of(r, &key_id, tag_key).await;
+                Ok::<_, KmsError>((key_id, tag))
+            })
+            .try_buffer_unordered(CONCURRENCY));
+        while let Some(result) = results.next().await {
+            match result {
+                Ok((key_id, Ok(Some(tag)))) => {
+                    if let Some(status) = classify(&tag, today, within_days) {
+                        found.push(Found {
+                            region: r.region.clone(),
+                            alias: aliases.get(&key_id).cloned(),
+                            key_id,
+                            tag,
+                            status,
+                        });
+                    }
+                }
+                Ok((_, Ok(None))) => {}
+                Ok((_, Err(e))) => errors.push(CliError::kms(&r.region, e)),
+                Err(e) => {
+                    errors.push(CliError::kms(&r.region, e));
+                    break;
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| (&a.region, &a.key_id).cmp(&(&b.region, &b.key_id)));
+    (found, errors)
+}
+
+pub async fn command(
+    session: &Session,
+    params: &RuleParameters,
+    args: &ExceptionsArgs,
+) -> Result<Exit, CliError> {
+    let regions: Vec<KmsRegion> = session
+        .regions()
+        .iter()
+        .map(|r| session.kms_region(r, params))
+        .collect();
+    let (found, errors) = scan(
+        &regions,
+        &params.exception_tag_key,
+        Utc::now().date_naive(),
+        args.within_days,
+    )
+    .await;
+    let count = |label: &str| found.iter().filter(|f| f.status.label() == label).count();
+    let summary = format!(
+        "{} key(s) with the exception tag {} in {} Region(s): {} valid, {} expiring within {} days, {} expired, {} malformed, {} not checked (errors)",
+        found.len(),
+        params.exception_tag_key,
+        regions.len(),
+        count("VALID"),
+        count("EXPIRING_SOON"),
+        args.within_days,
+        count("EXPIRED"),
+        count("MALFORMED"),
+        errors.len(),
+    );
+    match args.output {
+        Output::Table => {
+            let rows: Vec<Vec<String>> = found
+                .iter()
+                .map(|f| {
+                    let (owner, expires, ticket) = match &f.tag {
+                        ExceptionTag::Present(e) => (
+                            e.owner.clone(),
+                            e.expires.to_string(),
+                            or_dash(e.ticket.as_deref()),
+                        ),
+                        _ => ("-".into(), "-".into(), "-".into()),
+                    };
+                    vec![
+                        f.key_id.clone(),
+                        or_dash(f.alias.as_deref()),
+                        f.region.clone(),
+                        f.status.label().into(),
+                        owner,
+                        expires,
+                        ticket,
+                        f.status.note(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["KEY ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE"],
+                    &rows
+                )
+            );
+            println!("\n{summary}");
+        }
+        Output::Json => {
+            let lines: Vec<Value> = found.iter().map(Found::to_json).collect();
+            print!("{}", json_lines(&lines));
+            eprintln!("{summary}");
+        }
+    }
+    for e in &errors {
+        eprintln!("error: not checked: {e}");
+    }
+    Ok(if !errors.is_empty() {
+        Exit::Error
+    } else if found.iter().any(|f| f.status.is_finding()) {
+        Exit::Findings
+    } else {
+        Exit::Clean
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exception::Exception;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn tag(value: &str) -> ExceptionTag {
+        ExceptionTag::from_tags("t", [("t", value)])
+    }
+
+    #[test]
+    fn exceptions_are_valid_expiring_expired_or_malformed() {
+        let today = d("2026-06-01");
+        let status = |v: &str| classify(&tag(v), today, 30).unwrap();
+        assert_eq!(
+            status("owner=a expires=2026-12-31"),
+            Status::Valid { days_left: 213 }
+        );
+        assert_eq!(
+            status("owner=a expires=2026-07-01"),
+            Status::ExpiringSoon { days_left: 30 }
+        );
+        assert_eq!(
+            status("owner=a expires=2026-06-01"),
+            Status::ExpiringSoon { days_left: 0 }
+        );
+        assert_eq!(
+            status("owner=a expires=2026-05-31"),
+            Status::Expired { days_ago: 1 }
+        );
+        assert!(matches!(status("approved"), Status::Malformed { .. }));
+        assert!(status("approved").is_finding());
+        assert!(status("owner=a expires=2026-05-31").is_finding());
+        assert!(!status("owner=a expires=2026-06-02").is_finding());
+        assert_eq!(classify(&ExceptionTag::Absent, today, 30), None);
+        assert_eq!(
+            classify(
+                &ExceptionTag::Present(Exception::parse("owner=a expires=2026-07-02").unwrap()),
+                today,
+                30
+            )
+            .map(|s| s.label()),
+            Some("VALID")
+        );
+    }
+}

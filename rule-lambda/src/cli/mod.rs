@@ -1,0 +1,250 @@
+//! The operator CLI `kms-rotation`: audit, remediate, exceptions, rescan. Every verdict comes
+//! from [`crate::evaluate::evaluate_key_id`], the rule's own driver of [`crate::decision::decide`];
+//! the planning of changes is in [`crate::remediate`]. The binary only parses and calls [`run`].
+//!
+//! - [`args`]: the command line (clap).
+//! - [`session`]: SDK configuration, Regions, per-Region clients.
+//! - [`audit`]: every key of every Region, evaluated concurrently.
+//! - [`exceptions`]: the exception tags, classified.
+//! - [`rescan`]: asks Config for StartConfigRulesEvaluation.
+//! - [`report`]: the `remediate` command around [`crate::remediate`].
+//! - [`output`]: tables and JSON lines.
+
+pub mod args;
+pub mod audit;
+pub mod exceptions;
+pub mod output;
+pub mod report;
+pub mod rescan;
+pub mod session;
+
+use serde_json::json;
+use thiserror::Error;
+
+use crate::aws_error::is_access_denied;
+use crate::clients::MAX_ATTEMPTS;
+use crate::config::ConfigError;
+use crate::kms::KmsError;
+use crate::params::{ParamError, RuleParameters};
+use args::{Cli, Command, RuleArgs};
+use session::Session;
+
+/// The exit status of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// Nothing to report.
+    Clean = 0,
+    /// Findings: NON_COMPLIANT keys, failed changes, expired or malformed exceptions.
+    Findings = 1,
+    /// An error: bad input, no credentials, a key that could not be evaluated.
+    Error = 2,
+}
+
+/// Why a command could not do its job. Every message says what to do.
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error("no AWS credentials found: set AWS_PROFILE (or pass --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login` for an SSO profile (the SDK says: {0})")]
+    NoCredentials(String),
+    #[error("no AWS Region: pass --region REGION (repeatable) or set AWS_REGION")]
+    NoRegion,
+    #[error("{0}")]
+    Usage(String),
+    #[error("{}", explain_kms(region, error))]
+    Kms { region: String, error: KmsError },
+    #[error("{}", explain_config(region, error))]
+    Config { region: String, error: ConfigError },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CliError {
+    pub fn kms(region: &str, error: KmsError) -> Self {
+        Self::Kms {
+            region: region.to_owned(),
+            error,
+        }
+    }
+}
+
+/// A KMS failure, in words that say what to do.
+pub fn explain_kms(region: &str, e: &KmsError) -> String {
+    let op = e.operation;
+    let key = if e.key_id.is_empty() {
+        String::new()
+    } else {
+        format!(" on key {}", e.key_id)
+    };
+    match e.code.as_deref() {
+        Some(code) if is_access_denied(code) => format!(
+            "access denied on kms:{op}{key} in {region}: grant kms:{op} to the identity you run as (see docs/operator-guide.md, Permissions). {}",
+            e.message
+        ),
+        Some("ThrottlingException") => format!(
+            "kms:{op}{key} in {region} was throttled {MAX_ATTEMPTS} times in a row: run again later, or lower --max-rate. {}",
+            e.message
+        ),
+        Some(
+            "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "ExpiredTokenException"
+            | "ExpiredToken"
+            | "InvalidSignatureException",
+        ) => format!(
+            "AWS refused the credentials (kms:{op} in {region}): refresh them (`aws sso login`, new keys) or check AWS_PROFILE. {}",
+            e.message
+        ),
+        Some(_) => format!("kms:{op}{key} in {region} failed: {}", e.message),
+        None => format!(
+            "kms:{op}{key} in {region} got no answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {}",
+            e.message
+        ),
+    }
+}
+
+fn explain_config(region: &str, e: &ConfigError) -> String {
+    let (operation, message, code) = match e {
+        ConfigError::Api {
+            operation,
+            message,
+            code,
+            ..
+        } => (*operation, message.as_str(), code.as_deref()),
+        ConfigError::Rejected { .. } => return format!("{e} (in {region})"),
+    };
+    match code {
+        Some(code) if is_access_denied(code) => format!(
+            "access denied on config:{operation} in {region}: grant config:{operation} to the identity you run as. {message}"
+        ),
+        Some("NoSuchConfigRuleException") => format!(
+            "no AWS Config rule by that name in {region}: list the rules with `aws configservice describe-config-rules --region {region}` (a rule deployed by a conformance pack carries a suffix). {message}"
+        ),
+        Some("LimitExceededException") => format!(
+            "AWS Config is already evaluating this rule in {region}, or too many evaluations were asked for: wait a few minutes and run again. {message}"
+        ),
+        Some("ResourceInUseException") => format!(
+            "the rule is busy in {region} (being evaluated, created or deleted): run again in a few minutes. {message}"
+        ),
+        Some(_) => format!("config:{operation} in {region} failed: {message}"),
+        None => format!(
+            "config:{operation} in {region} got no answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {message}"
+        ),
+    }
+}
+
+/// The rule parameters from their flags, validated by the rule's own parser and ranges.
+pub fn rule_parameters(args: &RuleArgs) -> Result<RuleParameters, CliError> {
+    let raw = json!({
+        "maxRotationPeriodInDays": args.max_rotation_period_days.map(|d| d.to_string()).unwrap_or_default(),
+        "evaluateDisabledKeys": args.evaluate_disabled_keys.to_string(),
+        "exceptionTagKey": args.exception_tag_key,
+    });
+    RuleParameters::parse(Some(&raw.to_string())).map_err(|e| CliError::Usage(flag_error(&e)))
+}
+
+/// A parameter error, naming the flag rather than the rule parameter.
+fn flag_error(e: &ParamError) -> String {
+    let flag = match e {
+        ParamError::OutOfRange { name, .. }
+        | ParamError::NotBool { name, .. }
+        | ParamError::BadName { name, .. } => match *name {
+            "maxRotationPeriodInDays" => "--max-rotation-period-days",
+            "evaluateDisabledKeys" => "--evaluate-disabled-keys",
+            "exceptionTagKey" => "--exception-tag-key",
+            other => other,
+        },
+        _ => "a flag",
+    };
+    format!("invalid {flag}: {e}")
+}
+
+/// Run one command; errors are printed on stderr and become exit status 2.
+pub async fn run(cli: Cli) -> Exit {
+    match dispatch(cli).await {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Error
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
+    // Flags are checked before any AWS call.
+    match cli.command {
+        Command::Audit(args) => {
+            let params = rule_parameters(&args.rule)?;
+            let session = Session::load(&cli.regions).await?;
+            audit::command(&session, &params, args.output).await
+        }
+        Command::Remediate(args) => {
+            let params = rule_parameters(&args.rule)?;
+            report::check_flags(&args, &params)?;
+            let session = Session::load(&cli.regions).await?;
+            report::command(&session, &params, &args).await
+        }
+        Command::Exceptions(args) => {
+            let params = rule_parameters(&RuleArgs {
+                max_rotation_period_days: None,
+                evaluate_disabled_keys: false,
+                exception_tag_key: args.exception_tag_key.clone(),
+            })?;
+            let session = Session::load(&cli.regions).await?;
+            exceptions::command(&session, &params, &args).await
+        }
+        Command::Rescan(args) => {
+            let session = Session::load(&cli.regions).await?;
+            rescan::command(&session, &args).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(max: Option<i64>, tag: &str) -> RuleArgs {
+        RuleArgs {
+            max_rotation_period_days: max,
+            evaluate_disabled_keys: true,
+            exception_tag_key: tag.into(),
+        }
+    }
+
+    #[test]
+    fn flags_become_rule_parameters_with_the_rules_ranges() {
+        let p = rule_parameters(&rule(Some(365), "waiver")).unwrap();
+        assert_eq!(p.max_rotation_period_in_days, Some(365));
+        assert!(p.evaluate_disabled_keys);
+        assert_eq!(p.exception_tag_key, "waiver");
+        assert_eq!(
+            rule_parameters(&rule(None, "kms-rotation-exception"))
+                .unwrap()
+                .max_rotation_period_in_days,
+            None
+        );
+        let e = rule_parameters(&rule(Some(89), "x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("invalid --max-rotation-period-days:"), "{e}");
+        assert!(e.contains("from 90 to 2560"), "{e}");
+        let e = rule_parameters(&rule(None, "aws:x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("invalid --exception-tag-key:"), "{e}");
+    }
+
+    #[test]
+    fn access_denied_names_the_action() {
+        let e = KmsError {
+            operation: "ListKeys",
+            key_id: String::new(),
+            message: "AccessDeniedException: not allowed".into(),
+            code: Some("AccessDeniedException".into()),
+        };
+        let text = explain_kms("eu-west-1", &e);
+        assert!(
+            text.starts_with("access denied on kms:ListKeys in eu-west-1: grant kms:ListKeys"),
+            "{text}"
+        );
+    }
+}

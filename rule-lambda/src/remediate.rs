@@ -1,0 +1,744 @@
+//! Remediation: which keys `EnableKeyRotation` fixes, in what order and batches (pure functions),
+//! and applying the plan within the EnableKeyRotation quota, verifying every change.
+//!
+//! Only keys that the rule's decision reports NON_COMPLIANT are candidates, and only when the
+//! reason is one `EnableKeyRotation` fixes: rotation off, or a period above the maximum. Multi-Region
+//! replicas are changed through their primary key (replicas share its rotation), once per primary.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aws_sdk_kms::types::KeyState;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::aws_error::{code, describe};
+use crate::decision::{Compliance, KeyFacts, RotationStatus};
+use crate::evaluate::KeyEvaluation;
+use crate::kms::{KmsError, KmsReader, Tags};
+
+/// Keys changed per batch when `--batch-size` is not given.
+pub const DEFAULT_BATCH_SIZE: u32 = 25;
+/// EnableKeyRotation calls a second when `--max-rate` is not given: room under the quota.
+pub const DEFAULT_MAX_RATE: u32 = 10;
+/// The default EnableKeyRotation quota, per account and Region.
+pub const MAX_RATE_CEILING: u32 = 15;
+/// GetKeyRotationStatus reads after a change before it counts as not taken.
+const VERIFY_ATTEMPTS: u32 = 3;
+
+/// `--priority-tag KEY=VALUE`: keys carrying this tag go first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityTag {
+    pub key: String,
+    pub value: String,
+}
+
+impl PriorityTag {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    pub fn matches(&self, tags: &[(String, String)]) -> bool {
+        tags.iter().any(|(k, v)| *k == self.key && *v == self.value)
+    }
+}
+
+impl FromStr for PriorityTag {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Self::new(key.trim(), value.trim())),
+            _ => Err(format!(
+                "{s:?} is not KEY=VALUE (a tag key and value, such as env=prod)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for PriorityTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// KMS in one Region: the raw client (for EnableKeyRotation) and the rule's reader.
+#[derive(Clone)]
+pub struct KmsRegion {
+    pub region: String,
+    pub client: aws_sdk_kms::Client,
+    pub reader: KmsReader,
+}
+
+/// What `EnableKeyRotation` fixes on a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    RotationOff,
+    PeriodTooLong { days: i32, max: i32 },
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RotationOff => f.write_str("rotation off"),
+            Self::PeriodTooLong { days, max } => {
+                write!(f, "rotation every {days} days, above the maximum of {max}")
+            }
+        }
+    }
+}
+
+/// Where `EnableKeyRotation` goes: the key itself, or the primary of a multi-Region replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub region: String,
+    pub key_id: String,
+    /// What is sent as `KeyId`: the key ARN when known.
+    pub key: String,
+}
+
+/// Where a key's change goes. A replica's goes to its primary, in the primary's Region.
+pub fn target_of(region: &str, facts: &KeyFacts) -> Result<Target, String> {
+    match &facts.replica_of {
+        Some(primary) => parse_key_arn(primary)
+            .map(|(region, key_id)| Target {
+                region,
+                key_id,
+                key: primary.clone(),
+            })
+            .ok_or_else(|| {
+                format!("multi-Region replica whose primary key ARN is not known ({primary}): enable rotation on the primary key")
+            }),
+        None => Ok(Target {
+            region: region.to_owned(),
+            key_id: facts.key_id.clone(),
+            key: facts.arn.clone().unwrap_or_else(|| facts.key_id.clone()),
+        }),
+    }
+}
+
+/// `arn:<partition>:kms:<region>:<account>:key/<key-id>` to (region, key id).
+pub fn parse_key_arn(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "kms", region, _, resource] if !region.is_empty() => {
+            let key_id = resource.strip_prefix("key/")?;
+            (!key_id.is_empty()).then(|| ((*region).to_owned(), key_id.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// What becomes of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// In the plan, in this batch (1-based); nothing changed yet.
+    Planned {
+        batch: usize,
+    },
+    /// Rotation enabled and verified.
+    Changed(String),
+    AlreadyCompliant(String),
+    Skipped(String),
+    Failed(String),
+    /// In the plan but not run: the operator stopped.
+    NotApplied(String),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Planned { .. } => "planned",
+            Self::Changed(_) => "changed",
+            Self::AlreadyCompliant(_) => "already_compliant",
+            Self::Skipped(_) => "skipped",
+            Self::Failed(_) => "failed",
+            Self::NotApplied(_) => "not_applied",
+        }
+    }
+
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Planned { batch } => format!("batch {batch}"),
+            Self::Changed(s)
+            | Self::AlreadyCompliant(s)
+            | Self::Skipped(s)
+            | Self::Failed(s)
+            | Self::NotApplied(s) => s.clone(),
+        }
+    }
+}
+
+/// Whether a key is a candidate, from the rule's verdict and, for a NON_COMPLIANT key, what
+/// GetKeyRotationStatus says now. This does not judge compliance again; it only tells which
+/// NON_COMPLIANT keys EnableKeyRotation can fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Candidate(Fix),
+    Done(Outcome),
+}
+
+pub fn select(
+    evaluation: &KeyEvaluation,
+    rotation: Option<&RotationStatus>,
+    max_period: Option<i32>,
+) -> Selection {
+    let verdict = &evaluation.verdict;
+    let skip = |why: String| Selection::Done(Outcome::Skipped(why));
+    match verdict.compliance {
+        Compliance::Compliant => {
+            return Selection::Done(Outcome::AlreadyCompliant(verdict.annotation.clone()))
+        }
+        Compliance::NotApplicable => {
+            return skip(format!("NOT_APPLICABLE: {}", verdict.annotation))
+        }
+        Compliance::NonCompliant => {}
+    }
+    let Some(facts) = &evaluation.facts else {
+        return skip(verdict.annotation.clone());
+    };
+    if facts.key_state != KeyState::Enabled {
+        return skip(format!(
+            "key state is {}: KMS enables rotation on Enabled keys only; enable the key first",
+            facts.key_state.as_str()
+        ));
+    }
+    match rotation {
+        Some(RotationStatus::Disabled) => Selection::Candidate(Fix::RotationOff),
+        Some(RotationStatus::Enabled {
+            period_days: Some(days),
+            ..
+        }) => match max_period {
+            Some(max) if *days > max => Selection::Candidate(Fix::PeriodTooLong { days: *days, max }),
+            _ => Selection::Done(Outcome::AlreadyCompliant(format!(
+                "rotation is on every {days} days (changed since it was evaluated)"
+            ))),
+        },
+        Some(RotationStatus::Enabled {
+            period_days: None, ..
+        }) => skip(
+            "rotation is on but KMS did not report its period; check with aws kms get-key-rotation-status".into(),
+        ),
+        Some(RotationStatus::AccessDenied(msg)) => skip(format!(
+            "access denied on kms:GetKeyRotationStatus: grant it to the identity you run as, then run again ({msg})"
+        )),
+        Some(RotationStatus::Unsupported(msg)) => {
+            skip(format!("KMS does not support automatic rotation for this key: {msg}"))
+        }
+        Some(RotationStatus::KeyNotFound) => skip("key no longer exists".into()),
+        None => skip(verdict.annotation.clone()),
+    }
+}
+
+/// A candidate: a NON_COMPLIANT key that EnableKeyRotation fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub region: String,
+    pub key_id: String,
+    pub fix: Fix,
+    pub tags: Vec<(String, String)>,
+    pub target: Target,
+}
+
+impl Candidate {
+    pub fn via_primary(&self) -> bool {
+        self.target.region != self.region || self.target.key_id != self.key_id
+    }
+}
+
+/// One EnableKeyRotation call and the keys it fixes (a primary and its listed replicas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub target: Target,
+    /// Index of the first `--priority-tag` that a key of the action matches; lower goes first.
+    pub priority: usize,
+    pub keys: Vec<Candidate>,
+}
+
+/// The index of the first priority tag the tags match, or `priority_tags.len()` for none.
+pub fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag]) -> usize {
+    priority_tags
+        .iter()
+        .position(|p| p.matches(tags))
+        .unwrap_or(priority_tags.len())
+}
+
+/// One action per target (a primary listed with its replicas is changed once), ordered by
+/// priority, then Region, then key id.
+pub fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
+    let mut by_target: BTreeMap<(String, String), Action> = BTreeMap::new();
+    for c in candidates {
+        let p = priority(&c.tags, priority_tags);
+        let action = by_target
+            .entry((c.target.region.clone(), c.target.key_id.clone()))
+            .or_insert_with(|| Action {
+                target: c.target.clone(),
+                priority: p,
+                keys: Vec::new(),
+            });
+        action.priority = action.priority.min(p);
+        // Prefer the ARN as the KeyId sent.
+        if !action.target.key.starts_with("arn:") && c.target.key.starts_with("arn:") {
+            action.target.key.clone_from(&c.target.key);
+        }
+        action.keys.push(c);
+    }
+    let mut actions: Vec<Action> = by_target.into_values().collect();
+    for a in &mut actions {
+        a.keys
+            .sort_by(|x, y| (&x.region, &x.key_id).cmp(&(&y.region, &y.key_id)));
+    }
+    // Stable: the map's Region and key id order stays within a priority.
+    actions.sort_by_key(|a| a.priority);
+    actions
+}
+
+/// The plan cut into batches of at most `size` actions.
+pub fn batches(actions: Vec<Action>, size: usize) -> Vec<Vec<Action>> {
+    let size = size.max(1);
+    let mut out = Vec::new();
+    let mut rest = actions.into_iter().peekable();
+    while rest.peek().is_some() {
+        out.push(rest.by_ref().take(size).collect());
+    }
+    out
+}
+
+/// Why a change failed.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// A KMS call failed (after the SDK's retries with backoff).
+    Kms { region: String, error: KmsError },
+    /// The call succeeded but the rotation status does not show it.
+    Verify(String),
+}
+
+/// Triage one evaluated key: the current rotation status (NON_COMPLIANT keys only) and, for a
+/// candidate, its tags (for priorities; unreadable tags could hide an exception, so such a key is
+/// skipped).
+pub async fn triage(
+    kms: &KmsRegion,
+    evaluation: &KeyEvaluation,
+    max_period: Option<i32>,
+) -> Result<Result<Candidate, Outcome>, KmsError> {
+    let rotation = match (evaluation.verdict.compliance, &evaluation.facts) {
+        (Compliance::NonCompliant, Some(facts)) if facts.key_state == KeyState::Enabled => {
+            Some(kms.reader.rotation_status(&evaluation.key_id).await?)
+        }
+        _ => None,
+    };
+    let fix = match select(evaluation, rotation.as_ref(), max_period) {
+        Selection::Done(outcome) => return Ok(Err(outcome)),
+        Selection::Candidate(fix) => fix,
+    };
+    // `select` returns a candidate only for a key with facts.
+    let Some(facts) = &evaluation.facts else {
+        return Ok(Err(Outcome::Skipped(evaluation.verdict.annotation.clone())));
+    };
+    let target = match target_of(&kms.region, facts) {
+        Ok(t) => t,
+        Err(why) => return Ok(Err(Outcome::Skipped(why))),
+    };
+    let tags = match kms.reader.tags(&evaluation.key_id).await? {
+        Tags::Read(tags) => tags,
+        Tags::AccessDenied(msg) => {
+            return Ok(Err(Outcome::Skipped(format!(
+                "access denied on kms:ListResourceTags, so an approved exception cannot be ruled out: grant kms:ListResourceTags, then run again ({msg})"
+            ))))
+        }
+    };
+    Ok(Ok(Candidate {
+        region: kms.region.clone(),
+        key_id: evaluation.key_id.clone(),
+        fix,
+        tags,
+        target,
+    }))
+}
+
+/// Applies actions: EnableKeyRotation under a client-side rate limit, then GetKeyRotationStatus.
+pub struct Applier<'a> {
+    regions: &'a BTreeMap<String, KmsRegion>,
+    limiter: DefaultDirectRateLimiter,
+    period_days: i32,
+}
+
+impl<'a> Applier<'a> {
+    /// `regions` must hold every target Region.
+    pub fn new(
+        regions: &'a BTreeMap<String, KmsRegion>,
+        per_second: u32,
+        period_days: i32,
+    ) -> Self {
+        let rate =
+            NonZeroU32::new(per_second.clamp(1, MAX_RATE_CEILING)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            regions,
+            // No burst: calls are spread evenly over each second.
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)),
+            period_days,
+        }
+    }
+
+    /// Enable rotation on the target, then read it back. `Ok` says what was verified.
+    #[tracing::instrument(skip(self), fields(key = %target.key, region = %target.region))]
+    pub async fn apply(&self, target: &Target) -> Result<String, Failure> {
+        let Some(kms) = self.regions.get(&target.region) else {
+            return Err(Failure::Verify(format!(
+                "no KMS client for Region {} (a bug: report it)",
+                target.region
+            )));
+        };
+        let fail = |error: KmsError| Failure::Kms {
+            region: target.region.clone(),
+            error,
+        };
+        self.limiter.until_ready().await;
+        kms.client
+            .enable_key_rotation()
+            .key_id(&target.key)
+            .rotation_period_in_days(self.period_days)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(KmsError {
+                    operation: "EnableKeyRotation",
+                    key_id: target.key.clone(),
+                    message: describe(&e),
+                    code: code(&e),
+                })
+            })?;
+        let want = self.period_days;
+        for attempt in 0..VERIFY_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
+            match kms.reader.rotation_status(&target.key).await.map_err(fail)? {
+                RotationStatus::Enabled {
+                    period_days: Some(days),
+                    ..
+                } if days == want => return Ok(format!("rotation on, every {days} days (verified)")),
+                RotationStatus::Enabled {
+                    period_days: Some(days),
+                    ..
+                } => {
+                    return Err(Failure::Verify(format!(
+                        "EnableKeyRotation succeeded, but GetKeyRotationStatus reports every {days} days, not {want}"
+                    )))
+                }
+                RotationStatus::Enabled {
+                    period_days: None, ..
+                } => {
+                    return Ok(format!(
+                        "rotation on (verified; KMS did not report the period, {want} days were asked for)"
+                    ))
+                }
+                RotationStatus::Disabled => continue,
+                RotationStatus::AccessDenied(msg) => {
+                    return Err(Failure::Verify(format!(
+                        "EnableKeyRotation succeeded, but the change cannot be verified: access denied on kms:GetKeyRotationStatus ({msg})"
+                    )))
+                }
+                RotationStatus::Unsupported(msg) => {
+                    return Err(Failure::Verify(format!(
+                        "GetKeyRotationStatus after the change: {msg}"
+                    )))
+                }
+                RotationStatus::KeyNotFound => {
+                    return Err(Failure::Verify("the key no longer exists".into()))
+                }
+            }
+        }
+        Err(Failure::Verify(format!(
+            "EnableKeyRotation succeeded, but GetKeyRotationStatus still reports rotation off after {VERIFY_ATTEMPTS} reads: run again to check"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Verdict;
+    use aws_sdk_kms::types::{KeyManagerType, KeySpec, OriginType};
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn arn(region: &str, id: &str) -> String {
+        format!("arn:aws:kms:{region}:{ACCOUNT}:key/{id}")
+    }
+
+    fn facts(region: &str, id: &str) -> KeyFacts {
+        KeyFacts {
+            key_id: id.into(),
+            arn: Some(arn(region, id)),
+            key_manager: KeyManagerType::Customer,
+            key_state: KeyState::Enabled,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: OriginType::AwsKms,
+            custom_key_store_id: None,
+            replica_of: None,
+        }
+    }
+
+    fn evaluation(f: Option<KeyFacts>, compliance: Compliance) -> KeyEvaluation {
+        KeyEvaluation {
+            key_id: f.as_ref().map(|f| f.key_id.clone()).unwrap_or("k".into()),
+            facts: f,
+            verdict: Verdict::new(compliance, "the rule's annotation"),
+        }
+    }
+
+    fn candidate(region: &str, id: &str, tags: &[(&str, &str)]) -> Candidate {
+        let f = facts(region, id);
+        Candidate {
+            region: region.into(),
+            key_id: id.into(),
+            fix: Fix::RotationOff,
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            target: target_of(region, &f).unwrap(),
+        }
+    }
+
+    fn replica(region: &str, id: &str, primary_region: &str, tags: &[(&str, &str)]) -> Candidate {
+        let mut f = facts(region, id);
+        f.replica_of = Some(arn(primary_region, id));
+        Candidate {
+            target: target_of(region, &f).unwrap(),
+            ..candidate(region, id, tags)
+        }
+    }
+
+    fn order(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| format!("{}/{}", a.target.region, a.target.key_id))
+            .collect()
+    }
+
+    #[test]
+    fn priority_tags_parse_as_key_equals_value() {
+        assert_eq!(
+            "env=prod".parse::<PriorityTag>(),
+            Ok(PriorityTag::new("env", "prod"))
+        );
+        assert_eq!(
+            "a=b=c".parse::<PriorityTag>(),
+            Ok(PriorityTag::new("a", "b=c"))
+        );
+        assert_eq!(
+            "tier=".parse::<PriorityTag>(),
+            Ok(PriorityTag::new("tier", ""))
+        );
+        for bad in ["env", "=prod", ""] {
+            assert!(bad.parse::<PriorityTag>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_non_compliant_keys_that_rotation_fixes_are_candidates() {
+        use Selection::*;
+        let key = || Some(facts("us-east-1", "k"));
+        let nc = evaluation(key(), Compliance::NonCompliant);
+        let on = |days| RotationStatus::Enabled {
+            period_days: days,
+            next_rotation: None,
+        };
+        assert_eq!(
+            select(&nc, Some(&RotationStatus::Disabled), None),
+            Candidate(Fix::RotationOff)
+        );
+        assert_eq!(
+            select(&nc, Some(&on(Some(730))), Some(365)),
+            Candidate(Fix::PeriodTooLong {
+                days: 730,
+                max: 365
+            })
+        );
+        let rows: Vec<(KeyEvaluation, Option<RotationStatus>, &str, &str)> = vec![
+            (
+                evaluation(key(), Compliance::Compliant),
+                None,
+                "already_compliant",
+                "the rule's annotation",
+            ),
+            (
+                evaluation(key(), Compliance::NotApplicable),
+                None,
+                "skipped",
+                "NOT_APPLICABLE: the rule's annotation",
+            ),
+            (
+                nc.clone(),
+                Some(RotationStatus::AccessDenied("no".into())),
+                "skipped",
+                "access denied on kms:GetKeyRotationStatus",
+            ),
+            (
+                nc.clone(),
+                Some(on(None)),
+                "skipped",
+                "did not report its period",
+            ),
+            (
+                nc.clone(),
+                Some(on(Some(365))),
+                "already_compliant",
+                "changed since",
+            ),
+            (
+                nc.clone(),
+                Some(RotationStatus::KeyNotFound),
+                "skipped",
+                "no longer exists",
+            ),
+            (
+                nc.clone(),
+                Some(RotationStatus::Unsupported("x".into())),
+                "skipped",
+                "does not support",
+            ),
+            (
+                evaluation(None, Compliance::NonCompliant),
+                None,
+                "skipped",
+                "the rule's annotation",
+            ),
+            (
+                evaluation(
+                    Some(KeyFacts {
+                        key_state: KeyState::Disabled,
+                        ..facts("us-east-1", "k")
+                    }),
+                    Compliance::NonCompliant,
+                ),
+                Some(RotationStatus::Disabled),
+                "skipped",
+                "key state is Disabled",
+            ),
+        ];
+        for (e, rotation, label, says) in rows {
+            let Done(outcome) = select(&e, rotation.as_ref(), Some(365)) else {
+                panic!("{e:?} {rotation:?} became a candidate");
+            };
+            assert_eq!(outcome.label(), label, "{rotation:?}");
+            assert!(outcome.detail().contains(says), "{outcome:?} lacks {says}");
+        }
+    }
+
+    #[test]
+    fn replicas_target_their_primary_in_its_region() {
+        let mut f = facts("eu-west-1", "mrk-1");
+        f.replica_of = Some(arn("us-west-2", "mrk-1"));
+        assert_eq!(
+            target_of("eu-west-1", &f),
+            Ok(Target {
+                region: "us-west-2".into(),
+                key_id: "mrk-1".into(),
+                key: arn("us-west-2", "mrk-1"),
+            })
+        );
+        f.replica_of = Some("(primary ARN not returned)".into());
+        assert!(target_of("eu-west-1", &f).unwrap_err().contains("primary"));
+        assert_eq!(parse_key_arn("arn:aws:kms:us-east-1:1:alias/x"), None);
+        assert_eq!(
+            parse_key_arn("arn:aws-cn:kms:cn-north-1:1:key/k"),
+            Some(("cn-north-1".into(), "k".into()))
+        );
+    }
+
+    #[test]
+    fn priority_tags_go_first_in_the_order_given_then_region_and_key_id() {
+        let tags = [
+            PriorityTag::new("env", "prod"),
+            PriorityTag::new("env", "staging"),
+        ];
+        let actions = plan(
+            vec![
+                candidate("us-east-1", "b", &[]),
+                candidate("us-east-1", "s", &[("env", "staging")]),
+                candidate("eu-west-1", "z", &[]),
+                candidate("us-east-1", "p2", &[("env", "prod"), ("team", "x")]),
+                candidate("eu-west-1", "p1", &[("env", "prod")]),
+                candidate("us-east-1", "a", &[("env", "dev")]),
+            ],
+            &tags,
+        );
+        assert_eq!(
+            order(&actions),
+            [
+                "eu-west-1/p1",
+                "us-east-1/p2",
+                "us-east-1/s",
+                "eu-west-1/z",
+                "us-east-1/a",
+                "us-east-1/b"
+            ]
+        );
+        assert_eq!(
+            actions.iter().map(|a| a.priority).collect::<Vec<_>>(),
+            [0, 0, 1, 2, 2, 2]
+        );
+        // No priority tags: Region, then key id.
+        let plain = plan(
+            vec![
+                candidate("us-east-1", "b", &[]),
+                candidate("eu-west-1", "c", &[]),
+                candidate("us-east-1", "a", &[]),
+            ],
+            &[],
+        );
+        assert_eq!(order(&plain), ["eu-west-1/c", "us-east-1/a", "us-east-1/b"]);
+    }
+
+    #[test]
+    fn a_primary_listed_with_its_replicas_is_changed_once() {
+        let actions = plan(
+            vec![
+                replica("eu-west-1", "mrk-1", "us-west-2", &[]),
+                candidate("us-west-2", "mrk-1", &[]),
+                replica("us-east-1", "mrk-1", "us-west-2", &[("env", "prod")]),
+                // A replica whose primary was not listed (another Region): still fixed via it.
+                replica("us-east-1", "mrk-2", "ap-south-1", &[]),
+            ],
+            &[PriorityTag::new("env", "prod")],
+        );
+        assert_eq!(order(&actions), ["us-west-2/mrk-1", "ap-south-1/mrk-2"]);
+        let first = &actions[0];
+        // A replica's priority lifts the whole action.
+        assert_eq!(first.priority, 0);
+        assert_eq!(first.target.key, arn("us-west-2", "mrk-1"));
+        assert_eq!(
+            first
+                .keys
+                .iter()
+                .map(|k| k.region.as_str())
+                .collect::<Vec<_>>(),
+            ["eu-west-1", "us-east-1", "us-west-2"]
+        );
+        assert!(first.keys[0].via_primary() && !first.keys[2].via_primary());
+        assert_eq!(actions[1].target.region, "ap-south-1");
+    }
+
+    #[test]
+    fn batches_keep_the_order_and_cut_at_the_size() {
+        let actions = plan(
+            (0..7)
+                .map(|i| candidate("us-east-1", &format!("k{i}"), &[]))
+                .collect(),
+            &[],
+        );
+        let sizes: Vec<usize> = batches(actions.clone(), 3).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 3, 1]);
+        let flat: Vec<Action> = batches(actions.clone(), 3).into_iter().flatten().collect();
+        assert_eq!(flat, actions);
+        assert_eq!(batches(actions.clone(), 0).len(), 7);
+        assert_eq!(batches(actions, 25).len(), 1);
+        assert!(batches(Vec::new(), 25).is_empty());
+    }
+}
