@@ -58,14 +58,16 @@ def invoke(watch: localaws.LambdaWatch, payload: dict, workdir: Path) -> dict:
 def show(evaluations: list[dict], names: dict[str, str]) -> None:
     """A table: key, alias, compliance, annotation; then the counts."""
     rows = sorted(evaluations, key=lambda e: (e["ComplianceType"], names.get(e["ComplianceResourceId"], "~")))
-    note_width = max(40, WIDTH - 36 - 30 - 16)
-    say(f"{'key':<36}  {'alias':<28}  {'compliance':<14}  annotation")
+    kw = max([len("key")] + [len(e["ComplianceResourceId"]) for e in rows])
+    aw = max([len("alias")] + [len(names.get(e["ComplianceResourceId"], "-")) for e in rows])
+    note_width = max(40, WIDTH - kw - aw - 14 - 6)
+    say(f"{'key':<{kw}}  {'alias':<{aw}}  {'compliance':<14}  annotation")
     for e in rows:
         key = e["ComplianceResourceId"]
-        lines = textwrap.wrap(e["Annotation"], note_width) or [""]
-        say(f"{key:<36}  {names.get(key, '-')[:28]:<28}  {e['ComplianceType']:<14}  {lines[0]}")
+        lines = textwrap.wrap(e["Annotation"], note_width, break_on_hyphens=False) or [""]
+        say(f"{key:<{kw}}  {names.get(key, '-'):<{aw}}  {e['ComplianceType']:<14}  {lines[0]}")
         for more in lines[1:]:
-            say(f"{'':<36}  {'':<28}  {'':<14}  {more}")
+            say(f"{'':<{kw}}  {'':<{aw}}  {'':<14}  {more}")
     counts = Counter(e["ComplianceType"] for e in evaluations)
     say()
     say("  ".join(f"{c}: {counts.get(c, 0)}" for c in ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"))
