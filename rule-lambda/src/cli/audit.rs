@@ -195,11 +195,7 @@ pub async fn command(
     params: &RuleParameters,
     output: Output,
 ) -> Result<Exit, CliError> {
-    let regions: Vec<KmsRegion> = session
-        .regions()
-        .iter()
-        .map(|r| session.kms_region(r, params))
-        .collect();
+    let regions: Vec<KmsRegion> = session.kms_regions(params);
     let run = evaluate_regions(&regions, params, Utc::now().date_naive()).await;
     for w in &run.warnings {
         eprintln!("warning: {w}");

@@ -202,11 +202,7 @@ pub async fn command(
     params: &RuleParameters,
     args: &ExceptionsArgs,
 ) -> Result<Exit, CliError> {
-    let regions: Vec<KmsRegion> = session
-        .regions()
-        .iter()
-        .map(|r| session.kms_region(r, params))
-        .collect();
+    let regions: Vec<KmsRegion> = session.kms_regions(params);
     let (found, errors) = scan(
         &regions,
         &params.exception_tag_key,

@@ -118,11 +118,7 @@ pub async fn command(
     let period = args.rotation_period_days;
     let max = params.max_rotation_period_in_days;
     let mut regions: BTreeMap<String, KmsRegion> = BTreeMap::new();
-    let listed: Vec<KmsRegion> = session
-        .regions()
-        .iter()
-        .map(|r| session.kms_region(r, params))
-        .collect();
+    let listed: Vec<KmsRegion> = session.kms_regions(params);
     for r in &listed {
         regions.insert(r.region.clone(), r.clone());
     }

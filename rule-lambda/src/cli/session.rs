@@ -67,6 +67,14 @@ impl Session {
         }
     }
 
+    /// KMS in every Region of the session, in the order given.
+    pub fn kms_regions(&self, params: &RuleParameters) -> Vec<KmsRegion> {
+        self.regions()
+            .iter()
+            .map(|r| self.kms_region(r, params))
+            .collect()
+    }
+
     pub fn config_client(&self, region: &str) -> aws_sdk_config::Client {
         aws_sdk_config::Client::from_conf(
             aws_sdk_config::config::Builder::from(&self.sdk)
