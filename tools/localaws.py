@@ -119,7 +119,8 @@ class Moto:
 
 
 class MotoServer(Moto):
-    """moto in server mode on a free loopback port; stopped on exit, even on failure."""
+    """moto in server mode (tools/moto_server.py: ListKeys paged as AWS does) on a free loopback
+    port; stopped on exit, even on failure."""
 
     def __init__(self, log: Path):
         self.port = free_port()
@@ -132,7 +133,7 @@ class MotoServer(Moto):
         # moto's recorder writes its file to the working directory unless told otherwise.
         env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(self.log.with_suffix(".recording"))}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, str(ROOT / "tools" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

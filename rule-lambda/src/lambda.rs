@@ -30,6 +30,25 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
+/// The environment variable that sets the ListKeys page size (1..=1000, default 1000). Only tests
+/// and emulators need it: a smaller page makes paging visible on a small account.
+pub const PAGE_SIZE_VARIABLE: &str = "KMS_ROTATION_LIST_KEYS_PAGE_SIZE";
+
+/// The handler's options from the function's environment; a bad value stops the function at start
+/// with a message naming the variable.
+pub fn options_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
+    let mut opts = Options::default();
+    if let Some(raw) = var(PAGE_SIZE_VARIABLE).filter(|v| !v.trim().is_empty()) {
+        opts.page_size = raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=crate::kms::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| format!("{PAGE_SIZE_VARIABLE} must be an integer from 1 to 1000, got {raw:?}"))?;
+    }
+    Ok(opts)
+}
+
 /// Handle one Config event.
 pub async fn handler(
     event: LambdaEvent<Value>,
@@ -70,6 +89,18 @@ fn remaining(deadline: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_size_from_the_environment() {
+        let env = |value: &'static str| move |_: &str| Some(value.to_owned());
+        assert_eq!(options_from_env(|_| None).unwrap().page_size, 1000);
+        assert_eq!(options_from_env(env("")).unwrap().page_size, 1000);
+        assert_eq!(options_from_env(env("7")).unwrap().page_size, 7);
+        for bad in ["0", "1001", "x", "-3"] {
+            let err = options_from_env(env(bad)).unwrap_err();
+            assert!(err.contains("KMS_ROTATION_LIST_KEYS_PAGE_SIZE must be an integer from 1 to 1000"), "{err}");
+        }
+    }
 
     #[test]
     fn deadlines() {

@@ -11,5 +11,7 @@ import localaws
 def rule(moto_endpoint, binaries, tmp_path_factory):
     """The `kms-rotation-rule` binary under the Lambda runtime emulator, in us-east-1."""
     log = tmp_path_factory.mktemp("lambda") / "watch.log"
-    with localaws.LambdaWatch(moto_endpoint, log) as watch:
+    # Small ListKeys pages, so paging is exercised (tools/moto_server.py pages as AWS does).
+    env = {"KMS_ROTATION_LIST_KEYS_PAGE_SIZE": "7"}
+    with localaws.LambdaWatch(moto_endpoint, log, extra_env=env) as watch:
         yield watch

@@ -13,6 +13,7 @@ import localaws
 from localaws import ROOT, event, put_evaluations
 
 NOTIFICATION_TIME = "2026-11-28T10:00:00.000Z"
+PAGE_SIZE = 7
 
 
 def kms_calls(requests):
@@ -26,6 +27,7 @@ def only_evaluation(requests):
 
 
 def test_periodic_run_over_a_mixed_account(rule, moto, kms_for_region):
+    """31 keys, listed in pages of 7 (the rule's KMS_ROTATION_LIST_KEYS_PAGE_SIZE in this suite)."""
     keys = localaws.seed_account(kms_for_region, fillers=16)
     assert len(keys) >= 30
     moto.start_recording()
@@ -60,8 +62,10 @@ def test_periodic_run_over_a_mixed_account(rule, moto, kms_for_region):
     assert calls["GetKeyRotationStatus"] == len(could_rotate)
     off = [k for k in keys if "rotation is off" in by_id[k.key_id]["Annotation"].lower() or "exception" in k.case]
     assert calls["ListResourceTags"] == len(off)
-    assert calls["ListKeys"] >= 1
-    assert all(r["body"].get("Limit") == 1000 for r in requests if r["target"] == "ListKeys")
+    list_keys = [r["body"] for r in requests if r["target"] == "ListKeys"]
+    assert len(list_keys) == -(-len(keys) // PAGE_SIZE) > 1
+    assert all(body["Limit"] == PAGE_SIZE for body in list_keys)
+    assert [body.get("Marker") for body in list_keys] == [None] + [str(PAGE_SIZE * i) for i in range(1, len(list_keys))]
 
 
 def test_change_event_is_decided_from_the_item_without_calling_kms(rule, moto, kms):

@@ -1,8 +1,7 @@
 //! The AWS Config custom rule `kms-rotation-rule`, as a Lambda function.
 
 use kms_rotation::clients::{load_sdk_config, Clients};
-use kms_rotation::lambda::handler;
-use kms_rotation::rule::Options;
+use kms_rotation::lambda::{handler, options_from_env};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -17,9 +16,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_current_span(false)
         .with_target(false)
         .init();
+    let opts = options_from_env(|name| std::env::var(name).ok())?;
     let sdk = load_sdk_config().await;
     let clients = Clients::new(&sdk);
-    let opts = Options::default();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &clients, &opts)
     }))
