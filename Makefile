@@ -11,7 +11,11 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-$(shell cksum < tests/requirements.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test venv rust-checks pytest clean-venv
+# cargo-deny (licenses, bans, sources; deny.toml), installed once into .tools/.
+DENY_VERSION := 0.20.2
+DENY := .tools/bin/cargo-deny
+
+.PHONY: demo test venv rust-checks deny pytest fuzz clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -29,10 +33,20 @@ rust-checks:
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
 
+$(DENY):
+	cargo install --locked --quiet --root .tools cargo-deny --version $(DENY_VERSION)
+
+deny: $(DENY)
+	$(DENY) --locked check licenses bans sources
+
 pytest: venv
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
-test: rust-checks pytest
+test: rust-checks deny pytest
+
+# More property-test cases than `make test` runs (about 13 minutes on 2 cores).
+fuzz:
+	PROPTEST_CASES=100000 cargo test -p rule-lambda --release --test properties
 
 clean-venv:
 	rm -rf $(VENV)

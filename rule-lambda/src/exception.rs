@@ -68,8 +68,16 @@ impl Exception {
         }
         let owner = owner.ok_or("owner= is missing")?;
         let expires = expires.ok_or("expires= is missing")?;
+        // Exactly YYYY-MM-DD: chrono's %Y alone also takes "+12027" or "27".
+        let shaped = expires.len() == 10
+            && expires.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
         let expires = NaiveDate::parse_from_str(expires, "%Y-%m-%d")
-            .map_err(|_| format!("expires={expires} is not a date YYYY-MM-DD"))?;
+            .ok()
+            .filter(|_| shaped)
+            .ok_or_else(|| format!("expires={expires} is not a date YYYY-MM-DD"))?;
         Ok(Self {
             owner: owner.to_owned(),
             expires,
@@ -113,6 +121,9 @@ mod tests {
             ("expires=2027-01-01", "owner= is missing"),
             ("owner=alice expires=2027-02-30", "not a date"),
             ("owner=alice expires=31/12/2027", "not a date"),
+            ("owner=alice expires=+12027-01-01", "not a date"),
+            ("owner=alice expires=2027-1-1", "not a date"),
+            ("owner=alice expires=27-01-01", "not a date"),
             ("owner=alice expires=2027-01-01 approved", "not name=value"),
             ("owner=alice owner=bob expires=2027-01-01", "given twice"),
             ("owner= expires=2027-01-01", "owner is empty"),

@@ -30,6 +30,26 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
+/// The log filter: `RUST_LOG` (default `info`), except that the targets that print whole events
+/// or HTTP bodies (the Config event carries the result token; STS answers carry credentials) are
+/// held at DEBUG whatever `RUST_LOG` says.
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(rust_log.unwrap_or("info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for capped in [
+        "lambda_runtime::layers::api_response=debug",
+        "lambda_runtime_api_client=debug",
+        "aws_smithy_runtime::client::orchestrator=debug",
+        "aws_smithy_runtime_api=debug",
+        "hyper=info",
+    ] {
+        if let Ok(directive) = capped.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// The environment variable that sets the ListKeys page size (1..=1000, default 1000). Only tests
 /// and emulators need it: a smaller page makes paging visible on a small account.
 pub const PAGE_SIZE_VARIABLE: &str = "KMS_ROTATION_LIST_KEYS_PAGE_SIZE";
@@ -44,7 +64,9 @@ pub fn options_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Options,
             .parse()
             .ok()
             .filter(|n| (1..=crate::kms::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| format!("{PAGE_SIZE_VARIABLE} must be an integer from 1 to 1000, got {raw:?}"))?;
+            .ok_or_else(|| {
+                format!("{PAGE_SIZE_VARIABLE} must be an integer from 1 to 1000, got {raw:?}")
+            })?;
     }
     Ok(opts)
 }
@@ -91,6 +113,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn log_filter_caps_the_targets_that_print_events_and_bodies() {
+        let text = log_filter(Some("trace")).to_string();
+        assert!(
+            text.contains("lambda_runtime::layers::api_response=debug"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aws_smithy_runtime::client::orchestrator=debug"),
+            "{text}"
+        );
+        assert!(log_filter(Some("not a [filter"))
+            .to_string()
+            .contains("info"));
+        assert!(log_filter(None).to_string().contains("info"));
+    }
+
+    #[test]
     fn page_size_from_the_environment() {
         let env = |value: &'static str| move |_: &str| Some(value.to_owned());
         assert_eq!(options_from_env(|_| None).unwrap().page_size, 1000);
@@ -98,7 +137,10 @@ mod tests {
         assert_eq!(options_from_env(env("7")).unwrap().page_size, 7);
         for bad in ["0", "1001", "x", "-3"] {
             let err = options_from_env(env(bad)).unwrap_err();
-            assert!(err.contains("KMS_ROTATION_LIST_KEYS_PAGE_SIZE must be an integer from 1 to 1000"), "{err}");
+            assert!(
+                err.contains("KMS_ROTATION_LIST_KEYS_PAGE_SIZE must be an integer from 1 to 1000"),
+                "{err}"
+            );
         }
     }
 

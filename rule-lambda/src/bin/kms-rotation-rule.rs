@@ -1,7 +1,7 @@
 //! The AWS Config custom rule `kms-rotation-rule`, as a Lambda function.
 
 use kms_rotation::clients::{load_sdk_config, Clients};
-use kms_rotation::lambda::{handler, options_from_env};
+use kms_rotation::lambda::{handler, log_filter, options_from_env};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -9,10 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .with_current_span(false)
         .with_target(false)
         .init();

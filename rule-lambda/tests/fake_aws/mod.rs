@@ -186,6 +186,8 @@ pub struct FaultPlan {
     pub invalid_result_token: bool,
     /// AssumeRole answers AccessDenied.
     pub assume_role_denied: bool,
+    /// How long a `Timeout` fault holds the answer back.
+    pub stall: Duration,
 }
 
 impl FaultPlan {
@@ -199,6 +201,7 @@ impl FaultPlan {
             failed_evaluations: 0.0,
             invalid_result_token: false,
             assume_role_denied: false,
+            stall: ATTEMPT_TIMEOUT * 10,
         }
     }
 
@@ -260,7 +263,9 @@ impl Journal {
     pub fn taken(&self) -> HashMap<String, Vec<Received>> {
         let mut out: HashMap<String, Vec<Received>> = HashMap::new();
         for r in self.received.iter().filter(|r| r.taken) {
-            out.entry(r.resource_id.clone()).or_default().push(r.clone());
+            out.entry(r.resource_id.clone())
+                .or_default()
+                .push(r.clone());
         }
         out
     }
@@ -535,15 +540,15 @@ impl FakeAws {
             let parts = [operation.as_str(), identity.as_str()];
             if unit(plan.seed, &parts, attempt) < share {
                 let pick = unit(plan.seed ^ 0xFA17, &parts, attempt);
-                let fault = plan.kinds[((pick * plan.kinds.len() as f64) as usize)
-                    .min(plan.kinds.len() - 1)];
+                let fault = plan.kinds
+                    [((pick * plan.kinds.len() as f64) as usize).min(plan.kinds.len() - 1)];
                 self.count(&format!("{fault:?}").to_lowercase(), 1);
-                return self.fault(service, fault).await;
+                return self.fault(service, fault, plan.stall).await;
             }
         }
         Ok(match service {
             Service::Kms => self.kms(&operation, &input),
-            Service::Config => self.config(&operation, &input, &plan, attempt),
+            Service::Config => self.config(&operation, &input, &plan),
             Service::Sts => self.sts(&plan),
         })
     }
@@ -569,7 +574,12 @@ impl FakeAws {
         json_error(400, "ValidationException", reason)
     }
 
-    async fn fault(&self, service: Service, fault: Fault) -> Result<HttpResponse, ConnectorError> {
+    async fn fault(
+        &self,
+        service: Service,
+        fault: Fault,
+        stall: Duration,
+    ) -> Result<HttpResponse, ConnectorError> {
         let sts = service == Service::Sts;
         Ok(match fault {
             Fault::Throttling if sts => query_error(400, "Throttling", "Rate exceeded"),
@@ -591,7 +601,7 @@ impl FakeAws {
                 ))))
             }
             Fault::Timeout => {
-                tokio::time::sleep(ATTEMPT_TIMEOUT * 10).await;
+                tokio::time::sleep(stall).await;
                 json_error(500, "InternalFailure", "answered after the client gave up")
             }
         })
@@ -714,7 +724,12 @@ impl FakeAws {
                     return not_found(input);
                 };
                 let today = chrono::Utc::now().date_naive();
-                let tag = |v: String| vec![json!({"TagKey": "env", "TagValue": "prod"}), json!({"TagKey": "kms-rotation-exception", "TagValue": v})];
+                let tag = |v: String| {
+                    vec![
+                        json!({"TagKey": "env", "TagValue": "prod"}),
+                        json!({"TagKey": "kms-rotation-exception", "TagValue": v}),
+                    ]
+                };
                 let tags = match kind {
                     Kind::TagsDenied => return denied("ListResourceTags"),
                     Kind::ExceptionValid => tag(format!(
@@ -737,7 +752,7 @@ impl FakeAws {
         }
     }
 
-    fn config(&self, operation: &str, input: &Value, plan: &FaultPlan, attempt: u32) -> HttpResponse {
+    fn config(&self, operation: &str, input: &Value, plan: &FaultPlan) -> HttpResponse {
         match operation {
             "PutEvaluations" => {
                 if plan.invalid_result_token {
@@ -756,15 +771,25 @@ impl FakeAws {
                 let mut j = self.0.journal.lock().unwrap();
                 for e in &evaluations {
                     let id = e["ComplianceResourceId"].as_str().unwrap_or_default();
+                    // Per evaluation: the n-th time this key is sent, whatever batch it is in.
+                    let nth = {
+                        let mut seen = self.0.seen.lock().unwrap();
+                        let n = seen.entry(format!("FailedEvaluations|{id}")).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
                     let fail = plan.failed_evaluations > 0.0
-                        && unit(plan.seed ^ 0xFE, &["FailedEvaluations", id], attempt)
+                        && unit(plan.seed ^ 0xFE, &["FailedEvaluations", id], nth)
                             < plan.failed_evaluations;
                     if fail {
                         failed.push(e.clone());
                     }
                     j.received.push(Received {
                         resource_id: id.to_owned(),
-                        resource_type: e["ComplianceResourceType"].as_str().unwrap_or_default().to_owned(),
+                        resource_type: e["ComplianceResourceType"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
                         compliance: e["ComplianceType"].as_str().unwrap_or_default().to_owned(),
                         annotation: e["Annotation"].as_str().unwrap_or_default().to_owned(),
                         ordering_millis: (e["OrderingTimestamp"].as_f64().unwrap_or(-1.0) * 1000.0)
@@ -773,9 +798,32 @@ impl FakeAws {
                     });
                 }
                 if !failed.is_empty() {
-                    *j.injected.entry("failed_evaluations".to_owned()).or_default() += failed.len();
+                    *j.injected
+                        .entry("failed_evaluations".to_owned())
+                        .or_default() += failed.len();
                 }
                 json_response(200, json!({ "FailedEvaluations": failed }))
+            }
+            "GetResourceConfigHistory" => {
+                let id = input["resourceId"].as_str().unwrap_or_default();
+                match self.0.by_id.get(id) {
+                    // The latest item, without the key's facts: the rule asks KMS for them.
+                    Some(_) => json_response(
+                        200,
+                        json!({"configurationItems": [{
+                            "version": "1.3", "accountId": ACCOUNT,
+                            "configurationItemCaptureTime": 1_795_859_998.123,
+                            "configurationItemStatus": "OK", "resourceType": "AWS::KMS::Key",
+                            "resourceId": id, "arn": key_arn(id), "awsRegion": REGION,
+                            "configuration": "{}", "supplementaryConfiguration": {}, "tags": {}
+                        }]}),
+                    ),
+                    None => json_error(
+                        400,
+                        "ResourceNotDiscoveredException",
+                        "Resource is not discovered",
+                    ),
+                }
             }
             "GetComplianceDetailsByConfigRule" => {
                 json_response(200, json!({"EvaluationResults": []}))
@@ -808,13 +856,20 @@ fn validate_put(input: &Value, evaluations: &[Value]) -> Result<(), String> {
         return Err("ResultToken is required".into());
     }
     if evaluations.is_empty() || evaluations.len() > 100 {
-        return Err(format!("{} evaluations: 1 to 100 allowed", evaluations.len()));
+        return Err(format!(
+            "{} evaluations: 1 to 100 allowed",
+            evaluations.len()
+        ));
     }
     for e in evaluations {
         let chars = |field: &str| e[field].as_str().map(|s| s.chars().count());
         match chars("ComplianceResourceId") {
             Some(1..=768) => {}
-            n => return Err(format!("ComplianceResourceId length {n:?}: 1 to 768 allowed")),
+            n => {
+                return Err(format!(
+                    "ComplianceResourceId length {n:?}: 1 to 768 allowed"
+                ))
+            }
         }
         match chars("ComplianceResourceType") {
             Some(1..=256) => {}

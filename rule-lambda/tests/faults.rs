@@ -1,0 +1,686 @@
+//! Fault injection: the rule keeps its promise when AWS misbehaves.
+//!
+//! The property checked in every test: each in-scope key ends with **exactly one** evaluation
+//! taken by Config, with the right ComplianceType and the invocation's OrderingTimestamp, or it is
+//! **named** in the invocation's error (`RuleError::Incomplete`'s `failed` / `unsent`, or the
+//! Config error's resource ids). Never a wrong ComplianceType, never a second evaluation of a key
+//! that differs from the first, never a panic.
+//!
+//! The AWS side is `fake_aws::FakeAws`, an in-memory KMS, Config and STS behind the SDK's real
+//! pipeline (serialization, signing, retries with the production attempt count, error parsing):
+//! faults are injected per HTTP attempt by a seeded hash, so every run is reproducible. Each test
+//! prints how many faults it injected (`cargo test --test faults -- --nocapture`).
+
+mod common;
+mod fake_aws;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{event, invocation, options, with_parameters, with_token};
+use fake_aws::*;
+use kms_rotation::event::Invocation;
+use kms_rotation::rule::{run, Incomplete, Options, Outcome, RuleError};
+use serde_json::{json, Value};
+
+/// notificationCreationTime of tests/events/scheduled.json, in milliseconds.
+const SCHEDULED_MS: i64 = 1_795_860_000_000;
+/// configurationItemCaptureTime of the change fixtures (2026-11-28T09:59:58.123Z).
+const CAPTURE_MS: i64 = 1_795_859_998_123;
+
+/// Keys the error names, and whether the listing broke off.
+#[derive(Debug, Default)]
+struct Named {
+    ids: HashSet<String>,
+    listing_failed: bool,
+    not_started: usize,
+}
+
+fn named(result: &Result<Outcome, RuleError>) -> Named {
+    let mut out = Named::default();
+    match result {
+        Ok(_) => {}
+        Err(RuleError::Incomplete(Incomplete {
+            failed,
+            not_started,
+            listing,
+            unsent,
+            ..
+        })) => {
+            out.ids.extend(failed.iter().map(|e| e.key_id.clone()));
+            out.ids
+                .extend(unsent.iter().flat_map(|e| e.unsent().iter().cloned()));
+            out.listing_failed = listing.is_some();
+            out.not_started = *not_started;
+        }
+        Err(RuleError::Config(e)) => out.ids.extend(e.unsent().iter().cloned()),
+        Err(other) => panic!("unexpected error kind: {other}"),
+    }
+    out
+}
+
+/// The property, for one run over `fake`'s keys. Returns (evaluated, named) counts.
+fn check_property(
+    fake: &FakeAws,
+    result: &Result<Outcome, RuleError>,
+    in_scope: &[(String, Kind)],
+    max_period: Option<i32>,
+    ordering_ms: i64,
+) -> (usize, usize) {
+    let named = named(result);
+    fake.journal(|j| {
+        assert!(
+            j.refused.is_empty(),
+            "the fake refused requests: {:?}",
+            j.refused
+        );
+        let taken = j.taken();
+        // Everything Config received about a key, taken or not, says the same thing with the
+        // same timestamp: no second opinion, no older timestamp.
+        let mut first: HashMap<&str, &Received> = HashMap::new();
+        for r in &j.received {
+            let f = first.entry(&r.resource_id).or_insert(r);
+            assert_eq!(
+                (&f.compliance, &f.annotation, f.ordering_millis),
+                (&r.compliance, &r.annotation, r.ordering_millis),
+                "two different evaluations of {}",
+                r.resource_id
+            );
+            assert_eq!(r.ordering_millis, ordering_ms, "{r:?}");
+            assert_eq!(r.resource_type, "AWS::KMS::Key");
+        }
+        let listed: HashSet<&str> = in_scope.iter().map(|(id, _)| id.as_str()).collect();
+        for id in taken.keys() {
+            assert!(
+                listed.contains(id.as_str()),
+                "evaluation of an unknown key {id}"
+            );
+        }
+        let (mut evaluated, mut failed) = (0, 0);
+        let mut unaccounted = Vec::new();
+        for (id, kind) in in_scope {
+            match (taken.get(id).map(Vec::len), named.ids.contains(id)) {
+                (Some(1), false) => {
+                    let e = &taken[id][0];
+                    assert_eq!(
+                        e.compliance,
+                        kind.expected(max_period),
+                        "{kind:?} {id}: {}",
+                        e.annotation
+                    );
+                    assert!((1..=256).contains(&e.annotation.chars().count()));
+                    evaluated += 1;
+                }
+                (None, true) => failed += 1,
+                (Some(n), named) => panic!("{id} ({kind:?}) taken {n} times, named: {named}"),
+                (None, false) => unaccounted.push(id.clone()),
+            }
+        }
+        // Keys neither evaluated nor named: allowed only when the error says why in bulk.
+        if !unaccounted.is_empty() {
+            assert!(
+                named.listing_failed || named.not_started == unaccounted.len(),
+                "{} key(s) silently dropped (listing failed: {}, not started: {}): {:?}",
+                unaccounted.len(),
+                named.listing_failed,
+                named.not_started,
+                &unaccounted[..unaccounted.len().min(5)]
+            );
+        }
+        // The outcome counts what Config took.
+        let outcome = match result {
+            Ok(o) => o,
+            Err(RuleError::Incomplete(i)) => &i.outcome,
+            Err(_) => return (evaluated, failed),
+        };
+        assert_eq!(
+            outcome.evaluations,
+            taken.values().map(Vec::len).sum::<usize>()
+        );
+        (evaluated, failed)
+    })
+}
+
+fn report(test: &str, fake: &FakeAws, evaluated: usize, named: usize) {
+    let (summary, attempts) =
+        fake.journal(|j| (j.injected_summary(), j.attempts.values().sum::<usize>()));
+    println!(
+        "{test}: faults injected {summary} over {attempts} attempts; {evaluated} key(s) evaluated, {named} named in the error"
+    );
+}
+
+fn periodic(parameters: Value, token: &str) -> Invocation {
+    invocation(with_token(
+        with_parameters(event("scheduled.json", ""), parameters),
+        token,
+    ))
+}
+
+fn small_pages() -> Options {
+    Options {
+        page_size: 50,
+        ..options()
+    }
+}
+
+// =============================================================================================
+// Throttling, 5xx, connection resets and timeouts on KMS and Config
+// =============================================================================================
+
+#[tokio::test]
+async fn periodic_run_under_faults_evaluates_each_key_once_or_names_it() {
+    let mut totals = (0, 0, 0);
+    for seed in 1..=4u64 {
+        // Given 180 keys of every kind, paged 50 at a time, and half of all KMS and Config
+        // attempts failing with throttling, 500, 503, a reset connection or a timeout
+        let fake = FakeAws::new(account(180), FaultPlan::everywhere(seed, 0.5));
+        let clients = fake.clients();
+
+        // When a periodic run evaluates them
+        let result = run(
+            &periodic(json!({"maxRotationPeriodInDays": "365"}), "TESTMODE"),
+            &clients,
+            None,
+            &small_pages(),
+        )
+        .await;
+
+        // Then every key is evaluated once and rightly, or named in the error
+        let (evaluated, named) =
+            check_property(&fake, &result, fake.keys(), Some(365), SCHEDULED_MS);
+        report(
+            &format!("periodic_run_under_faults[seed {seed}]"),
+            &fake,
+            evaluated,
+            named,
+        );
+        totals.0 += evaluated;
+        totals.1 += named;
+        totals.2 += fake.journal(|j| j.total_injected());
+    }
+    // The faults did their job: some keys recovered through retries, some were named.
+    assert!(totals.0 > 0 && totals.2 > 500, "{totals:?}");
+}
+
+#[tokio::test]
+async fn periodic_run_under_rare_faults_evaluates_every_key() {
+    // Given 10% of attempts fail: the SDK's retries absorb them all
+    let fake = FakeAws::new(account(360), FaultPlan::everywhere(7, 0.1));
+    let result = run(
+        &periodic(json!({}), "TESTMODE"),
+        &fake.clients(),
+        None,
+        &small_pages(),
+    )
+    .await;
+    let (evaluated, named) = check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+    report("periodic_run_under_rare_faults", &fake, evaluated, named);
+    assert!(fake.journal(|j| j.total_injected()) > 50);
+    let outcome = result.expect("every fault was retried away");
+    assert_eq!(outcome.evaluations, 360);
+}
+
+#[tokio::test]
+async fn every_fault_kind_alone_is_retried_or_named() {
+    for fault in Fault::ALL {
+        let plan = FaultPlan {
+            kinds: vec![fault],
+            ..FaultPlan::everywhere(11, 0.6)
+        };
+        let fake = FakeAws::new(account(72), plan);
+        let result = run(
+            &periodic(json!({}), "TESTMODE"),
+            &fake.clients(),
+            None,
+            &small_pages(),
+        )
+        .await;
+        let (evaluated, named) = check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+        report(
+            &format!("every_fault_kind_alone[{fault:?}]"),
+            &fake,
+            evaluated,
+            named,
+        );
+        let injected = fake.journal(|j| j.injected.clone());
+        assert_eq!(injected.len(), 1, "{injected:?}");
+        assert!(evaluated > 0, "{fault:?}: nothing got through");
+    }
+}
+
+#[tokio::test]
+async fn change_events_under_faults_send_one_evaluation_or_name_the_key() {
+    let mut injected = 0;
+    for seed in 1..=3u64 {
+        for (id, kind) in account(Kind::ALL.len()) {
+            // Given a change event whose item lacks the key's facts (so KMS is asked), and 60%
+            // of attempts failing
+            let fake = FakeAws::new(vec![(id.clone(), kind)], FaultPlan::everywhere(seed, 0.6));
+            let inv = invocation(event("change-minimal.json", &id));
+
+            // When the rule runs
+            let result = run(&inv, &fake.clients(), None, &options()).await;
+
+            // Then one evaluation with the capture time, or an error naming the key
+            if let Err(e) = &result {
+                assert!(e.to_string().contains(&id), "{kind:?}: {e}");
+                assert!(
+                    matches!(e.error_type(), "KeysNotEvaluated" | "ConfigCallFailed"),
+                    "{e}"
+                );
+            }
+            check_property(&fake, &result, &[(id, kind)], None, CAPTURE_MS);
+            injected += fake.journal(|j| j.total_injected());
+        }
+    }
+    println!("change_events_under_faults: faults injected {injected} over 54 runs");
+    assert!(injected > 50);
+}
+
+// =============================================================================================
+// PutEvaluations: FailedEvaluations and InvalidResultToken
+// =============================================================================================
+
+#[tokio::test]
+async fn failed_evaluations_are_sent_again_until_taken_or_named() {
+    for (seed, share) in [(3u64, 0.3), (4, 0.8)] {
+        // Given Config lists a share of every batch in FailedEvaluations
+        let plan = FaultPlan {
+            failed_evaluations: share,
+            ..FaultPlan::everywhere(seed, 0.0)
+        };
+        let fake = FakeAws::new(account(250), plan);
+        let result = run(
+            &periodic(json!({}), "TESTMODE"),
+            &fake.clients(),
+            None,
+            &options(),
+        )
+        .await;
+        let (evaluated, named) = check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+        report(
+            &format!("failed_evaluations[share {share}]"),
+            &fake,
+            evaluated,
+            named,
+        );
+        // 0.8^4: about 40% of the keys are still refused after three retries, and named.
+        if share > 0.5 {
+            let err = result.unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("config:PutEvaluations did not take"),
+                "{err}"
+            );
+        } else {
+            // 0.3^4: a key or two may be refused four times in a row; the rest were taken.
+            assert!(named <= 10, "{named}");
+        }
+        assert_eq!(evaluated + named, 250);
+    }
+}
+
+#[tokio::test]
+async fn invalid_result_token_sends_nothing_and_names_every_key() {
+    // Given Config refuses the result token
+    let plan = FaultPlan {
+        invalid_result_token: true,
+        ..FaultPlan::none()
+    };
+    let fake = FakeAws::new(account(150), plan);
+    let result = run(
+        &periodic(json!({}), "expired-token-from-an-old-invocation"),
+        &fake.clients(),
+        None,
+        &options(),
+    )
+    .await;
+    let (evaluated, named) = check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+    report("invalid_result_token", &fake, evaluated, named);
+    assert_eq!((evaluated, named), (0, 150));
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string().contains("InvalidResultTokenException"),
+        "{err}"
+    );
+    // The token is not retried: it is not transient.
+    assert_eq!(fake.journal(|j| j.attempts["PutEvaluations"]), 2);
+}
+
+#[tokio::test]
+async fn invalid_result_token_on_a_change_event_names_the_key() {
+    let plan = FaultPlan {
+        invalid_result_token: true,
+        ..FaultPlan::none()
+    };
+    let (id, kind) = (key_id(1), Kind::RotationOff);
+    let fake = FakeAws::new(vec![(id.clone(), kind)], plan);
+    let inv = invocation(with_token(event("change-rotation-off.json", &id), "stale"));
+    let result = run(&inv, &fake.clients(), None, &options()).await;
+    let err = result.as_ref().unwrap_err();
+    assert_eq!(err.error_type(), "ConfigCallFailed");
+    assert!(err.to_string().contains(&id), "{err}");
+    check_property(&fake, &result, &[(id, kind)], None, CAPTURE_MS);
+    report("invalid_result_token_on_a_change_event", &fake, 0, 1);
+}
+
+// =============================================================================================
+// STS: AssumeRole faults and denial
+// =============================================================================================
+
+#[tokio::test]
+async fn assume_role_under_faults_then_every_call_signed_by_the_role() {
+    for seed in 1..=3u64 {
+        // Given ExecutionRoleName, and 50% of STS, KMS and Config attempts failing
+        let fake = FakeAws::new(account(90), FaultPlan::everywhere(seed, 0.5));
+        let result = run(
+            &periodic(
+                json!({"ExecutionRoleName": "KmsRotationRuleEvaluation"}),
+                "TESTMODE",
+            ),
+            &fake.clients(),
+            None,
+            &small_pages(),
+        )
+        .await;
+        match &result {
+            // STS failed six times in a row: nothing was read or sent.
+            Err(RuleError::AssumeRole(e)) => {
+                assert_eq!(fake.journal(|j| j.signers.len()), 0, "{e}");
+                report(
+                    &format!("assume_role_under_faults[seed {seed}]"),
+                    &fake,
+                    0,
+                    0,
+                );
+                continue;
+            }
+            _ => {
+                let (evaluated, named) =
+                    check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+                report(
+                    &format!("assume_role_under_faults[seed {seed}]"),
+                    &fake,
+                    evaluated,
+                    named,
+                );
+            }
+        }
+        // Every KMS and Config attempt, retries included, was signed by the assumed role.
+        let signers: HashSet<String> =
+            fake.journal(|j| j.signers.iter().map(|(_, k)| k.clone()).collect());
+        assert_eq!(signers, HashSet::from([ASSUMED_ACCESS_KEY_ID.to_owned()]));
+        assert!(fake.journal(|j| j.attempts["AssumeRole"]) >= 1);
+    }
+}
+
+#[tokio::test]
+async fn assume_role_denied_fails_before_any_kms_or_config_call() {
+    let plan = FaultPlan {
+        assume_role_denied: true,
+        ..FaultPlan::none()
+    };
+    let fake = FakeAws::new(account(20), plan);
+    let result = run(
+        &periodic(
+            json!({"ExecutionRoleName": "KmsRotationRuleEvaluation"}),
+            "TESTMODE",
+        ),
+        &fake.clients(),
+        None,
+        &options(),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.error_type(), "AssumeRoleFailed");
+    assert!(
+        err.to_string()
+            .contains("arn:aws:iam::123456789012:role/KmsRotationRuleEvaluation"),
+        "{err}"
+    );
+    // AccessDenied is not retried, and no key was read or reported with the wrong credentials.
+    fake.journal(|j| {
+        assert_eq!(j.attempts.get("AssumeRole"), Some(&1));
+        assert!(j.signers.is_empty(), "{:?}", j.signers);
+        assert!(j.received.is_empty());
+    });
+    report("assume_role_denied", &fake, 0, 0);
+}
+
+// =============================================================================================
+// The Lambda deadline
+// =============================================================================================
+
+#[tokio::test]
+async fn deadline_arriving_mid_run_stops_starting_keys_and_says_how_many() {
+    // Given KMS answers in 3 ms, 600 keys, 8 at a time, and 30% of attempts failing
+    let fake = FakeAws::new(account(600), FaultPlan::everywhere(5, 0.3));
+    fake.set_latency(Duration::from_millis(3));
+    let stop_at = tokio::time::Instant::now() + Duration::from_millis(300);
+
+    // When the time to stop starting keys comes mid-run
+    let result = run(
+        &periodic(json!({}), "TESTMODE"),
+        &fake.clients(),
+        Some(stop_at),
+        &small_pages(),
+    )
+    .await;
+
+    // Then what was evaluated was sent once and rightly, the rest is failed (named) or counted
+    // as not started, and nothing else is missing
+    let (evaluated, named) = check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+    let Err(RuleError::Incomplete(incomplete)) = &result else {
+        panic!("the deadline left keys out: {result:?}")
+    };
+    assert!(incomplete.listing.is_none());
+    assert!(incomplete.not_started > 0 && evaluated > 0, "{incomplete}");
+    assert_eq!(evaluated + named + incomplete.not_started, 600);
+    assert!(result
+        .unwrap_err()
+        .to_string()
+        .contains("not evaluated: the Lambda's deadline was near"),);
+    report("deadline_mid_run", &fake, evaluated, named);
+}
+
+/// The property asks that a key without an evaluation be *named* in the error. Keys not
+/// started before the deadline are only counted (`Incomplete::not_started: usize`).
+#[tokio::test]
+#[ignore = "bug: keys not started before the deadline are counted, not named (rule.rs Incomplete::not_started)"]
+async fn keys_not_started_before_the_deadline_are_named_in_the_error() {
+    let fake = FakeAws::new(account(200), FaultPlan::none());
+    fake.set_latency(Duration::from_millis(3));
+    let stop_at = tokio::time::Instant::now() + Duration::from_millis(100);
+    let result = run(
+        &periodic(json!({}), "TESTMODE"),
+        &fake.clients(),
+        Some(stop_at),
+        &small_pages(),
+    )
+    .await;
+    let message = result.unwrap_err().to_string();
+    let taken = fake.journal(|j| j.taken());
+    let missing: Vec<&String> = fake
+        .keys()
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| !taken.contains_key(*id))
+        .collect();
+    assert!(!missing.is_empty());
+    // At least the first 20 of them, as the error does for failed keys.
+    for id in missing.iter().take(20) {
+        assert!(message.contains(id.as_str()), "{id} not named: {message}");
+    }
+}
+
+/// A stalled connection (accepted, never answered) must not hold the invocation until Lambda
+/// kills it: the production SDK configuration (`clients::load_sdk_config`) sets only the SDK's
+/// default 3.1 s *connect* timeout, no read or attempt timeout. A one-hour stall, and a bound of
+/// 30 s: room for six attempts of a few seconds each.
+#[tokio::test]
+#[ignore = "bug: clients::load_sdk_config sets no operation attempt timeout; a stalled KMS call hangs until the Lambda deadline"]
+async fn a_stalled_call_is_given_up_and_the_key_named_with_the_production_sdk_config() {
+    let plan = FaultPlan {
+        kinds: vec![Fault::Timeout],
+        stall: Duration::from_secs(3600),
+        ..FaultPlan::everywhere(1, 1.0)
+    };
+    let (id, kind) = (key_id(3), Kind::RotationOn);
+    let fake = FakeAws::new(vec![(id.clone(), kind)], plan);
+    // The production configuration, with only the transport and credentials swapped.
+    let sdk = kms_rotation::clients::load_sdk_config().await;
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk)
+            .http_client(fake.http_client())
+            .region(aws_sdk_kms::config::Region::new(REGION))
+            .credentials_provider(aws_credential_types::Credentials::for_tests())
+            .build(),
+    );
+    let mut clients = fake.clients();
+    clients.kms = kms;
+    let inv = invocation(event("change-minimal.json", &id));
+    let bounded = tokio::time::timeout(
+        Duration::from_secs(30),
+        run(&inv, &clients, None, &options()),
+    )
+    .await;
+    let result = bounded.expect("the run was still waiting on one stalled DescribeKey");
+    assert!(result.unwrap_err().to_string().contains(&id));
+}
+
+/// The same stall under the test clients' attempt timeout: retried, then the key is named.
+#[tokio::test]
+async fn a_stalled_call_is_given_up_and_the_key_named_under_an_attempt_timeout() {
+    let plan = FaultPlan {
+        kinds: vec![Fault::Timeout],
+        stall: Duration::from_secs(3600),
+        ..FaultPlan::everywhere(1, 1.0)
+    };
+    let (id, kind) = (key_id(3), Kind::RotationOn);
+    let fake = FakeAws::new(vec![(id.clone(), kind)], plan);
+    let inv = invocation(event("change-minimal.json", &id));
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        run(&inv, &fake.clients(), None, &options()),
+    )
+    .await
+    .expect("bounded by the attempt timeout");
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains(&id), "{err}");
+    assert!(err.to_string().contains("timeout"), "{err}");
+    let attempts = fake.journal(|j| j.attempts["DescribeKey"]);
+    assert_eq!(attempts, kms_rotation::clients::MAX_ATTEMPTS as usize);
+    report("stalled_call_under_an_attempt_timeout", &fake, 0, 1);
+}
+
+// =============================================================================================
+// No secrets in the logs
+// =============================================================================================
+
+/// A `MakeWriter` that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// What must never be logged: credentials (env and assumed), the result token.
+const RESULT_TOKEN: &str = "eyJjb25maWdSdWxlSWQiOiJjb25maWctcnVsZS1rbXNyb3QiLCJleHAiOjE3OTU4NjM2MDB9.R3aLt0k3nS1gn4tur3+/x9Qw==";
+
+fn assert_no_secrets(log: &str) {
+    for (what, secret) in [
+        ("assumed secret access key", ASSUMED_SECRET_ACCESS_KEY),
+        ("assumed session token", ASSUMED_SESSION_TOKEN),
+        ("environment secret access key", BASE_SECRET_ACCESS_KEY),
+        ("environment session token", BASE_SESSION_TOKEN),
+        ("result token", RESULT_TOKEN),
+    ] {
+        assert!(!log.contains(secret), "the log holds the {what}");
+        // A recognisable part of it, in case it was cut or re-encoded.
+        assert!(
+            !log.contains(&secret[..24]),
+            "the log holds the start of the {what}"
+        );
+    }
+}
+
+/// The log of a faulty cross-account run (real-looking token, faults, failed keys and errors),
+/// then a change event and a refused event: every logging path of the rule, under `filter`.
+fn captured_log(filter: &str) -> (String, String) {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_current_span(true)
+        .with_writer(capture.clone())
+        .finish();
+    let fake = FakeAws::new(account(36), FaultPlan::everywhere(2, 0.7));
+    let role = json!({"ExecutionRoleName": "KmsRotationRuleEvaluation"});
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let inv = periodic(role.clone(), RESULT_TOKEN);
+        let _ = rt.block_on(run(&inv, &fake.clients(), None, &small_pages()));
+        let inv = invocation(with_token(
+            with_parameters(event("change-minimal.json", &key_id(1)), role.clone()),
+            RESULT_TOKEN,
+        ));
+        let _ = rt.block_on(run(&inv, &fake.clients(), None, &options()));
+        let bad = with_parameters(
+            with_token(event("scheduled.json", ""), RESULT_TOKEN),
+            json!({"ExecutionRoleName": "arn:aws:iam::1:role/x"}),
+        );
+        let _ = rt.block_on(kms_rotation::lambda::handler(
+            lambda_runtime::LambdaEvent::new(bad, lambda_runtime::Context::default()),
+            &fake.clients(),
+            &options(),
+        ));
+    });
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    if std::env::var_os("SHOW_LOG").is_some() {
+        println!("{log}");
+    }
+    // The capture saw the runs: the periodic summary, a failed key, the refused event.
+    for seen in [
+        "periodic evaluation finished",
+        "key not evaluated",
+        "invocation failed",
+    ] {
+        assert!(log.contains(seen), "{filter}: no {seen:?} in the capture");
+    }
+    (log, fake.journal(|j| j.injected_summary()))
+}
+
+#[test]
+fn no_credentials_or_result_token_in_the_logs_of_a_faulty_cross_account_run() {
+    // The default level, debug everywhere, and everything the rule itself logs.
+    for filter in ["info", "debug", "kms_rotation=trace,info"] {
+        let (log, injected) = captured_log(filter);
+        assert_no_secrets(&log);
+        println!(
+            "no_secrets_in_logs[{filter}]: {} log lines scanned, faults injected {injected}",
+            log.lines().count()
+        );
+    }
+}
+
+// TRACE is checked end to end (tests/e2e/test_logs.py), with the real transport: the SDK's
+// orchestrator logs each raw response at TRACE, and only a real connection's streaming body keeps
+// AssumeRole's credentials out of that line; this fake's in-memory body would show them.
