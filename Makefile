@@ -46,7 +46,7 @@ test: rust-checks deny pytest
 
 # More property-test cases than `make test` runs (about 13 minutes on 2 cores).
 fuzz:
-	PROPTEST_CASES=100000 cargo test -p rule-lambda --release --test properties
+	PROPTEST_CASES=100000 cargo test -p rule-lambda --test properties
 
 clean-venv:
 	rm -rf $(VENV)
