@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DENY_VERSION := 0.20.2
 DENY := .tools/bin/cargo-deny
 
-.PHONY: demo test venv rust-checks deny pytest fuzz clean-venv
+.PHONY: demo test venv rust-checks deny pytest fuzz bench clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -47,6 +47,11 @@ test: rust-checks deny pytest
 # More property-test cases than `make test` runs (about 13 minutes on 2 cores).
 fuzz:
 	PROPTEST_CASES=100000 cargo test -p rule-lambda --test properties
+
+# The scale benchmark: the release rule against a simulated AWS endpoint (docs/performance.md).
+bench:
+	cargo build --release -p rule-lambda --bin kms-rotation-rule
+	cargo run --release -p kms-rotation-bench
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use thiserror::Error;
@@ -20,18 +21,39 @@ pub struct AssumeRoleError {
 
 /// Attempts per AWS call: throttling, 5xx and network errors are retried with exponential backoff
 /// and jitter (the SDK's standard retry mode) before a key is reported as failed.
-pub const MAX_ATTEMPTS: u32 = 6;
+pub const MAX_ATTEMPTS: u32 = 8;
+/// One HTTP attempt is given up after this (KMS and Config answer in milliseconds; a connection
+/// that is accepted and never answered must not hold a key until the Lambda's deadline).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A whole call, retries included, is given up after this; the key is then reported as failed.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// The retry policy both binaries use: the SDK's standard mode, [`MAX_ATTEMPTS`] attempts,
+/// backoff from 200 ms up to 5 s with jitter. (Slowing down on throttling is the KMS reader's
+/// job: see [`crate::kms::Pacer`].)
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+/// The timeouts both binaries use: the SDK's 3.1 s connect timeout, [`ATTEMPT_TIMEOUT`] and
+/// [`OPERATION_TIMEOUT`].
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(3100))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
 
 /// The standard AWS configuration (environment, profiles, `AWS_ENDPOINT_URL`, IMDS, ...), with the
 /// retry policy both binaries use.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(MAX_ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(5)),
-        )
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
         .load()
         .await
 }

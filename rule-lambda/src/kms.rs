@@ -2,19 +2,18 @@
 //! the decision's types. Answers that are facts about the key (unsupported, not found, access
 //! denied) become values; everything else is a [`KmsError`] after the SDK's retries.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{KeyManagerType, MultiRegionKeyType};
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use thiserror::Error;
 
 use crate::aws_error::{code, describe, is_access_denied};
 use crate::decision::{KeyFacts, RotationStatus};
 use crate::exception::ExceptionTag;
+use crate::pace::{Pacer, Pacers, ThrottleSignal};
 use crate::params::RuleParameters;
 
 /// ListKeys' largest page.
@@ -51,35 +50,45 @@ pub enum Tags {
     AccessDenied(String),
 }
 
-/// Reads KMS, within a client-side ceiling per API.
+/// Reads KMS, within a client-side ceiling per API that adapts to throttling.
 #[derive(Clone)]
 pub struct KmsReader {
     client: aws_sdk_kms::Client,
     page_size: i32,
-    describe_key: Arc<DefaultDirectRateLimiter>,
-    rotation_status: Arc<DefaultDirectRateLimiter>,
-    list_tags: Arc<DefaultDirectRateLimiter>,
-}
-
-fn limiter(per_second: u32) -> Arc<DefaultDirectRateLimiter> {
-    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-    // A burst of a tenth of a second's worth keeps the start-up spike small.
-    let burst = NonZeroU32::new((per_second / 10).max(1)).unwrap_or(NonZeroU32::MIN);
-    Arc::new(RateLimiter::direct(
-        Quota::per_second(rate).allow_burst(burst),
-    ))
+    pacers: Arc<Pacers>,
 }
 
 impl KmsReader {
     pub fn new(client: aws_sdk_kms::Client, params: &RuleParameters) -> Self {
+        let pacers = Arc::new(Pacers {
+            describe_key: Pacer::new(params.describe_key_per_second),
+            rotation_status: Pacer::new(params.get_key_rotation_status_per_second),
+            // ListResourceTags is only called for keys that would be NON_COMPLIANT.
+            list_tags: Pacer::new(params.get_key_rotation_status_per_second),
+        });
+        let client = aws_sdk_kms::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(ThrottleSignal(pacers.clone()))
+                .build(),
+        );
         Self {
             client,
             page_size: MAX_PAGE_SIZE,
-            describe_key: limiter(params.describe_key_per_second),
-            rotation_status: limiter(params.get_key_rotation_status_per_second),
-            // ListResourceTags is only called for keys that would be NON_COMPLIANT.
-            list_tags: limiter(params.get_key_rotation_status_per_second),
+            pacers,
         }
+    }
+
+    /// Throttled attempts seen so far, per API: DescribeKey, GetKeyRotationStatus,
+    /// ListResourceTags.
+    pub fn throttles(&self) -> [u64; 3] {
+        let p = &self.pacers;
+        [
+            p.describe_key.throttles(),
+            p.rotation_status.throttles(),
+            p.list_tags.throttles(),
+        ]
     }
 
     /// ListKeys page size (1..=1000); small pages are for tests.
@@ -115,7 +124,7 @@ impl KmsReader {
 
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn describe_key(&self, key_id: &str) -> Result<Described, KmsError> {
-        self.describe_key.until_ready().await;
+        self.pacers.describe_key.ready().await;
         let out = match self.client.describe_key().key_id(key_id).send().await {
             Ok(out) => out,
             Err(e) => {
@@ -164,7 +173,7 @@ impl KmsReader {
 
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn rotation_status(&self, key_id: &str) -> Result<RotationStatus, KmsError> {
-        self.rotation_status.until_ready().await;
+        self.pacers.rotation_status.ready().await;
         match self
             .client
             .get_key_rotation_status()
@@ -215,7 +224,7 @@ impl KmsReader {
         let mut marker = None;
         let mut tags = Vec::new();
         loop {
-            self.list_tags.until_ready().await;
+            self.pacers.list_tags.ready().await;
             let out = match self
                 .client
                 .list_resource_tags()

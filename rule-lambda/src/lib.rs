@@ -10,6 +10,7 @@
 //! - [`params`]: the rule parameters.
 //! - [`event`]: the Config event, parsed.
 //! - [`kms`]: the KMS reader.
+//! - [`pace`]: the adaptive client-side rate ceiling per KMS API.
 //! - [`config`]: the Config writer (PutEvaluations) and reads.
 //! - [`evaluate`]: the one driver of the decision, shared by the rule and the CLI.
 //! - [`rule`]: one Config invocation, end to end.
@@ -28,6 +29,7 @@ pub mod event;
 pub mod exception;
 pub mod kms;
 pub mod lambda;
+pub mod pace;
 pub mod params;
 pub mod remediate;
 pub mod rule;

@@ -99,7 +99,7 @@ pub struct Incomplete {
     /// Keys whose KMS calls failed after retries.
     pub failed: Vec<KmsError>,
     /// Keys not started before the Lambda's deadline.
-    pub not_started: usize,
+    pub not_started: Vec<String>,
     /// The listing of keys broke off: more keys may exist that were never seen.
     pub listing: Option<KmsError>,
     /// Evaluations that Config did not take.
@@ -111,39 +111,38 @@ pub struct Incomplete {
 impl Incomplete {
     fn is_empty(&self) -> bool {
         self.failed.is_empty()
-            && self.not_started == 0
+            && self.not_started.is_empty()
             && self.listing.is_none()
             && self.unsent.is_empty()
     }
 }
 
+/// The first items of a list and how many more there are.
+fn first_of(items: impl ExactSizeIterator<Item = String>) -> String {
+    const SHOWN: usize = 20;
+    let more = items.len().saturating_sub(SHOWN);
+    let shown: Vec<String> = items.take(SHOWN).collect();
+    match more {
+        0 => shown.join("; "),
+        _ => format!("{}; and {more} more", shown.join("; ")),
+    }
+}
+
 impl std::fmt::Display for Incomplete {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const SHOWN: usize = 20;
         let mut parts = Vec::new();
         if !self.failed.is_empty() {
-            let shown: Vec<String> = self
-                .failed
-                .iter()
-                .take(SHOWN)
-                .map(ToString::to_string)
-                .collect();
-            let more = self.failed.len().saturating_sub(SHOWN);
             parts.push(format!(
-                "{} key(s) could not be evaluated and were not reported: {}{}",
+                "{} key(s) could not be evaluated and were not reported: {}",
                 self.failed.len(),
-                shown.join("; "),
-                if more > 0 {
-                    format!("; and {more} more")
-                } else {
-                    String::new()
-                }
+                first_of(self.failed.iter().map(ToString::to_string))
             ));
         }
-        if self.not_started > 0 {
+        if !self.not_started.is_empty() {
             parts.push(format!(
-                "{} key(s) not evaluated: the Lambda's deadline was near (raise the function timeout)",
-                self.not_started
+                "{} key(s) not evaluated: the Lambda's deadline was near (raise the function timeout): {}",
+                self.not_started.len(),
+                first_of(self.not_started.iter().cloned())
             ));
         }
         if let Some(e) = &self.listing {
@@ -307,7 +306,7 @@ async fn change(
 enum KeyResult {
     Evaluated(Evaluation),
     Failed(KmsError),
-    NotStarted,
+    NotStarted(String),
 }
 
 /// Evaluate every key in the account and Region.
@@ -341,7 +340,7 @@ async fn periodic(
                     }
                     async move {
                         if near_deadline() {
-                            return Ok(KeyResult::NotStarted);
+                            return Ok(KeyResult::NotStarted(key_id));
                         }
                         Ok(match evaluate_key_id(kms, &key_id, params, today).await {
                             Ok(e) => KeyResult::Evaluated(evaluation(&e.key_id, e.verdict, at)),
@@ -362,7 +361,7 @@ async fn periodic(
                         tracing::warn!(key_id = %e.key_id, error = %e, "key not evaluated");
                         incomplete.failed.push(e);
                     }
-                    Some(Ok(KeyResult::NotStarted)) => incomplete.not_started += 1,
+                    Some(Ok(KeyResult::NotStarted(key_id))) => incomplete.not_started.push(key_id),
                     Some(Err(e)) => {
                         tracing::error!(error = %e, "ListKeys failed");
                         incomplete.listing = Some(e);
@@ -398,7 +397,8 @@ async fn periodic(
         non_compliant = incomplete.outcome.non_compliant,
         not_applicable = incomplete.outcome.not_applicable,
         failed = incomplete.failed.len(),
-        not_started = incomplete.not_started,
+        not_started = incomplete.not_started.len(),
+        throttled_attempts = ?kms.throttles(),
         "periodic evaluation finished"
     );
     if incomplete.is_empty() {
