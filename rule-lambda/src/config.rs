@@ -74,6 +74,8 @@ impl ConfigService {
     #[tracing::instrument(skip_all, fields(evaluations = batch.len(), test_mode = self.token.is_test_mode()))]
     async fn put_batch(&self, batch: &[Evaluation]) -> Result<(), ConfigError> {
         let mut pending: Vec<&Evaluation> = batch.iter().collect();
+        let unsent =
+            |pending: &[&Evaluation]| pending.iter().map(|e| e.resource_id.clone()).collect();
         for attempt in 0..=FAILED_EVALUATION_RETRIES {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt - 1))).await;
@@ -81,7 +83,18 @@ impl ConfigService {
             let out = self
                 .client
                 .put_evaluations()
-                .set_evaluations(Some(pending.iter().map(|e| to_sdk(e)).collect()))
+                .set_evaluations(Some(
+                    pending
+                        .iter()
+                        .map(|e| to_sdk(e))
+                        .collect::<Result<_, _>>()
+                        .map_err(|message| ConfigError::Api {
+                            operation: "PutEvaluations",
+                            message,
+                            code: None,
+                            resource_ids: unsent(&pending),
+                        })?,
+                ))
                 .result_token(self.token.as_str())
                 .set_test_mode(self.token.is_test_mode().then_some(true))
                 .send()
@@ -90,7 +103,7 @@ impl ConfigService {
                     operation: "PutEvaluations",
                     message: describe(&e),
                     code: code(&e),
-                    resource_ids: pending.iter().map(|e| e.resource_id.clone()).collect(),
+                    resource_ids: unsent(&pending),
                 })?;
             let failed = out.failed_evaluations.unwrap_or_default();
             if failed.is_empty() {
@@ -113,7 +126,7 @@ impl ConfigService {
             }
         }
         Err(ConfigError::Rejected {
-            resource_ids: pending.iter().map(|e| e.resource_id.clone()).collect(),
+            resource_ids: unsent(&pending),
         })
     }
 
@@ -187,7 +200,7 @@ impl ConfigService {
     }
 }
 
-fn to_sdk(e: &Evaluation) -> aws_sdk_config::types::Evaluation {
+fn to_sdk(e: &Evaluation) -> Result<aws_sdk_config::types::Evaluation, String> {
     aws_sdk_config::types::Evaluation::builder()
         .compliance_resource_type(KMS_KEY)
         .compliance_resource_id(&e.resource_id)
@@ -197,7 +210,7 @@ fn to_sdk(e: &Evaluation) -> aws_sdk_config::types::Evaluation {
             e.ordering_timestamp.timestamp_millis(),
         ))
         .build()
-        .expect("every required Evaluation field is set above")
+        .map_err(|err| format!("could not build the evaluation of {}: {err}", e.resource_id))
 }
 
 fn from_sdk_item(item: aws_sdk_config::types::ConfigurationItem) -> ConfigurationItem {
