@@ -7,14 +7,14 @@
 //! - [`audit`]: every key of every Region, evaluated concurrently.
 //! - [`exceptions`]: the exception tags, classified.
 //! - [`rescan`]: asks Config for StartConfigRulesEvaluation.
-//! - [`report`]: the `remediate` command around [`crate::remediate`].
+//! - [`remediate`]: the `remediate` command around [`crate::remediate`].
 //! - [`output`]: tables and JSON lines.
 
 pub mod args;
 pub mod audit;
 pub mod exceptions;
 pub mod output;
-pub mod report;
+pub mod remediate;
 pub mod rescan;
 pub mod session;
 
@@ -178,9 +178,9 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         }
         Command::Remediate(args) => {
             let params = rule_parameters(&args.rule)?;
-            report::check_flags(&args, &params)?;
+            remediate::check_flags(&args, &params)?;
             let session = Session::load(&cli.regions).await?;
-            report::command(&session, &params, &args).await
+            remediate::command(&session, &params, &args).await
         }
         Command::Exceptions(args) => {
             let params = rule_parameters(&RuleArgs {
