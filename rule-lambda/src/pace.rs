@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 /// A client-side ceiling on one KMS API's request rate that adapts to throttling (AIMD): every
 /// ThrottlingException an attempt meets (the SDK's retries included) cuts the rate to 80%, at most
-/// once per [`Pacer::COOL_DOWN`] (the throttles of one overload arrive together); while calls
+/// once per `Pacer::COOL_DOWN` (250 ms) (the throttles of one overload arrive together); while calls
 /// succeed it climbs back by half the ceiling per second. It never exceeds the ceiling (the rule
 /// parameter) and never drops below a tenth of it. A throttled attempt also takes one slot, for
 /// the retry the SDK will make. Calls are spaced evenly, with a burst of at most a tenth of a
