@@ -129,7 +129,6 @@ def main() -> int:
                 if still:
                     say()
                     say("Still NON_COMPLIANT: " + ", ".join(names.get(e["ComplianceResourceId"], e["ComplianceResourceId"]) for e in still))
-                    say("(moto does not share rotation between a multi-Region primary and its replica, as AWS does.)")
         heading("Done: moto and the Lambda emulator are stopped")
     return 0
 

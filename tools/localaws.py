@@ -275,7 +275,7 @@ def seed_account(kms_for_region, fillers: int = 16) -> list[SeededKey]:
     west.replicate_key(KeyId=primary["KeyId"], ReplicaRegion=REGION)
     kms.create_alias(AliasName="alias/demo/multi-region-replica", TargetKeyId=primary["KeyId"])
     keys.append(SeededKey(primary["KeyId"], "multi-region-replica", "NON_COMPLIANT",
-                          f"primary key {primary['Arn']}"))
+                          f"primary key {primary['Arn']}", fixable=True))
 
     for i in range(fillers):
         rotating = i % 2 == 0

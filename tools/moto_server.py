@@ -1,7 +1,10 @@
-"""moto's server with one fidelity fix: ListKeys pages as AWS pages it.
+"""moto's server with two fidelity fixes, moto's behaviour being otherwise unchanged:
 
-moto 5 ignores ListKeys' `Limit` and `Marker` and returns every key in one page, so the rule's
-paging could not be exercised end to end. This keeps moto's behaviour otherwise unchanged.
+- ListKeys pages as AWS pages it: moto 5 ignores `Limit` and `Marker` and returns every key in
+  one page, so the rule's paging could not be exercised end to end;
+- a multi-Region replica shares its primary key's rotation setting, as in AWS: moto keeps a
+  separate copy on each replica, so enabling rotation on the primary never reached the replica.
+
 Usage: the same arguments as `moto_server` (python tools/moto_server.py -H 127.0.0.1 -p 5000).
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from moto.kms.models import KmsBackend, kms_backends
 from moto.kms.responses import KmsResponse
 from moto.server import main
 
@@ -29,6 +33,35 @@ def list_keys(self) -> str:
 
 
 KmsResponse.list_keys = list_keys
+
+
+def rotation_holder(backend: KmsBackend, key_id: str):
+    """The key whose rotation setting applies: a replica's primary, else the key itself."""
+    key = backend.keys[backend.get_key_id(key_id)]
+    config = getattr(key, "multi_region_configuration", None) or {}
+    primary_region = (config.get("PrimaryKey") or {}).get("Region")
+    if key.multi_region and primary_region and primary_region != backend.region_name:
+        primary = kms_backends[backend.account_id][primary_region].keys.get(key.id)
+        if primary is not None:
+            return primary
+    return key
+
+
+def enable_key_rotation(self, key_id: str, *args, **kwargs) -> None:
+    rotation_holder(self, key_id).key_rotation_status = True
+
+
+def disable_key_rotation(self, key_id: str) -> None:
+    rotation_holder(self, key_id).key_rotation_status = False
+
+
+def get_key_rotation_status(self, key_id: str) -> bool:
+    return rotation_holder(self, key_id).key_rotation_status
+
+
+KmsBackend.enable_key_rotation = enable_key_rotation
+KmsBackend.disable_key_rotation = disable_key_rotation
+KmsBackend.get_key_rotation_status = get_key_rotation_status
 
 if __name__ == "__main__":
     main()

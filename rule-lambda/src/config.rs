@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use thiserror::Error;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use crate::aws_error::{code, describe};
 use crate::decision::Verdict;
 use crate::event::{ConfigurationItem, ResultToken, KMS_KEY};
@@ -251,10 +253,9 @@ fn from_sdk_item(item: aws_sdk_config::types::ConfigurationItem) -> Configuratio
     }
 }
 
-fn api_error<E, R>(operation: &'static str, e: &SdkError<E, R>) -> ConfigError
+fn api_error<E>(operation: &'static str, e: &SdkError<E, HttpResponse>) -> ConfigError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     ConfigError::Api {
         operation,

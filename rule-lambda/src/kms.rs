@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use thiserror::Error;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use crate::aws_error::{code, describe, is_access_denied};
 use crate::decision::{KeyFacts, RotationStatus};
 use crate::exception::ExceptionTag;
@@ -259,10 +261,9 @@ fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
     e.message().unwrap_or("no message").to_owned()
 }
 
-fn kms_error<E, R>(operation: &'static str, key_id: &str, e: &SdkError<E, R>) -> KmsError
+fn kms_error<E>(operation: &'static str, key_id: &str, e: &SdkError<E, HttpResponse>) -> KmsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     KmsError {
         operation,

@@ -3,6 +3,8 @@ against moto. Every assertion is on what reached moto (its request recorder)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import zipfile
 from collections import Counter
@@ -66,6 +68,28 @@ def test_periodic_run_over_a_mixed_account(rule, moto, kms_for_region):
     assert len(list_keys) == -(-len(keys) // PAGE_SIZE) > 1
     assert all(body["Limit"] == PAGE_SIZE for body in list_keys)
     assert [body.get("Marker") for body in list_keys] == [None] + [str(PAGE_SIZE * i) for i in range(1, len(list_keys))]
+
+
+def test_after_remediation_the_rule_finds_every_fixable_key_compliant(rule, moto, kms_for_region, binaries, aws_env):
+    """The whole story: the CLI fixes what the rule flags (a replica through its primary), and the
+    rule's next periodic run agrees; what cannot or must not rotate is left as it was."""
+    keys = localaws.seed_account(kms_for_region, fillers=4)
+    cli = [str(binaries / "kms-rotation"), "remediate", "--apply", "--yes", "--batch-size", "3", "--output", "json"]
+
+    done = subprocess.run(cli, env={**os.environ, **aws_env}, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    changed = {json.loads(line)["resourceId"] for line in done.stdout.splitlines()
+               if json.loads(line)["outcome"] == "changed"}
+    assert changed == {k.key_id for k in keys if k.fixable}
+    moto.start_recording()
+    ok, result = rule.invoke(event("scheduled"))
+    assert ok, result
+    by_id = {e["ComplianceResourceId"]: e for b in put_evaluations(moto.recorded()) for e in b}
+    for key in keys:
+        want = "COMPLIANT" if key.fixable else key.expected
+        assert by_id[key.key_id]["ComplianceType"] == want, (key.case, by_id[key.key_id])
+    assert result["nonCompliant"] == 0
 
 
 def test_change_event_is_decided_from_the_item_without_calling_kms(rule, moto, kms):

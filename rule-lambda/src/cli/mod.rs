@@ -95,7 +95,7 @@ pub fn explain_kms(region: &str, e: &KmsError) -> String {
         ),
         Some(_) => format!("kms:{op}{key} in {region} failed: {}", e.message),
         None => format!(
-            "kms:{op}{key} in {region} got no answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {}",
+            "kms:{op}{key} in {region} got no AWS answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {}",
             e.message
         ),
     }
@@ -126,7 +126,7 @@ fn explain_config(region: &str, e: &ConfigError) -> String {
         ),
         Some(_) => format!("config:{operation} in {region} failed: {message}"),
         None => format!(
-            "config:{operation} in {region} got no answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {message}"
+            "config:{operation} in {region} got no AWS answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {message}"
         ),
     }
 }
