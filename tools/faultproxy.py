@@ -53,6 +53,11 @@ class Plan:
     invalid_result_token: bool = False  # every call: InvalidResultTokenException
     accept_token: str | None = None  # a non-TESTMODE token the proxy takes (moto would not)
     assume_role_denied: bool = False
+    # ListKeys answers AccessDeniedException (not retried) from this page on (1 = the first page).
+    list_keys_denied_from_page: int | None = None
+    # Seconds DescribeKey, GetKeyRotationStatus and ListResourceTags are held back, so keys are
+    # still being evaluated when the listing breaks, as they are in a large account.
+    key_read_delay: float = 0.0
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Journal:
     refused: list[Taken] = field(default_factory=list)  # listed in FailedEvaluations
     sts_credentials: list[dict] = field(default_factory=list)  # what AssumeRole handed out
     operations: Counter = field(default_factory=Counter)  # "Service.Operation"
+    listed: set = field(default_factory=set)  # every key id a successful ListKeys answer carried
 
 
 def _unit(seed: int, *parts) -> float:
@@ -102,6 +108,7 @@ class FaultProxy:
         self.plan = plan or Plan()
         self.journal = Journal()
         self._seen: Counter = Counter()
+        self._pages: dict[str, int] = {}  # ListKeys NextMarker -> the page number it asks for
         self._lock = threading.Lock()
         proxy = self
 
@@ -159,6 +166,7 @@ class FaultProxy:
             self.plan = plan
             self.journal = Journal()
             self._seen = Counter()
+            self._pages = {}
 
     # ------------------------------------------------------------------------------------------
 
@@ -225,7 +233,31 @@ class FaultProxy:
             return answer
         if operation == "PutEvaluations":
             return self._put_evaluations(plan, journal, method, path, headers, body, payload)
+        if operation == "ListKeys":
+            return self._list_keys(plan, journal, method, path, headers, body, payload)
+        if operation in ("DescribeKey", "GetKeyRotationStatus", "ListResourceTags") and plan.key_read_delay:
+            time.sleep(plan.key_read_delay)
         return self._forward(method, path, headers, body)
+
+    def _list_keys(self, plan, journal, method, path, headers, body, payload):
+        marker = payload.get("Marker")
+        with self._lock:
+            page = 1 if not marker else self._pages.get(marker, 0)
+        if plan.list_keys_denied_from_page is not None and page >= plan.list_keys_denied_from_page:
+            with self._lock:
+                journal.injected["list_keys_denied"] += 1
+            return _json_error(
+                400, "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/rule/fn is not authorized to perform: kms:ListKeys",
+            )
+        answer = self._forward(method, path, headers, body)
+        if answer[0] == 200:
+            data = json.loads(answer[2] or b"{}")
+            with self._lock:
+                journal.listed.update(k["KeyId"] for k in data.get("Keys", []))
+                if data.get("NextMarker"):
+                    self._pages[data["NextMarker"]] = page + 1
+        return answer
 
     def _fault(self, service: str, kind: str):
         if service == "sts":

@@ -25,6 +25,10 @@ const FAILED_EVALUATION_RETRIES: u32 = 3;
 /// One evaluation for Config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
+    /// The evaluated item's own resource type: `AWS::KMS::Key`, or the type of an item outside
+    /// the rule's scope (an evaluation names the type of the item it is about; Config's
+    /// `Evaluation.ComplianceResourceType`, AWS Config API Reference).
+    pub resource_type: String,
     pub resource_id: String,
     pub verdict: Verdict,
     pub ordering_timestamp: DateTime<Utc>,
@@ -42,13 +46,19 @@ pub enum ConfigError {
         /// The evaluations this failed call was carrying, if it was PutEvaluations.
         resource_ids: Vec<String>,
     },
+    /// Several batches failed, each for its own reason.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<ConfigError>),
 }
 
 impl ConfigError {
     /// Resource ids whose evaluations did not reach Config.
-    pub fn unsent(&self) -> &[String] {
+    pub fn unsent(&self) -> Vec<String> {
         match self {
-            Self::Rejected { resource_ids } | Self::Api { resource_ids, .. } => resource_ids,
+            Self::Rejected { resource_ids } | Self::Api { resource_ids, .. } => {
+                resource_ids.clone()
+            }
+            Self::Several(errors) => errors.iter().flat_map(Self::unsent).collect(),
         }
     }
 }
@@ -65,12 +75,20 @@ impl ConfigService {
         Self { client, token }
     }
 
-    /// Send evaluations, at most 100 a call. Nothing is sent for an empty list.
+    /// Send evaluations, at most 100 a call. Nothing is sent for an empty list. A batch that
+    /// fails does not stop the batches after it; the error names every evaluation not taken.
     pub async fn put_evaluations(&self, evaluations: &[Evaluation]) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
         for batch in evaluations.chunks(MAX_BATCH) {
-            self.put_batch(batch).await?;
+            if let Err(e) = self.put_batch(batch).await {
+                errors.push(e);
+            }
         }
-        Ok(())
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Several(errors)),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(evaluations = batch.len(), test_mode = self.token.is_test_mode()))]
@@ -132,16 +150,17 @@ impl ConfigService {
         })
     }
 
-    /// The latest configuration item of a key (for oversized change events).
+    /// The latest configuration item of a resource (for oversized change events).
     #[tracing::instrument(skip(self))]
     pub async fn latest_item(
         &self,
+        resource_type: &str,
         resource_id: &str,
     ) -> Result<Option<ConfigurationItem>, ConfigError> {
         let out = self
             .client
             .get_resource_config_history()
-            .resource_type(ResourceType::from(KMS_KEY))
+            .resource_type(ResourceType::from(resource_type))
             .resource_id(resource_id)
             .limit(1)
             .send()
@@ -204,7 +223,7 @@ impl ConfigService {
 
 fn to_sdk(e: &Evaluation) -> Result<aws_sdk_config::types::Evaluation, String> {
     aws_sdk_config::types::Evaluation::builder()
-        .compliance_resource_type(KMS_KEY)
+        .compliance_resource_type(&e.resource_type)
         .compliance_resource_id(&e.resource_id)
         .compliance_type(ComplianceType::from(e.verdict.compliance.as_str()))
         .annotation(&e.verdict.annotation)

@@ -303,6 +303,12 @@ fn fix_hint(facts: &KeyFacts, period: Option<i32>) -> String {
         Some(primary) => format!(
             "This is a multi-Region replica: enable rotation on its primary key {primary}{period}; replicas share it."
         ),
+        // KMS refuses EnableKeyRotation on a disabled key with DisabledException (EnableKeyRotation,
+        // KMS API Reference): the key must be enabled first, or kept disabled deliberately.
+        None if facts.key_state == KeyState::Disabled => format!(
+            "The key is disabled, and KMS refuses EnableKeyRotation on disabled keys. Fix: aws kms enable-key --key-id {}, then enable rotation; or record an exception.",
+            facts.key_id
+        ),
         None => format!("Fix: aws kms enable-key-rotation --key-id {}{period}", facts.key_id),
     }
 }
@@ -475,13 +481,13 @@ mod tests {
                 vec![],
             ),
             (
-                "3 disabled, evaluated, off",
+                "3 disabled, evaluated, off: the fix enables the key first (DisabledException)",
                 with(|k| k.key_state = KeyState::Disabled),
                 off.clone(),
                 absent.clone(),
                 &disabled_too,
                 NonCompliant,
-                "Automatic rotation is off",
+                "Automatic rotation is off. The key is disabled, and KMS refuses EnableKeyRotation on disabled keys. Fix: aws kms enable-key --key-id 1234abcd-12ab-34cd-56ef-1234567890ab, then enable rotation",
                 vec!["rotation", "tags"],
             ),
             (

@@ -1,7 +1,12 @@
 //! The one driver of the decision: answer what [`decide`] asks for, calling KMS only then.
-//! The rule (change and periodic) and the CLI (audit, remediate) all evaluate keys through here.
+//! The rule (change and periodic) and the CLI (audit, remediate) all evaluate keys through here,
+//! and every run over all keys lists them through [`evaluate_listed`].
+
+use std::future::Future;
 
 use chrono::NaiveDate;
+use futures::future::{ready, Either};
+use futures::{FutureExt, Stream, StreamExt};
 
 use crate::decision::{decide, KeyFacts, Known, NoKey, RotationStatus, Step, Verdict};
 use crate::exception::ExceptionTag;
@@ -74,4 +79,35 @@ pub async fn evaluate_key_id(
         facts,
         verdict,
     })
+}
+
+/// What [`evaluate_listed`] yields: one listed key's result, or the listing's end.
+#[derive(Debug)]
+pub enum Listed<T> {
+    /// A listed key, and what the caller's function made of it.
+    Key(T),
+    /// ListKeys broke off (the error names the page and marker). It comes out as soon as it
+    /// happens; the keys listed before it are still being finished and come out after it, so a
+    /// consumer records it and reads the stream to its end. No key after it was seen.
+    ListingBroke(KmsError),
+}
+
+/// Every key of the reader's account and Region, each given to `f`, `concurrency` at a time.
+/// The one loop over all keys, for the rule's periodic run and the CLI: when the listing breaks,
+/// no key already listed is dropped, because the keys in flight are always driven to their end.
+pub fn evaluate_listed<'a, T, Fut>(
+    kms: &'a KmsReader,
+    concurrency: usize,
+    mut f: impl FnMut(String) -> Fut + 'a,
+) -> impl Stream<Item = Listed<T>> + 'a
+where
+    T: 'a,
+    Fut: Future<Output = T> + 'a,
+{
+    kms.list_keys()
+        .map(move |listed| match listed {
+            Ok(key_id) => Either::Left(f(key_id).map(Listed::Key)),
+            Err(e) => Either::Right(ready(Listed::ListingBroke(e))),
+        })
+        .buffer_unordered(concurrency.max(1))
 }

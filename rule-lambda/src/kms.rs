@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{KeyManagerType, MultiRegionKeyType};
 use chrono::{DateTime, Utc};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use thiserror::Error;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -24,7 +24,7 @@ pub const MAX_PAGE_SIZE: i32 = 1000;
 /// A KMS call that failed after the SDK's retries (throttling, 5xx, network) or answered
 /// something this code does not understand.
 #[derive(Debug, Error, Clone)]
-#[error("kms:{operation} {key_id}: {message}")]
+#[error("kms:{operation}{}: {message}", if .key_id.is_empty() { String::new() } else { format!(" {}", .key_id) })]
 pub struct KmsError {
     pub operation: &'static str,
     pub key_id: String,
@@ -99,29 +99,84 @@ impl KmsReader {
         self
     }
 
-    /// Every key id in the account and Region, page by page.
+    /// Every key id in the account and Region, page by page. When a page cannot be read the
+    /// stream yields one error saying which page and marker, then ends: every key before it was
+    /// listed, and none after it was seen.
     pub fn list_keys(&self) -> impl Stream<Item = Result<String, KmsError>> + '_ {
-        let pages = self
-            .client
-            .list_keys()
-            .limit(self.page_size)
-            .into_paginator()
-            .items()
-            .send();
-        futures::stream::unfold(pages, |mut pages| async move {
-            let item = pages.next().await?;
-            let item = item
-                .map_err(|e| kms_error("ListKeys", "", &e))
-                .and_then(|entry| {
-                    entry.key_id.ok_or_else(|| KmsError {
-                        operation: "ListKeys",
-                        key_id: String::new(),
-                        message: "a key entry has no KeyId".into(),
-                        code: None,
-                    })
-                });
-            Some((item, pages))
+        struct Page {
+            marker: Option<String>,
+            number: usize,
+            listed: usize,
+            done: bool,
+        }
+        let start = Page {
+            marker: None,
+            number: 1,
+            listed: 0,
+            done: false,
+        };
+        futures::stream::unfold(start, move |mut page| async move {
+            if page.done {
+                return None;
+            }
+            let broke = |page: &Page, message: String, code: Option<String>| KmsError {
+                operation: "ListKeys",
+                key_id: String::new(),
+                message: format!(
+                    "page {} ({}) could not be read after {} key(s) were listed: {message}",
+                    page.number,
+                    page.marker
+                        .as_deref()
+                        .map_or("the first page".to_owned(), |m| format!("Marker {m}")),
+                    page.listed
+                ),
+                code,
+            };
+            let out = self
+                .client
+                .list_keys()
+                .limit(self.page_size)
+                .set_marker(page.marker.clone())
+                .send()
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    page.done = true;
+                    let error = broke(&page, describe(&e), code(&e));
+                    return Some((vec![Err(error)], page));
+                }
+            };
+            let mut items = Vec::new();
+            for entry in out.keys.unwrap_or_default() {
+                match entry.key_id {
+                    Some(id) => items.push(Ok(id)),
+                    None => {
+                        page.done = true;
+                        items.push(Err(broke(&page, "a key entry has no KeyId".into(), None)));
+                        return Some((items, page));
+                    }
+                }
+            }
+            page.listed += items.len();
+            match (out.truncated, out.next_marker) {
+                (true, Some(next)) => {
+                    page.marker = Some(next);
+                    page.number += 1;
+                }
+                (true, None) => {
+                    page.done = true;
+                    items.push(Err(broke(
+                        &page,
+                        "the answer is Truncated but has no NextMarker".into(),
+                        None,
+                    )));
+                }
+                (false, _) => page.done = true,
+            }
+            Some((items, page))
         })
+        .flat_map(futures::stream::iter)
     }
 
     #[tracing::instrument(skip(self), level = "debug")]

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::clients::{AssumeRoleError, Clients};
 use crate::config::{ConfigError, ConfigService, Evaluation, MAX_BATCH};
 use crate::decision::{Compliance, NoKey};
-use crate::evaluate::{evaluate_facts, evaluate_key_id, Prior};
+use crate::evaluate::{evaluate_facts, evaluate_key_id, evaluate_listed, Listed, Prior};
 use crate::event::{ConfigurationItem, EventError, Invocation, Message, KMS_KEY};
 use crate::exception::ExceptionTag;
 use crate::kms::{Described, KmsError, KmsReader, MAX_PAGE_SIZE};
@@ -147,7 +147,7 @@ impl std::fmt::Display for Incomplete {
         }
         if let Some(e) = &self.listing {
             parts.push(format!(
-                "listing the keys failed, so keys after that point were not evaluated: {e}"
+                "listing the keys broke off ({e}): every key listed before it was evaluated or is named here; keys after it were never seen"
             ));
         }
         for e in &self.unsent {
@@ -189,20 +189,23 @@ pub async fn run(
             send_one(&config, evaluation).await
         }
         Message::Oversized(summary) => {
-            let evaluation = if inv.event_left_scope {
+            let own = |verdict| {
                 evaluation(
+                    &summary.resource_type,
                     &summary.resource_id,
-                    NoKey::LeftScope.verdict(),
+                    verdict,
                     summary.capture_time,
                 )
+            };
+            let evaluation = if inv.event_left_scope {
+                own(NoKey::LeftScope.verdict())
+            } else if summary.resource_type != KMS_KEY {
+                // Not a key: nothing to fetch, and the evaluation names the item's own type.
+                own(NoKey::ResourceType(summary.resource_type.clone()).verdict())
             } else {
-                match config.latest_item(&summary.resource_id).await? {
+                match config.latest_item(KMS_KEY, &summary.resource_id).await? {
                     Some(item) => change(inv, &kms, &item, summary.capture_time).await?,
-                    None => evaluation(
-                        &summary.resource_id,
-                        NoKey::NotRecorded.verdict(),
-                        summary.capture_time,
-                    ),
+                    None => own(NoKey::NotRecorded.verdict()),
                 }
             };
             send_one(&config, evaluation).await
@@ -224,11 +227,13 @@ pub async fn run(
 }
 
 fn evaluation(
+    resource_type: &str,
     resource_id: &str,
     verdict: crate::decision::Verdict,
     at: DateTime<Utc>,
 ) -> Evaluation {
     Evaluation {
+        resource_type: resource_type.to_owned(),
         resource_id: resource_id.to_owned(),
         verdict,
         ordering_timestamp: at,
@@ -268,7 +273,12 @@ async fn change(
         None
     };
     if let Some(no_key) = no_key {
-        return Ok(evaluation(&item.resource_id, no_key.verdict(), at));
+        return Ok(evaluation(
+            &item.resource_type,
+            &item.resource_id,
+            no_key.verdict(),
+            at,
+        ));
     }
     let params = &inv.parameters;
     let today = Utc::now().date_naive();
@@ -300,7 +310,7 @@ async fn change(
             Described::AccessDenied(msg) => NoKey::DescribeDenied(msg).verdict(),
         },
     };
-    Ok(evaluation(&item.resource_id, verdict, at))
+    Ok(evaluation(KMS_KEY, &item.resource_id, verdict, at))
 }
 
 enum KeyResult {
@@ -330,42 +340,45 @@ async fn periodic(
     let produce = async move {
         let mut incomplete = Incomplete::default();
         let mut seen = HashSet::new();
+        let mut writer_gone = Vec::new();
         let near_deadline = || stop_at.is_some_and(|t| Instant::now() >= t);
         {
-            let mut results = std::pin::pin!(kms
-                .list_keys()
-                .map_ok(|key_id| {
-                    if cleanup_rule.is_some() {
-                        seen.insert(key_id.clone());
+            let mut results = std::pin::pin!(evaluate_listed(kms, opts.concurrency, |key_id| {
+                if cleanup_rule.is_some() {
+                    seen.insert(key_id.clone());
+                }
+                async move {
+                    if near_deadline() {
+                        return KeyResult::NotStarted(key_id);
                     }
-                    async move {
-                        if near_deadline() {
-                            return Ok(KeyResult::NotStarted(key_id));
+                    match evaluate_key_id(kms, &key_id, params, today).await {
+                        Ok(e) => {
+                            KeyResult::Evaluated(evaluation(KMS_KEY, &e.key_id, e.verdict, at))
                         }
-                        Ok(match evaluate_key_id(kms, &key_id, params, today).await {
-                            Ok(e) => KeyResult::Evaluated(evaluation(&e.key_id, e.verdict, at)),
-                            Err(e) => KeyResult::Failed(e),
-                        })
+                        Err(e) => KeyResult::Failed(e),
                     }
-                })
-                .try_buffer_unordered(opts.concurrency));
-            loop {
-                match results.next().await {
-                    None => break,
-                    Some(Ok(KeyResult::Evaluated(e))) => {
-                        if tx.send(e).await.is_err() {
-                            break;
+                }
+            }));
+            // Read to the end even after the listing broke: the keys already listed are still
+            // in flight, and each is sent or named.
+            while let Some(listed) = results.next().await {
+                match listed {
+                    Listed::Key(KeyResult::Evaluated(e)) => {
+                        if let Err(mpsc::error::SendError(e)) = tx.send(e).await {
+                            writer_gone.push(e.resource_id);
                         }
                     }
-                    Some(Ok(KeyResult::Failed(e))) => {
-                        tracing::warn!(key_id = %e.key_id, error = %e, "key not evaluated");
+                    Listed::Key(KeyResult::Failed(e)) => {
+                        tracing::warn!(key_id = %e.key_id, reason = "kms_error", error = %e, "key not evaluated");
                         incomplete.failed.push(e);
                     }
-                    Some(Ok(KeyResult::NotStarted(key_id))) => incomplete.not_started.push(key_id),
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "ListKeys failed");
+                    Listed::Key(KeyResult::NotStarted(key_id)) => {
+                        tracing::warn!(key_id = %key_id, reason = "deadline", "key not evaluated");
+                        incomplete.not_started.push(key_id);
+                    }
+                    Listed::ListingBroke(e) => {
+                        tracing::error!(error = %e, "ListKeys failed; the keys already listed are finished");
                         incomplete.listing = Some(e);
-                        break;
                     }
                 }
             }
@@ -374,9 +387,9 @@ async fn periodic(
             match config.evaluated_resource_ids(rule).await {
                 Ok(ids) => {
                     for id in ids.into_iter().filter(|id| !seen.contains(id)) {
-                        let gone = evaluation(&id, NoKey::KeyNotFound.verdict(), at);
-                        if tx.send(gone).await.is_err() {
-                            break;
+                        let gone = evaluation(KMS_KEY, &id, NoKey::KeyNotFound.verdict(), at);
+                        if let Err(mpsc::error::SendError(e)) = tx.send(gone).await {
+                            writer_gone.push(e.resource_id);
                         }
                     }
                 }
@@ -385,12 +398,23 @@ async fn periodic(
             }
         }
         drop(tx);
+        if !writer_gone.is_empty() {
+            incomplete.unsent.push(ConfigError::Api {
+                operation: "PutEvaluations",
+                message: "the writer stopped before these evaluations were handed to it".into(),
+                code: None,
+                resource_ids: writer_gone,
+            });
+        }
         incomplete
     };
     let write = write_batches(config, rx);
     let (mut incomplete, (outcome, unsent)) = tokio::join!(produce, write);
     incomplete.outcome = outcome;
-    incomplete.unsent = unsent;
+    for id in unsent.iter().flat_map(ConfigError::unsent) {
+        tracing::warn!(key_id = %id, reason = "not_taken_by_config", "key not evaluated");
+    }
+    incomplete.unsent.extend(unsent);
     tracing::info!(
         evaluations = incomplete.outcome.evaluations,
         compliant = incomplete.outcome.compliant,
@@ -428,7 +452,8 @@ async fn write_batches(
                     .iter()
                     .for_each(|e| outcome.count(e.verdict.compliance)),
                 Err(e) => {
-                    let unsent: HashSet<&str> = e.unsent().iter().map(String::as_str).collect();
+                    let unsent = e.unsent();
+                    let unsent: HashSet<&str> = unsent.iter().map(String::as_str).collect();
                     batch
                         .iter()
                         .filter(|ev| !unsent.contains(ev.resource_id.as_str()))

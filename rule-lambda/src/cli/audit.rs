@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::args::Output;
@@ -13,7 +13,7 @@ use super::session::Session;
 use super::{CliError, Exit};
 use crate::aws_error::{code, describe};
 use crate::decision::Compliance;
-use crate::evaluate::{evaluate_key_id, KeyEvaluation};
+use crate::evaluate::{evaluate_key_id, evaluate_listed, KeyEvaluation, Listed};
 use crate::kms::KmsError;
 use crate::params::RuleParameters;
 use crate::remediate::KmsRegion;
@@ -91,26 +91,21 @@ pub async fn evaluate_regions(
             }
         };
         let reader = &r.reader;
-        let mut results = std::pin::pin!(reader
-            .list_keys()
-            .map_ok(|key_id| async move {
-                let result = evaluate_key_id(reader, &key_id, params, today).await;
-                Ok::<_, KmsError>(result)
-            })
-            .try_buffer_unordered(CONCURRENCY));
-        while let Some(result) = results.next().await {
-            match result {
-                Ok(Ok(evaluation)) => run.keys.push(Audited {
+        let mut results =
+            std::pin::pin!(evaluate_listed(reader, CONCURRENCY, |key_id| async move {
+                evaluate_key_id(reader, &key_id, params, today).await
+            }));
+        // Read to the end even after the listing broke: keys already listed are finished.
+        while let Some(listed) = results.next().await {
+            match listed {
+                Listed::Key(Ok(evaluation)) => run.keys.push(Audited {
                     region: r.region.clone(),
                     alias: aliases.get(&evaluation.key_id).cloned(),
                     evaluation,
                 }),
-                Ok(Err(e)) => run.errors.push(CliError::kms(&r.region, e)),
-                Err(e) => {
-                    // ListKeys broke off: keys after this point were never seen.
-                    run.errors.push(CliError::kms(&r.region, e));
-                    break;
-                }
+                Listed::Key(Err(e)) => run.errors.push(CliError::kms(&r.region, e)),
+                // Keys after this point were never seen.
+                Listed::ListingBroke(e) => run.errors.push(CliError::kms(&r.region, e)),
             }
         }
     }

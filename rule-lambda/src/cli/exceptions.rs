@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::args::{ExceptionsArgs, Output};
@@ -13,6 +13,7 @@ use super::audit::{aliases, CONCURRENCY};
 use super::output::{json_lines, or_dash, table};
 use super::session::Session;
 use super::{CliError, Exit};
+use crate::evaluate::{evaluate_listed, Listed};
 use crate::exception::ExceptionTag;
 use crate::kms::{Described, KmsError, Tags};
 use crate::params::RuleParameters;
@@ -163,17 +164,16 @@ pub async fn scan(
     let (mut found, mut errors) = (Vec::new(), Vec::new());
     for r in regions {
         let aliases: HashMap<String, String> = aliases(&r.client).await.unwrap_or_default();
-        let mut results = std::pin::pin!(r
-            .reader
-            .list_keys()
-            .map_ok(|key_id| async move {
+        let mut results = std::pin::pin!(evaluate_listed(&r.reader, CONCURRENCY, |key_id| {
+            async move {
                 let tag = exception_of(r, &key_id, tag_key).await;
-                Ok::<_, KmsError>((key_id, tag))
-            })
-            .try_buffer_unordered(CONCURRENCY));
-        while let Some(result) = results.next().await {
-            match result {
-                Ok((key_id, Ok(Some(tag)))) => {
+                (key_id, tag)
+            }
+        }));
+        // Read to the end even after the listing broke: keys already listed are finished.
+        while let Some(listed) = results.next().await {
+            match listed {
+                Listed::Key((key_id, Ok(Some(tag)))) => {
                     if let Some(status) = classify(&tag, today, within_days) {
                         found.push(Found {
                             region: r.region.clone(),
@@ -184,12 +184,10 @@ pub async fn scan(
                         });
                     }
                 }
-                Ok((_, Ok(None))) => {}
-                Ok((_, Err(e))) => errors.push(CliError::kms(&r.region, e)),
-                Err(e) => {
-                    errors.push(CliError::kms(&r.region, e));
-                    break;
-                }
+                Listed::Key((_, Ok(None))) => {}
+                Listed::Key((_, Err(e))) => errors.push(CliError::kms(&r.region, e)),
+                // Keys after this point were never seen.
+                Listed::ListingBroke(e) => errors.push(CliError::kms(&r.region, e)),
             }
         }
     }

@@ -109,7 +109,9 @@ fn explain_config(region: &str, e: &ConfigError) -> String {
             code,
             ..
         } => (*operation, message.as_str(), code.as_deref()),
-        ConfigError::Rejected { .. } => return format!("{e} (in {region})"),
+        ConfigError::Rejected { .. } | ConfigError::Several(_) => {
+            return format!("{e} (in {region})")
+        }
     };
     match code {
         Some(code) if is_access_denied(code) => format!(

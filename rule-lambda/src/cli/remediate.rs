@@ -205,7 +205,13 @@ pub async fn command(
         for (i, batch) in planned.iter().enumerate() {
             let n = i + 1;
             if ask_each && stopped.is_none() {
-                match ask(n, total_batches, batch)? {
+                // A prompt that cannot be read stops here; the batches already applied are
+                // still reported below.
+                let answer = ask(n, total_batches, batch).unwrap_or_else(|e| {
+                    eprintln!("\nerror: could not read the answer ({e}); stopping");
+                    Answer::Stop
+                });
+                match answer {
                     Answer::Yes => {}
                     Answer::All => ask_each = false,
                     Answer::Stop => stopped = Some(n),

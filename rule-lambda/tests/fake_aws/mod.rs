@@ -188,6 +188,11 @@ pub struct FaultPlan {
     pub assume_role_denied: bool,
     /// How long a `Timeout` fault holds the answer back.
     pub stall: Duration,
+    /// ListKeys answers AccessDeniedException (not retried) from this page on (1 = the first).
+    pub list_keys_denied_from_page: Option<usize>,
+    /// Extra time DescribeKey, GetKeyRotationStatus and ListResourceTags take, so keys are still
+    /// being evaluated when something else (the listing) breaks, as in a large account.
+    pub key_read_latency: Duration,
 }
 
 impl FaultPlan {
@@ -202,6 +207,8 @@ impl FaultPlan {
             invalid_result_token: false,
             assume_role_denied: false,
             stall: ATTEMPT_TIMEOUT * 10,
+            list_keys_denied_from_page: None,
+            key_read_latency: Duration::ZERO,
         }
     }
 
@@ -242,6 +249,8 @@ pub struct Journal {
     pub signers: Vec<(String, String)>,
     /// Requests the fake could not parse or did not expect: (operation, reason).
     pub refused: Vec<(String, String)>,
+    /// Every key id a successful ListKeys answer carried: the keys the rule has seen.
+    pub listed: std::collections::HashSet<String>,
 }
 
 impl Journal {
@@ -546,6 +555,28 @@ impl FakeAws {
                 return self.fault(service, fault, plan.stall).await;
             }
         }
+        if service == Service::Kms {
+            if operation == "ListKeys" {
+                let limit = input["Limit"].as_u64().unwrap_or(100).max(1) as usize;
+                let start: usize = input["Marker"]
+                    .as_str()
+                    .and_then(|m| m.strip_prefix('m')?.parse().ok())
+                    .unwrap_or(0);
+                if plan
+                    .list_keys_denied_from_page
+                    .is_some_and(|page| start / limit + 1 >= page)
+                {
+                    self.count("listkeysdenied", 1);
+                    return Ok(json_error(
+                        400,
+                        "AccessDeniedException",
+                        &format!("User: arn:aws:sts::{ACCOUNT}:assumed-role/rule/fn is not authorized to perform: kms:ListKeys"),
+                    ));
+                }
+            } else if !plan.key_read_latency.is_zero() {
+                tokio::time::sleep(plan.key_read_latency).await;
+            }
+        }
         Ok(match service {
             Service::Kms => self.kms(&operation, &input),
             Service::Config => self.config(&operation, &input, &plan),
@@ -643,6 +674,12 @@ impl FakeAws {
                     .iter()
                     .map(|(id, _)| json!({"KeyId": id, "KeyArn": key_arn(id)}))
                     .collect();
+                self.0
+                    .journal
+                    .lock()
+                    .unwrap()
+                    .listed
+                    .extend(self.0.keys[start..end].iter().map(|(id, _)| id.clone()));
                 let mut out = json!({"Keys": keys, "Truncated": end < self.0.keys.len()});
                 if end < self.0.keys.len() {
                     out["NextMarker"] = json!(format!("m{end}"));
