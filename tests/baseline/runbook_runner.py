@@ -14,6 +14,8 @@ Automation does for the actions the runbook uses:
 
 Parameters are validated like SSM does before an execution starts: unknown names, missing
 required ones, type (String/Integer/Boolean), ``allowedPattern``, ``allowedValues``, ``maxChars``.
+A value passes ``allowedPattern`` only if a Java-style and an RE2 engine both accept it
+(regex_engines.py): we do not rely on which engine SSM uses.
 ``{{ Name }}`` / ``{{ Step.Output }}`` / ``{{ global:ACCOUNT_ID }}`` are substituted; a value
 that is exactly one placeholder keeps the type of what it refers to (an Integer parameter stays an
 int), a placeholder inside longer text is rendered as text. An unresolved placeholder is an error.
@@ -33,6 +35,8 @@ from typing import Any, Callable
 
 import boto3
 from botocore import xform_name
+
+from regex_engines import both_accept
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}")
 WHOLE_PLACEHOLDER = re.compile(r"^\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}$")
@@ -118,8 +122,10 @@ def _check_parameter(name: str, spec: dict, raw: Any) -> Any:
     else:
         raise RunbookError(f"{name}: parameter type {kind} not supported by this runner")
     pattern = spec.get("allowedPattern")
-    # re.search, not fullmatch: the pattern's own anchors must do the work, as they must in SSM.
-    if pattern is not None and not re.search(pattern, text):
+    if pattern is not None and kind != "String":
+        raise RunbookError(f"{name}: allowedPattern on a {kind} parameter")
+    # A find-style search, not fullmatch: the pattern's own anchors must do the work, as in SSM.
+    if pattern is not None and not both_accept(pattern, text):
         raise ParameterError(f"{name}: {raw!r} does not match allowedPattern")
     if "allowedValues" in spec and text not in [str(v) for v in spec["allowedValues"]]:
         raise ParameterError(f"{name}: {raw!r} not in allowedValues")

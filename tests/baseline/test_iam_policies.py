@@ -32,16 +32,23 @@ CASES = {
             "CodeS3Bucket": "artifacts-bucket",
             "ExecutionRoleName": "KmsRotationRuleEvaluation",
         },
+        # The organization deployment: this template as a service-managed StackSet instance in
+        # every member account and Region, with the pack (docs/deploy.md section 2).
+        "org-stackset-roles-region": {
+            "CodeS3Bucket": "artifacts-bucket",
+            "DeployConformancePack": "true",
+            "ReservedConcurrency": "0",
+        },
+        "org-stackset-other-region": {
+            "CodeS3Bucket": "artifacts-bucket",
+            "DeployConformancePack": "true",
+            "CreateRemediationRole": "false",
+            "ReservedConcurrency": "0",
+        },
     },
     "member-account-roles.yaml": {
         "roles-region": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN},
         "other-region": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "CreateRoles": "false"},
-    },
-    "org-lambda-permission.yaml": {
-        "organization": {
-            "FunctionArn": "arn:aws:lambda:us-east-1:111122223333:function:kms-rotation-rule",
-            "OrganizationId": ORG_ID,
-        },
     },
 }
 
@@ -161,8 +168,11 @@ def test_resource_star_allow_list_matches_the_iam_reference():
 
 
 def test_function_role_is_least_privilege():
-    single = RESOLVERS["rule-function.yaml[single-account]"]
-    assert allowed_actions(single, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS
+    for shape in ("single-account", "org-stackset-roles-region", "org-stackset-other-region"):
+        resolver = RESOLVERS[f"rule-function.yaml[{shape}]"]
+        # The organization deployment needs no sts:AssumeRole: each account's function reads
+        # its own account.
+        assert allowed_actions(resolver, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS, shape
     org = RESOLVERS["rule-function.yaml[organization]"]
     assert allowed_actions(org, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS | {"sts:AssumeRole"}
 
@@ -208,7 +218,12 @@ def test_member_evaluation_role_is_read_only_and_trusts_only_the_function_role()
 
 
 @pytest.mark.parametrize(
-    "case", ["rule-function.yaml[single-account]", "member-account-roles.yaml[roles-region]"]
+    "case",
+    [
+        "rule-function.yaml[single-account]",
+        "rule-function.yaml[org-stackset-roles-region]",
+        "member-account-roles.yaml[roles-region]",
+    ],
 )
 def test_remediation_role_has_only_the_runbooks_actions_and_a_confused_deputy_guard(case):
     resolver = RESOLVERS[case]
@@ -239,15 +254,11 @@ def test_every_invoke_permission_has_a_confused_deputy_condition():
         for case, resolver in RESOLVERS.items()
         for logical_id, props in resolver.resources("AWS::Lambda::Permission")
     ]
-    assert len(permissions) >= 4
+    assert len(permissions) >= 5
     for case, logical_id, props in permissions:
         assert props["Action"] == "lambda:InvokeFunction"
         assert props["Principal"] == "config.amazonaws.com"
-        assert props.get("SourceAccount") or props.get("PrincipalOrgID") or props.get("SourceArn"), (
-            f"{case} {logical_id}"
-        )
-    org = dict(RESOLVERS["org-lambda-permission.yaml[organization]"].resources())
-    assert org["OrganizationConfigInvokePermission"]["PrincipalOrgID"] == ORG_ID
+        assert props.get("SourceAccount") or props.get("SourceArn"), f"{case} {logical_id}"
     own = dict(RESOLVERS["rule-function.yaml[single-account]"].resources())
     assert own["ConfigInvokePermission"]["SourceAccount"] == "111122223333"
 
@@ -264,13 +275,58 @@ def test_scp_fits_the_organizations_size_limit():
     assert len(SCP_PATH.read_text()) <= 5120
 
 
+BREAK_GLASS = [
+    "arn:*:iam::*:role/KmsRotationBreakGlass",
+    "arn:*:iam::*:role/*/KmsRotationBreakGlass",
+]
+APPROVER = [
+    "arn:*:iam::*:role/KmsRotationExceptionApprover",
+    "arn:*:iam::*:role/*/KmsRotationExceptionApprover",
+]
+
+
+def arn_like(pattern: str, value: str) -> bool:
+    """IAM's ArnLike: case-sensitive, `*` any run of characters (slashes included), `?` one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def exempt(patterns: list[str], principal_arn: str) -> bool:
+    return any(arn_like(p, principal_arn) for p in patterns)
+
+
 def test_scp_denies_disabling_rotation_except_to_break_glass():
     by_sid = {st["Sid"]: st for st in statements(scp())}
     deny = by_sid["DenyDisableKeyRotation"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "kms:DisableKeyRotation"
-    assert deny["Condition"] == {
-        "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/KmsRotationBreakGlass"}
-    }
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": BREAK_GLASS}}
+
+
+@pytest.mark.parametrize(
+    "principal,exempted",
+    [
+        ("arn:aws:iam::111122223333:role/KmsRotationBreakGlass", True),
+        # Roles with an IAM path (issue 10, item 6), including SSO's reserved path.
+        ("arn:aws:iam::111122223333:role/security/KmsRotationBreakGlass", True),
+        ("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/KmsRotationBreakGlass", True),
+        ("arn:aws-us-gov:iam::111122223333:role/KmsRotationBreakGlass", True),
+        ("arn:aws-cn:iam::111122223333:role/ops/KmsRotationBreakGlass", True),
+        # Look-alikes stay denied.
+        ("arn:aws:iam::111122223333:role/EvilKmsRotationBreakGlass", False),
+        ("arn:aws:iam::111122223333:role/path/EvilKmsRotationBreakGlass", False),
+        ("arn:aws:iam::111122223333:role/KmsRotationBreakGlassX", False),
+        ("arn:aws:iam::111122223333:role/KmsRotationBreakGlass/x", False),
+        ("arn:aws:iam::111122223333:user/KmsRotationBreakGlass", False),
+        ("arn:aws:iam::111122223333:role/kmsrotationbreakglass", False),
+    ],
+)
+def test_scp_break_glass_exemption_matches_the_role_with_any_path_and_nothing_else(principal, exempted):
+    for sid in ("DenyDisableKeyRotation", "DenyRotationPeriodAboveOrgMaximum"):
+        st = {st["Sid"]: st for st in statements(scp())}[sid]
+        assert exempt(as_list(st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]), principal) is exempted
+    approver = principal.replace("KmsRotationBreakGlass", "KmsRotationExceptionApprover")
+    tag = {st["Sid"]: st for st in statements(scp())}["DenyChangingRotationExceptionTag"]
+    assert exempt(as_list(tag["Condition"]["ArnNotLike"]["aws:PrincipalArn"]), approver) is exempted
 
 
 def test_scp_denies_rotation_periods_above_the_org_maximum():
@@ -278,9 +334,7 @@ def test_scp_denies_rotation_periods_above_the_org_maximum():
     deny = by_sid["DenyRotationPeriodAboveOrgMaximum"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "kms:EnableKeyRotation"
     assert deny["Condition"]["NumericGreaterThan"] == {"kms:RotationPeriodInDays": "365"}
-    assert deny["Condition"]["ArnNotLike"] == {
-        "aws:PrincipalArn": "arn:aws:iam::*:role/KmsRotationBreakGlass"
-    }
+    assert deny["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": BREAK_GLASS}
     # The runbook's default period must pass the SCP.
     runbook = load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
     assert runbook["parameters"]["RotationPeriodInDays"]["default"] <= 365
@@ -289,9 +343,16 @@ def test_scp_denies_rotation_periods_above_the_org_maximum():
 def test_scp_protects_the_exception_tag():
     by_sid = {st["Sid"]: st for st in statements(scp())}
     deny = by_sid["DenyChangingRotationExceptionTag"]
-    assert set(deny["Action"]) == {"kms:TagResource", "kms:UntagResource", "kms:CreateKey"}
+    assert set(deny["Action"]) == {
+        "kms:TagResource", "kms:UntagResource", "kms:CreateKey", "kms:ReplicateKey"
+    }
     assert deny["Condition"]["ForAnyValue:StringEquals"] == {"aws:TagKeys": "kms-rotation-exception"}
-    for action in deny["Action"]:
+    assert deny["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": APPROVER}
+    # ReplicateKey: the Service Authorization Reference (parliament's copy) lists no aws:TagKeys
+    # for it, because KMS authorizes its Tags with kms:TagResource (and kms:CreateKey) in the
+    # replica Region - both denied here with aws:TagKeys. It is listed as well, so the request
+    # is refused at its first authorization whenever the context carries the tag keys.
+    for action in set(deny["Action"]) - {"kms:ReplicateKey"}:
         keys = {
             key
             for r in privilege(action)["resource_types"]
@@ -323,3 +384,19 @@ def test_parliament_catches_the_mistakes_it_is_trusted_with(statement, issue):
     """A clean result above means something only if parliament sees these mistakes."""
     policy = {"Version": "2012-10-17", "Statement": [statement]}
     assert issue in [f.issue for f in parliament.analyze_policy_string(json.dumps(policy)).findings]
+
+
+def test_scp_covers_every_kms_operation_that_can_set_tags():
+    """Issue 10, item 6: any KMS API with a Tags input can set the exception tag (botocore's KMS
+    model is the list); each is denied, and ReplicateKey's tags are authorized by actions that
+    are denied with aws:TagKeys too (the KMS API reference, ReplicateKey, "Required permissions")."""
+    import botocore.session
+
+    kms = botocore.session.get_session().get_service_model("kms")
+    tagging = {f"kms:{op}" for op in kms.operation_names if "Tags" in kms.operation_model(op).input_shape.members}
+    assert tagging >= {"kms:CreateKey", "kms:ReplicateKey", "kms:TagResource"}
+    deny = {st["Sid"]: st for st in statements(scp())}["DenyChangingRotationExceptionTag"]
+    assert tagging <= set(deny["Action"])
+    doc = kms.operation_model("ReplicateKey").documentation
+    assert "To use the <code>Tags</code> parameter, <code>kms:TagResource</code>" in doc
+    assert {"kms:TagResource", "kms:CreateKey"} <= set(deny["Action"])

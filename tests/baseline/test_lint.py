@@ -27,14 +27,14 @@ EXPECTED_CHECKOV_SKIPS = {
     ("AWS::Lambda::Function.Function", "CKV_AWS_116"),
     # No VPC: the function only calls public AWS APIs.
     ("AWS::Lambda::Function.Function", "CKV_AWS_117"),
-    # Organization permission: PrincipalOrgID instead of SourceAccount (many member accounts).
-    ("AWS::Lambda::Permission.OrganizationConfigInvokePermission", "CKV_AWS_364"),
 }
 
 
 def test_the_expected_files_exist():
     names = {p.name for p in TEMPLATES}
-    assert {"rule-function.yaml", "member-account-roles.yaml", "org-lambda-permission.yaml"} <= names
+    assert {"rule-function.yaml", "member-account-roles.yaml"} <= names
+    # Issue 10, item 1: the PrincipalOrgID permission for config.amazonaws.com is gone.
+    assert "org-lambda-permission.yaml" not in names
 
 
 @pytest.mark.parametrize("path", LINTED, ids=lambda p: p.name)

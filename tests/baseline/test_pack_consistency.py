@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from regex_engines import both_accept
 from support import PACK_DIR, ROOT, TEMPLATES_DIR, Resolver, load_cfn
 
 RULE_PARAMETERS = {
@@ -154,7 +155,11 @@ def test_static_remediation_values_pass_the_runbooks_patterns(pack, runbook, par
     for name, value in remediation["Parameters"].items():
         if "StaticValue" in value:
             [text] = value["StaticValue"]["Values"]
-            assert re.search(runbook["parameters"][name]["allowedPattern"], str(text)), name
+            spec = runbook["parameters"][name]
+            if spec["type"] == "Integer":
+                assert re.fullmatch(r"[0-9]+", str(text)) and 90 <= int(text) <= 2560, name
+            else:
+                assert both_accept(spec["allowedPattern"], str(text)), name
     controls = remediation["ExecutionControls"]["SsmControls"]
     assert all(1 <= int(v) <= 100 for v in controls.values())
 
@@ -210,7 +215,8 @@ def test_deploy_guide_has_the_commands():
         "aws cloudformation deploy",
         "aws configservice put-conformance-pack",
         "aws cloudformation create-stack-set",
-        "aws configservice put-organization-conformance-pack",
+        "--auto-deployment Enabled=true",
+        "DeployConformancePack=true",
         "aws organizations attach-policy",
         "kms-rotation remediate",
         "kms-rotation-exception",

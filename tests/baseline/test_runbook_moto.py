@@ -1,7 +1,9 @@
 """The runbook executed step by step (runbook_runner) against moto, one case per kind of key.
 
-moto lets ANY key rotate (asymmetric, HMAC, pending deletion...), so every "left unchanged" case
-below proves the runbook's own checks, not KMS's, kept the key out.
+moto lets ANY key rotate (asymmetric, HMAC, disabled, pending deletion...), so every "not made
+compliant" case below proves the runbook's own checks, not KMS's, kept the key out - and that the
+execution then ends Failed with a message saying why (issue 10, item 4): a Config remediation
+that reports success must mean the key now rotates.
 """
 
 from __future__ import annotations
@@ -56,9 +58,13 @@ def test_symmetric_key_without_rotation_ends_with_rotation_on_and_the_period(run
     assert result.status == "Success", result.failure
     assert rotation(kms, key["KeyId"]) == (True, 180)
     assert result.steps == [
-        "DescribeKey", "CheckKeyCanRotate", "CheckMultiRegion", "EnableKeyRotation",
-        "WaitForKeyRotationEnabled", "AssertRotationPeriod", "ReportRotationStatus",
+        "DescribeKey", "CheckRotationPeriodRange", "CheckKeyCanRotate", "CheckMultiRegion",
+        "EnableKeyRotation", "WaitForKeyRotationEnabled", "ReportRotationStatus",
+        "CheckRotationPeriod", "ConfirmRotation",
     ]
+    assert result.outputs["ConfirmRotation.Message"] == (
+        f"Key {key['Arn']}: automatic rotation every 180 days is on."
+    )
     assert result.outputs["ReportRotationStatus.KeyRotationEnabled"] is True
     assert result.outputs["ReportRotationStatus.RotationPeriodInDays"] == 180
     assert result.outputs["ReportRotationStatus.KeyArn"] == key["Arn"]
@@ -107,49 +113,55 @@ def test_a_rotating_key_gets_the_requested_period(runbook, aws_env, kms):
         ("HMAC_256", "GENERATE_VERIFY_MAC"),
     ],
 )
-def test_key_that_cannot_rotate_ends_cleanly_and_is_not_touched(runbook, aws_env, kms, key_spec, key_usage):
+def test_key_that_cannot_rotate_fails_with_the_reason_and_is_not_touched(runbook, aws_env, kms, key_spec, key_usage):
     key = kms.create_key(KeySpec=key_spec, KeyUsage=key_usage)["KeyMetadata"]
 
     result = runner(runbook, aws_env).run(params(key["KeyId"]))
 
-    assert result.status == "Success", result.failure
-    assert result.steps == ["DescribeKey", "CheckKeyCanRotate", "ExplainNoChange"]
+    assert result.status == "Failed"
+    assert result.steps == ["DescribeKey", "CheckRotationPeriodRange", "CheckKeyCanRotate", "ExplainNoChange"]
+    assert result.failed_step == "ExplainNoChange"
     assert "EnableKeyRotation" not in result.api_names()
     assert rotation(kms, key["KeyId"])[0] is False
-    message = result.outputs["ExplainNoChange.Message"]
+    message = result.failure
     assert key["Arn"] in message and f"KeySpec is {key_spec}" in message
-    assert "SYMMETRIC_DEFAULT" in message
+    assert "SYMMETRIC_DEFAULT" in message and "not made compliant" in message
 
 
-def test_pending_deletion_key_ends_cleanly_and_stays_pending_deletion(runbook, aws_env, kms):
+def test_pending_deletion_key_fails_and_stays_pending_deletion(runbook, aws_env, kms):
     key = kms.create_key()["KeyMetadata"]
     kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
 
     result = runner(runbook, aws_env).run(params(key["KeyId"]))
 
-    assert result.status == "Success", result.failure
-    assert result.steps[-1] == "ExplainNoChange"
+    assert result.status == "Failed" and result.failed_step == "ExplainNoChange"
     assert "EnableKeyRotation" not in result.api_names()
-    assert "KeyState is PendingDeletion" in result.outputs["ExplainNoChange.Message"]
+    assert "KeyState is PendingDeletion" in result.failure
+    assert "KMSInvalidStateException" in result.failure and "cancel-key-deletion" in result.failure
     assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert rotation(kms, key["KeyId"])[0] is False
 
 
-def test_disabled_key_ends_cleanly(runbook, aws_env, kms):
+def test_disabled_key_fails_saying_disabled_exception_and_how_to_fix_it(runbook, aws_env, kms):
+    """evaluateDisabledKeys=true makes a disabled key NON_COMPLIANT, so Config remediates it; KMS
+    would refuse (DisabledException), and the console must not say the remediation succeeded."""
     key = kms.create_key()["KeyMetadata"]
     kms.disable_key(KeyId=key["KeyId"])
     result = runner(runbook, aws_env).run(params(key["KeyId"]))
-    assert result.status == "Success", result.failure
-    assert "KeyState is Disabled" in result.outputs["ExplainNoChange.Message"]
+    assert result.status == "Failed" and result.failed_step == "ExplainNoChange"
+    assert "KeyState is Disabled" in result.failure and "DisabledException" in result.failure
+    assert f"aws kms enable-key --key-id {key['Arn']}" in result.failure
+    assert "EnableKeyRotation" not in result.api_names()
     assert rotation(kms, key["KeyId"])[0] is False
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
 
 
-def test_key_with_imported_material_ends_cleanly(runbook, aws_env, kms):
+def test_key_with_imported_material_fails_and_points_to_on_demand_rotation(runbook, aws_env, kms):
     key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
     result = runner(runbook, aws_env).run(params(key["KeyId"]))
-    assert result.status == "Success", result.failure
-    message = result.outputs["ExplainNoChange.Message"]
-    assert "Origin is EXTERNAL" in message
+    assert result.status == "Failed" and result.failed_step == "ExplainNoChange"
+    message = result.failure
+    assert "Origin is EXTERNAL" in message and "rotate-key-on-demand" in message
     assert "EnableKeyRotation" not in result.api_names()
 
 
@@ -191,7 +203,7 @@ def test_replica_enables_rotation_on_its_primary_in_the_primarys_region(runbook,
     assert rotation(kms, primary["Arn"]) == (True, 200)
 
 
-def test_replica_of_a_primary_pending_deletion_is_left_unchanged(runbook, aws_env, kms, replica):
+def test_replica_of_a_primary_pending_deletion_fails_and_is_left_unchanged(runbook, aws_env, kms, replica):
     primary, replica_meta, west = replica
     kms.schedule_key_deletion(KeyId=primary["KeyId"], PendingWindowInDays=7)
 
@@ -199,9 +211,8 @@ def test_replica_of_a_primary_pending_deletion_is_left_unchanged(runbook, aws_en
         params(replica_meta["KeyId"])
     )
 
-    assert result.status == "Success", result.failure
-    assert result.outputs["EnableKeyRotationOnPrimary.Changed"] is False
-    assert "PendingDeletion" in result.outputs["EnableKeyRotationOnPrimary.Message"]
+    assert result.status == "Failed" and result.failed_step == "EnableKeyRotationOnPrimary"
+    assert "PendingDeletion" in result.failure and primary["Arn"] in result.failure
     assert rotation(kms, primary["Arn"])[0] is False
 
 
@@ -210,7 +221,7 @@ def test_multi_region_primary_is_changed_in_place(runbook, aws_env, kms, replica
     result = runner(moto_compatible(runbook), aws_env).run(params(primary["KeyId"]))
     assert result.status == "Success", result.failure
     assert "DescribeMultiRegionConfiguration" in result.steps
-    assert result.steps[-1] == "ReportRotationStatus", (result.steps, result.outputs)
+    assert result.steps[-1] == "ConfirmRotation", (result.steps, result.outputs)
     assert rotation(kms, primary["KeyId"]) == (True, 365)
 
 
@@ -237,8 +248,7 @@ def test_unknown_key_fails_at_describe_key(runbook, aws_env, kms):
         {"KeyId": "alias/app"},
         {"KeyId": "*"},
         {"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab; aws kms disable-key"},
-        {"RotationPeriodInDays": 89},
-        {"RotationPeriodInDays": 2561},
+        {"RotationPeriodInDays": "ninety"},
         {"AutomationAssumeRole": "arn:aws:iam::123456789012:user/alice"},
         {"Unknown": "x"},
     ],
@@ -251,10 +261,41 @@ def test_bad_parameters_are_refused_before_anything_runs(runbook, aws_env, kms, 
     assert rotation(kms, key["KeyId"])[0] is False
 
 
-def test_a_period_kms_rejects_fails_the_execution_and_changes_nothing(runbook, aws_env, kms):
-    """Belt and braces: with the pattern bypassed, KMS's own range check stops the run."""
+@pytest.mark.parametrize("period", [89, 2561, 0, -1, 10000])
+def test_a_period_outside_kms_range_fails_before_any_change(runbook, aws_env, kms, period):
+    key = kms.create_key()["KeyMetadata"]
+    result = runner(runbook, aws_env).run(params(key["KeyId"], RotationPeriodInDays=period))
+    assert result.status == "Failed" and result.failed_step == "FailRotationPeriodOutOfRange"
+    assert f"RotationPeriodInDays {period} is outside 90..2560" in result.failure
+    assert result.api_names() == ["DescribeKey"]
+    assert rotation(kms, key["KeyId"])[0] is False
+
+
+@pytest.mark.parametrize("period", [90, 2560])
+def test_the_range_limits_themselves_are_accepted(runbook, aws_env, kms, period):
+    key = kms.create_key()["KeyMetadata"]
+    result = runner(runbook, aws_env).run(params(key["KeyId"], RotationPeriodInDays=period))
+    assert result.status == "Success", result.failure
+    assert rotation(kms, key["KeyId"]) == (True, period)
+
+
+def test_a_period_other_than_requested_fails_the_numeric_check(runbook, aws_env, kms):
+    """The verification compares numbers (NumericEquals on the Integer output): if KMS reports
+    another period than the requested one, the execution fails and says both."""
     doc = copy.deepcopy(runbook)
-    del doc["parameters"]["RotationPeriodInDays"]["allowedPattern"]
+    [enable] = [s for s in doc["mainSteps"] if s["name"] == "EnableKeyRotation"]
+    enable["inputs"]["RotationPeriodInDays"] = 400  # what a misbehaving step would set
+    key = kms.create_key()["KeyMetadata"]
+    result = runner(doc, aws_env).run(params(key["KeyId"], RotationPeriodInDays=180))
+    assert result.status == "Failed" and result.failed_step == "FailRotationPeriodMismatch"
+    assert "period of 400 days, not the 180 requested" in result.failure
+
+
+def test_a_period_kms_rejects_fails_the_execution_and_changes_nothing(runbook, aws_env, kms):
+    """Belt and braces: with the range check bypassed, KMS's own range check stops the run."""
+    doc = copy.deepcopy(runbook)
+    [check] = [s for s in doc["mainSteps"] if s["name"] == "CheckRotationPeriodRange"]
+    check["inputs"]["Choices"] = []
     key = kms.create_key()["KeyMetadata"]
     result = runner(doc, aws_env).run(params(key["KeyId"], RotationPeriodInDays=30))
     assert result.status == "Failed" and result.failed_step == "EnableKeyRotation"
