@@ -208,6 +208,55 @@ impl ConfigService {
         }
         Ok(ids)
     }
+}
+
+/// AWS Config's rules, found and evaluated again: what the CLI's `rescan` needs. Unlike
+/// [`ConfigService`], it holds no result token, because it sends no evaluation.
+#[derive(Clone)]
+pub struct ConfigRules {
+    client: aws_sdk_config::Client,
+}
+
+impl ConfigRules {
+    pub fn new(client: aws_sdk_config::Client) -> Self {
+        Self { client }
+    }
+
+    /// The name of every Config rule in the Region (DescribeConfigRules, paged).
+    pub async fn rule_names(&self) -> Result<Vec<String>, ConfigError> {
+        let mut pages = self.client.describe_config_rules().into_paginator().send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("DescribeConfigRules", &e))?;
+            names.extend(
+                page.config_rules
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| r.config_rule_name),
+            );
+        }
+        Ok(names)
+    }
+
+    /// The names of a conformance pack's rules (DescribeConformancePackCompliance, paged).
+    pub async fn pack_rule_names(&self, pack: &str) -> Result<Vec<String>, ConfigError> {
+        let mut pages = self
+            .client
+            .describe_conformance_pack_compliance()
+            .conformance_pack_name(pack)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api_error("DescribeConformancePackCompliance", &e))?;
+            names.extend(
+                page.conformance_pack_rule_compliance_list
+                    .into_iter()
+                    .filter_map(|r| r.config_rule_name),
+            );
+        }
+        Ok(names)
+    }
 
     /// Ask Config to evaluate the rule again (`StartConfigRulesEvaluation`).
     pub async fn start_evaluation(&self, rule_name: &str) -> Result<(), ConfigError> {

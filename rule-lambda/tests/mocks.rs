@@ -1193,6 +1193,75 @@ async fn oversized_event_for_an_undiscovered_resource_is_not_applicable() {
     );
 }
 
+/// AWS Config's own example events (tests/events/aws-examples/, from the AWS Config Developer
+/// Guide's "Example Events for AWS Config Rules" and "Example Oversized Configuration Item Change
+/// Notification"): an `AWS::EC2::Instance` item. The evaluation must name the item's own resource
+/// type (`Evaluation.ComplianceResourceType`, AWS Config API Reference), never a phantom
+/// `AWS::KMS::Key` `i-00000000`, and nothing may be read for it: no KMS call, no
+/// GetResourceConfigHistory (no mock rule answers them, so such a call fails the test).
+#[tokio::test]
+async fn items_of_another_resource_type_are_reported_under_their_own_type() {
+    for (fixture, capture_ms) in [
+        ("aws-examples/change-ec2-instance.json", 1_455_672_994_043),
+        (
+            "aws-examples/oversized-ec2-instance.json",
+            1_475_772_376_261,
+        ),
+    ] {
+        // Given AWS's example event for an EC2 instance, with this rule's (default) parameters
+        let put = PutEvaluations::accepting();
+        let clients = clients(&[], &[&put.rule], &[]);
+        let inv = invocation(with_parameters(event(fixture, ""), json!({})));
+
+        // When the rule runs
+        let outcome = run(&inv, &clients, None, &options()).await.unwrap();
+
+        // Then one NOT_APPLICABLE evaluation names the instance under its own type
+        assert_eq!(outcome.not_applicable, 1, "{fixture}");
+        let e = put.only();
+        assert_eq!(
+            e.compliance_resource_type, "AWS::EC2::Instance",
+            "{fixture}"
+        );
+        assert_eq!(e.compliance_resource_id, "i-00000000", "{fixture}");
+        assert_eq!(compliance(&e), "NOT_APPLICABLE", "{fixture}");
+        assert_eq!(
+            annotation(&e),
+            "Resource type AWS::EC2::Instance is not in this rule's scope (AWS::KMS::Key).",
+            "{fixture}"
+        );
+        assert_eq!(
+            e.ordering_timestamp.to_millis().unwrap(),
+            capture_ms,
+            "{fixture}"
+        );
+    }
+}
+
+/// An item of another type that left the scope, or was deleted, is reported under its own type
+/// too.
+#[tokio::test]
+async fn left_scope_and_deleted_items_of_another_type_keep_their_type() {
+    for (left_scope, status) in [(true, "OK"), (false, "ResourceDeleted")] {
+        let put = PutEvaluations::accepting();
+        let clients = clients(&[], &[&put.rule], &[]);
+        let mut payload = with_parameters(
+            event("aws-examples/change-ec2-instance.json", ""),
+            json!({}),
+        );
+        payload["eventLeftScope"] = json!(left_scope);
+        edit_invoking_event(&mut payload, |ie| {
+            ie["configurationItem"]["configurationItemStatus"] = json!(status)
+        });
+        run(&invocation(payload), &clients, None, &options())
+            .await
+            .unwrap();
+        let e = put.only();
+        assert_eq!(e.compliance_resource_type, "AWS::EC2::Instance");
+        assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    }
+}
+
 // =============================================================================================
 // Periodic clean-up of deleted keys
 // =============================================================================================

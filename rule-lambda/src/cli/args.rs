@@ -85,7 +85,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   kms-rotation rescan --rule-name kms-rotation-rule
-  kms-rotation rescan --rule-name kms-rotation-rule --region us-east-1 --region eu-west-1")]
+  kms-rotation rescan --conformance-pack kms-rotation --region us-east-1 --region eu-west-1")]
     Rescan(RescanArgs),
 }
 
@@ -164,11 +164,17 @@ pub struct ExceptionsArgs {
 }
 
 #[derive(Debug, Args)]
+#[group(id = "which_rule", required = true, multiple = true, args = ["rule_name", "conformance_pack"])]
 pub struct RescanArgs {
-    /// The Config rule's name (a rule from a conformance pack may carry a suffix: see
-    /// `aws configservice describe-config-rules`).
+    /// The Config rule's name: the rule named exactly NAME or, when there is none, the
+    /// conformance pack's rule whose name starts with NAME-conformance-pack- (Config adds that
+    /// suffix to the rules a pack deploys).
     #[arg(long, value_name = "NAME")]
-    pub rule_name: String,
+    pub rule_name: Option<String>,
+    /// The conformance pack whose rule to evaluate again (with --rule-name: that rule of the
+    /// pack).
+    #[arg(long, value_name = "PACK")]
+    pub conformance_pack: Option<String>,
 }
 
 #[cfg(test)]
