@@ -51,6 +51,21 @@ def _wait(check, what: str, timeout: float, proc: subprocess.Popen | None = None
     raise RuntimeError(f"{what} not ready within {timeout:.0f}s ({last})")
 
 
+def _on_a_free_port(server, start, attempts: int = 3) -> None:
+    """Run `start()`, which starts `server.proc` on `server.port`. The port was free when
+    `free_port` chose it, but another process may take it before ours binds it: when the process
+    exits before it is ready, start again on another free port."""
+    for attempt in range(attempts):
+        try:
+            start()
+            return
+        except RuntimeError:
+            exited = server.proc is not None and server.proc.poll() is not None
+            if not exited or attempt == attempts - 1:
+                raise
+            server.port = free_port()
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """Stop a process started in its own session, and everything it started."""
     if proc.poll() is not None:
@@ -87,8 +102,11 @@ class Moto:
     def post(self, path: str) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.url}{path}", method="POST"), timeout=10)
 
-    def reset(self) -> None:
+    def reset(self, seed: int = 20261129) -> None:
+        """A clean state, and moto's random source seeded, so the key ids (and so the faults the
+        proxy picks by hashing them) are the same on every run."""
         self.post("/moto-api/reset")
+        self.post(f"/moto-api/seed?a={seed}")
 
     def start_recording(self) -> None:
         self.post("/moto-api/recorder/reset-recording")
@@ -129,17 +147,21 @@ class MotoServer(Moto):
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "MotoServer":
-        out = open(self.log, "wb")
         # moto's recorder writes its file to the working directory unless told otherwise.
         env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(self.log.with_suffix(".recording"))}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
-        _wait(lambda: urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2), "moto", 30, self.proc, self.log)
+
+        def start() -> None:
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "tools" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=open(self.log, "wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+            _wait(lambda: urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2), "moto", 30, self.proc, self.log)
+
+        _on_a_free_port(self, start)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -175,18 +197,20 @@ class LambdaWatch:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "LambdaWatch":
-        out = open(self.log, "wb")
-        self.proc = subprocess.Popen(
-            [cargo_lambda(), "lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1",
-             "--invoke-port", str(self.port), "--bin", FUNCTION],
-            cwd=ROOT,
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _wait(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() or True,
-              "cargo lambda watch", 600, self.proc, self.log)
+        def start() -> None:
+            self.proc = subprocess.Popen(
+                [cargo_lambda(), "lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1",
+                 "--invoke-port", str(self.port), "--bin", FUNCTION],
+                cwd=ROOT,
+                env=self.env,
+                stdout=open(self.log, "wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            _wait(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() or True,
+                  "cargo lambda watch", 600, self.proc, self.log)
+
+        _on_a_free_port(self, start)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -471,7 +471,7 @@ async fn assume_role_denied_fails_before_any_kms_or_config_call() {
 // The Lambda deadline
 // =============================================================================================
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deadline_arriving_mid_run_stops_starting_keys_and_says_how_many() {
     // Given KMS answers in 3 ms, 600 keys, 8 at a time, and 30% of attempts failing
     let fake = FakeAws::new(account(600), FaultPlan::everywhere(5, 0.3));
@@ -508,7 +508,7 @@ async fn deadline_arriving_mid_run_stops_starting_keys_and_says_how_many() {
 
 /// The property asks that a key without an evaluation be *named* in the error, keys not
 /// started before the deadline included (the first 20 in the message, all in the error value).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keys_not_started_before_the_deadline_are_named_in_the_error() {
     let fake = FakeAws::new(account(200), FaultPlan::none());
     fake.set_latency(Duration::from_millis(3));
@@ -539,7 +539,7 @@ async fn keys_not_started_before_the_deadline_are_named_in_the_error() {
 /// kills it: the production SDK configuration (`clients::load_sdk_config`) gives up an attempt
 /// after `ATTEMPT_TIMEOUT` (3 s) and a whole call after `OPERATION_TIMEOUT` (25 s). A one-hour
 /// stall, and a bound of 30 s: the operation timeout must end it.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stalled_call_is_given_up_and_the_key_named_with_the_production_sdk_config() {
     let plan = FaultPlan {
         kinds: vec![Fault::Timeout],
@@ -570,7 +570,7 @@ async fn a_stalled_call_is_given_up_and_the_key_named_with_the_production_sdk_co
 }
 
 /// The same stall under the test clients' attempt timeout: retried, then the key is named.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stalled_call_is_given_up_and_the_key_named_under_an_attempt_timeout() {
     let plan = FaultPlan {
         kinds: vec![Fault::Timeout],

@@ -120,8 +120,8 @@ def report(name: str, proxy: FaultProxy, evaluated: int, named: int) -> None:
 def test_periodic_cross_account_run_through_faults(rule_behind_proxy, proxy, kms_for_region, seed, share):
     # Given an account with a key of every case, and a share of KMS, Config and STS attempts
     # failing: throttled, 500, 503, reset, or answered late
-    # Faults fall by a hash of the request, and moto's key ids are new every run, so the count
-    # injected varies: 40 fillers (55 keys, about 150 attempts) keep it well above 10 at 30%.
+    # Faults fall by a hash of the request, and moto's random source is seeded at every reset
+    # (localaws.Moto.reset), so the key ids, and so the faults, are the same on every run.
     keys = localaws.seed_account(kms_for_region, fillers=40)
     proxy.reset(Plan(seed=seed, kms=share, config=share, sts=min(share, 0.3), slow_seconds=0.5))
 
