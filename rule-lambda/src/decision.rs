@@ -75,28 +75,157 @@ pub struct Known<'a> {
     pub exception: Option<&'a ExceptionTag>,
 }
 
-/// A verdict with the annotation that tells a person why.
+/// Why a verdict is what it is: one machine-readable code per row of the decision, from a closed
+/// set (`docs/decision-table.md` lists them). The annotation is written for the row the code
+/// names; tools read the code (the CLI's `reason`), people read the annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Row 1: AWS managed key, out of scope.
+    AwsManaged,
+    /// Row 2: pending deletion (or pending replica deletion).
+    PendingDeletion,
+    /// Row 3: disabled, and `evaluateDisabledKeys` is off.
+    Disabled,
+    /// Row 3: Creating, Updating, PendingImport or Unavailable.
+    KeyState,
+    /// Row 4: an asymmetric key spec.
+    Asymmetric,
+    /// Row 4: an HMAC key spec.
+    Hmac,
+    /// Row 4 (another key spec), or KMS answered UnsupportedOperationException.
+    Unsupported,
+    /// Row 5: imported key material (Origin EXTERNAL).
+    ImportedMaterial,
+    /// Row 5: a custom key store (CloudHSM or external).
+    CustomKeyStore,
+    /// KMS answered NotFoundException: the key was deleted.
+    KeyNotFound,
+    /// The rule's role may not read the key (DescribeKey or GetKeyRotationStatus denied).
+    AccessDenied,
+    /// Row 6: rotation on, within any maximum.
+    RotationOn,
+    /// Row 7: rotation off, no exception.
+    RotationOff,
+    /// Row 7, disabled key evaluated (`evaluateDisabledKeys`): KMS refuses EnableKeyRotation until
+    /// the key is enabled.
+    DisabledRotationOff,
+    /// Row 7, multi-Region replica: fixed through its primary key.
+    ReplicaRotationOff,
+    /// Row 6: the rotation period is above `maxRotationPeriodInDays`.
+    PeriodAboveMaximum,
+    /// Row 6: a maximum is set, but KMS did not report the period.
+    PeriodUnknown,
+    /// Row 7: rotation off under a valid exception.
+    ExceptionValid,
+    /// Row 7: rotation off, the exception expired.
+    ExceptionExpired,
+    /// Row 7: rotation off, the exception tag is malformed.
+    ExceptionMalformed,
+    /// Row 7: rotation off, and the tags could not be read to look for an exception.
+    ExceptionUnreadable,
+    /// The item is not a KMS key, or left the rule's scope.
+    OutOfScope,
+    /// The configuration item is deleted or not recorded.
+    NotRecorded,
+}
+
+impl Reason {
+    /// Every code, in the order of the decision table.
+    pub const ALL: [Reason; 23] = [
+        Reason::AwsManaged,
+        Reason::PendingDeletion,
+        Reason::Disabled,
+        Reason::KeyState,
+        Reason::Asymmetric,
+        Reason::Hmac,
+        Reason::Unsupported,
+        Reason::ImportedMaterial,
+        Reason::CustomKeyStore,
+        Reason::KeyNotFound,
+        Reason::AccessDenied,
+        Reason::RotationOn,
+        Reason::RotationOff,
+        Reason::DisabledRotationOff,
+        Reason::ReplicaRotationOff,
+        Reason::PeriodAboveMaximum,
+        Reason::PeriodUnknown,
+        Reason::ExceptionValid,
+        Reason::ExceptionExpired,
+        Reason::ExceptionMalformed,
+        Reason::ExceptionUnreadable,
+        Reason::OutOfScope,
+        Reason::NotRecorded,
+    ];
+
+    /// The stable code, as the CLI's JSON and the findings spell it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AwsManaged => "AWS_MANAGED",
+            Self::PendingDeletion => "PENDING_DELETION",
+            Self::Disabled => "DISABLED",
+            Self::KeyState => "KEY_STATE",
+            Self::Asymmetric => "ASYMMETRIC",
+            Self::Hmac => "HMAC",
+            Self::Unsupported => "UNSUPPORTED",
+            Self::ImportedMaterial => "IMPORTED_MATERIAL",
+            Self::CustomKeyStore => "CUSTOM_KEY_STORE",
+            Self::KeyNotFound => "KEY_NOT_FOUND",
+            Self::AccessDenied => "ACCESS_DENIED",
+            Self::RotationOn => "ROTATION_ON",
+            Self::RotationOff => "ROTATION_OFF",
+            Self::DisabledRotationOff => "DISABLED_ROTATION_OFF",
+            Self::ReplicaRotationOff => "REPLICA_ROTATION_OFF",
+            Self::PeriodAboveMaximum => "PERIOD_ABOVE_MAXIMUM",
+            Self::PeriodUnknown => "PERIOD_UNKNOWN",
+            Self::ExceptionValid => "EXCEPTION_VALID",
+            Self::ExceptionExpired => "EXCEPTION_EXPIRED",
+            Self::ExceptionMalformed => "EXCEPTION_MALFORMED",
+            Self::ExceptionUnreadable => "EXCEPTION_UNREADABLE",
+            Self::OutOfScope => "OUT_OF_SCOPE",
+            Self::NotRecorded => "NOT_RECORDED",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+/// A verdict with its reason, and the annotation that tells a person why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub compliance: Compliance,
+    pub reason: Reason,
     pub annotation: String,
+    /// The rotation period KMS reported, when the verdict rests on it.
+    pub period_days: Option<i32>,
 }
 
 impl Verdict {
-    pub fn new(compliance: Compliance, annotation: impl Into<String>) -> Self {
+    pub fn new(compliance: Compliance, reason: Reason, annotation: impl Into<String>) -> Self {
         Self {
             compliance,
+            reason,
             annotation: fit_annotation(annotation.into()),
+            period_days: None,
         }
     }
-    fn na(annotation: impl Into<String>) -> Step {
-        Step::Verdict(Self::new(Compliance::NotApplicable, annotation))
+    fn na(reason: Reason, annotation: impl Into<String>) -> Step {
+        Step::Verdict(Self::new(Compliance::NotApplicable, reason, annotation))
     }
-    fn non_compliant(annotation: impl Into<String>) -> Step {
-        Step::Verdict(Self::new(Compliance::NonCompliant, annotation))
+    fn non_compliant(reason: Reason, annotation: impl Into<String>) -> Step {
+        Step::Verdict(Self::new(Compliance::NonCompliant, reason, annotation))
     }
-    fn compliant(annotation: impl Into<String>) -> Step {
-        Step::Verdict(Self::new(Compliance::Compliant, annotation))
+    fn compliant(reason: Reason, annotation: impl Into<String>) -> Step {
+        Step::Verdict(Self::new(Compliance::Compliant, reason, annotation))
     }
 }
 
@@ -119,23 +248,23 @@ pub fn decide(
 ) -> Step {
     // 1. AWS-managed keys are rotated by AWS every year.
     if facts.key_manager == KeyManagerType::Aws {
-        return Verdict::na("AWS managed key: AWS rotates it automatically every year. Only customer managed keys are in scope.");
+        return Verdict::na(Reason::AwsManaged, "AWS managed key: AWS rotates it automatically every year. Only customer managed keys are in scope.");
     }
     // 2 and 3. The key's state.
     match &facts.key_state {
         KeyState::Enabled => {}
         KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {
-            return Verdict::na(format!(
+            return Verdict::na(Reason::PendingDeletion, format!(
                 "Key is pending deletion (KeyState {}); KMS reports rotation off for such keys. Not evaluated; it is evaluated again if the deletion is cancelled.",
                 facts.key_state.as_str()
             ))
         }
         KeyState::Disabled if !params.evaluate_disabled_keys => {
-            return Verdict::na("Key is disabled; KMS does not rotate disabled keys. Set the rule parameter evaluateDisabledKeys to true to evaluate them.")
+            return Verdict::na(Reason::Disabled, "Key is disabled; KMS does not rotate disabled keys. Set the rule parameter evaluateDisabledKeys to true to evaluate them.")
         }
         KeyState::Disabled => {}
         KeyState::Creating | KeyState::Updating | KeyState::PendingImport | KeyState::Unavailable => {
-            return Verdict::na(format!(
+            return Verdict::na(Reason::KeyState, format!(
                 "Key state is {}: not evaluated until the key is Enabled.",
                 facts.key_state.as_str()
             ))
@@ -145,18 +274,18 @@ pub fn decide(
     }
     // 4. Only symmetric encryption keys rotate automatically.
     if facts.key_spec != KeySpec::SymmetricDefault {
-        let kind = match facts.key_spec.as_str() {
-            s if s.starts_with("HMAC_") => "HMAC",
+        let (kind, reason) = match facts.key_spec.as_str() {
+            s if s.starts_with("HMAC_") => ("HMAC", Reason::Hmac),
             s if s.starts_with("RSA_")
                 || s.starts_with("ECC_")
                 || s == "SM2"
                 || s.starts_with("ML_DSA_") =>
             {
-                "asymmetric"
+                ("asymmetric", Reason::Asymmetric)
             }
-            _ => "non-symmetric",
+            _ => ("non-symmetric", Reason::Unsupported),
         };
-        return Verdict::na(format!(
+        return Verdict::na(reason, format!(
             "KeySpec {} ({kind}) does not support automatic rotation; only SYMMETRIC_DEFAULT keys can rotate.",
             facts.key_spec.as_str()
         ));
@@ -164,16 +293,16 @@ pub fn decide(
     // 5. Imported key material and custom key stores cannot rotate automatically.
     match &facts.origin {
         OriginType::External => {
-            return Verdict::na("Imported key material (Origin EXTERNAL) cannot rotate automatically. Rotate it on demand: import new material, then aws kms rotate-key-on-demand.")
+            return Verdict::na(Reason::ImportedMaterial, "Imported key material (Origin EXTERNAL) cannot rotate automatically. Rotate it on demand: import new material, then aws kms rotate-key-on-demand.")
         }
         OriginType::AwsCloudhsm | OriginType::ExternalKeyStore => {
-            return Verdict::na(format!(
+            return Verdict::na(Reason::CustomKeyStore, format!(
                 "Key in a custom key store (Origin {}) does not support automatic rotation.",
                 facts.origin.as_str()
             ))
         }
         _ if facts.custom_key_store_id.is_some() => {
-            return Verdict::na("Key in a custom key store does not support automatic rotation.")
+            return Verdict::na(Reason::CustomKeyStore, "Key in a custom key store does not support automatic rotation.")
         }
         _ => {}
     }
@@ -182,11 +311,11 @@ pub fn decide(
         return Step::NeedRotationStatus;
     };
     match rotation {
-        RotationStatus::Unsupported(msg) => Verdict::na(format!(
+        RotationStatus::Unsupported(msg) => Verdict::na(Reason::Unsupported, format!(
             "KMS does not support automatic rotation for this key: {msg}"
         )),
         RotationStatus::KeyNotFound => Step::Verdict(NoKey::KeyNotFound.verdict()),
-        RotationStatus::AccessDenied(msg) => Verdict::non_compliant(format!(
+        RotationStatus::AccessDenied(msg) => Verdict::non_compliant(Reason::AccessDenied, format!(
             "Cannot read the rotation status: access denied. Grant kms:GetKeyRotationStatus on this key to the rule's role. ({msg})"
         )),
         RotationStatus::Disabled => {
@@ -211,23 +340,32 @@ fn rotation_off(
     let tag = &params.exception_tag_key;
     let fix = fix_hint(facts, params.max_rotation_period_in_days);
     match exception {
-        ExceptionTag::Present(e) if !e.is_expired(today) => Verdict::na(format!(
+        ExceptionTag::Present(e) if !e.is_expired(today) => Verdict::na(Reason::ExceptionValid, format!(
             "Automatic rotation is off under an approved exception: owner {}, expires {}{}.",
             e.owner,
             e.expires,
             e.ticket.as_ref().map(|t| format!(", ticket {t}")).unwrap_or_default()
         )),
-        ExceptionTag::Present(e) => Verdict::non_compliant(format!(
+        ExceptionTag::Present(e) => Verdict::non_compliant(Reason::ExceptionExpired, format!(
             "Automatic rotation is off and its exception expired on {} (owner {}). {fix}",
             e.expires, e.owner
         )),
-        ExceptionTag::Malformed { reason, .. } => Verdict::non_compliant(format!(
+        ExceptionTag::Malformed { reason, .. } => Verdict::non_compliant(Reason::ExceptionMalformed, format!(
             "Automatic rotation is off; the exception tag {tag} is malformed ({reason}); expected owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]. {fix}"
         )),
-        ExceptionTag::Unreadable(msg) => Verdict::non_compliant(format!(
+        ExceptionTag::Unreadable(msg) => Verdict::non_compliant(Reason::ExceptionUnreadable, format!(
             "Automatic rotation is off; the key's tags could not be read to look for an exception ({msg}). {fix}"
         )),
-        ExceptionTag::Absent => Verdict::non_compliant(format!("Automatic rotation is off. {fix}")),
+        ExceptionTag::Absent => {
+            let reason = if facts.replica_of.is_some() {
+                Reason::ReplicaRotationOff
+            } else if facts.key_state == KeyState::Disabled {
+                Reason::DisabledRotationOff
+            } else {
+                Reason::RotationOff
+            };
+            Verdict::non_compliant(reason, format!("Automatic rotation is off. {fix}"))
+        }
     }
 }
 
@@ -240,16 +378,23 @@ fn rotation_on(
     let next = next_rotation
         .map(|d| format!("; next rotation {}", d.format("%Y-%m-%d")))
         .unwrap_or_default();
-    match (period_days, params.max_rotation_period_in_days) {
-        (Some(days), Some(max)) if days > max => Verdict::non_compliant(format!(
+    let step = match (period_days, params.max_rotation_period_in_days) {
+        (Some(days), Some(max)) if days > max => Verdict::non_compliant(Reason::PeriodAboveMaximum, format!(
             "Automatic rotation is on every {days} days, longer than the maximum of {max} days (maxRotationPeriodInDays). {}",
             fix_hint(facts, Some(max))
         )),
-        (None, Some(max)) => Verdict::non_compliant(format!(
+        (None, Some(max)) => Verdict::non_compliant(Reason::PeriodUnknown, format!(
             "Automatic rotation is on, but KMS did not report its period, so it cannot be checked against the maximum of {max} days (maxRotationPeriodInDays)."
         )),
-        (Some(days), _) => Verdict::compliant(format!("Automatic rotation is on, every {days} days{next}.")),
-        (None, None) => Verdict::compliant(format!("Automatic rotation is on{next}.")),
+        (Some(days), _) => Verdict::compliant(Reason::RotationOn, format!("Automatic rotation is on, every {days} days{next}.")),
+        (None, None) => Verdict::compliant(Reason::RotationOn, format!("Automatic rotation is on{next}.")),
+    };
+    match step {
+        Step::Verdict(verdict) => Step::Verdict(Verdict {
+            period_days,
+            ..verdict
+        }),
+        other => other,
     }
 }
 
@@ -275,19 +420,22 @@ impl NoKey {
     pub fn verdict(&self) -> Verdict {
         use Compliance::*;
         match self {
-            Self::LeftScope => Verdict::new(NotApplicable, "The key left the rule's scope."),
+            Self::LeftScope => Verdict::new(NotApplicable, Reason::OutOfScope, "The key left the rule's scope."),
             Self::ItemStatus(status) => Verdict::new(
                 NotApplicable,
+                Reason::NotRecorded,
                 format!("Configuration item status {status}: the key was deleted or is no longer recorded."),
             ),
             Self::ResourceType(t) => Verdict::new(
                 NotApplicable,
+                Reason::OutOfScope,
                 format!("Resource type {t} is not in this rule's scope (AWS::KMS::Key)."),
             ),
-            Self::NotRecorded => Verdict::new(NotApplicable, "AWS Config has no configuration item for this key; it is evaluated when recorded."),
-            Self::KeyNotFound => Verdict::new(NotApplicable, "Key no longer exists."),
+            Self::NotRecorded => Verdict::new(NotApplicable, Reason::NotRecorded, "AWS Config has no configuration item for this key; it is evaluated when recorded."),
+            Self::KeyNotFound => Verdict::new(NotApplicable, Reason::KeyNotFound, "Key no longer exists."),
             Self::DescribeDenied(msg) => Verdict::new(
                 NonCompliant,
+                Reason::AccessDenied,
                 format!("Cannot describe the key: access denied. Grant kms:DescribeKey on this key to the rule's role. ({msg})"),
             ),
         }
@@ -386,6 +534,285 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The verdict a row reaches, answering what it asks for.
+    fn verdict(
+        facts: &KeyFacts,
+        rotation: Option<RotationStatus>,
+        tag: Option<ExceptionTag>,
+        params: &RuleParameters,
+    ) -> Verdict {
+        let mut known = Known::default();
+        loop {
+            match decide(facts, known, params, today()) {
+                Step::Verdict(v) => return v,
+                Step::NeedRotationStatus => known.rotation = rotation.as_ref(),
+                Step::NeedExceptionTag => known.exception = tag.as_ref(),
+            }
+        }
+    }
+
+    /// docs/decision-table.md lists every code, in the table's own code column.
+    #[test]
+    fn the_decision_table_lists_every_reason_code() {
+        let doc = include_str!("../../docs/decision-table.md");
+        for reason in Reason::ALL {
+            assert!(
+                doc.contains(&format!("| `{}` |", reason.code())),
+                "docs/decision-table.md does not list {reason}"
+            );
+        }
+    }
+
+    /// Every reason code is reached by its row, with its ComplianceType, and no two rows of
+    /// different meaning share a code.
+    #[test]
+    fn every_reason_code_has_its_row() {
+        let defaults = RuleParameters::default();
+        let max_365 = RuleParameters {
+            max_rotation_period_in_days: Some(365),
+            ..RuleParameters::default()
+        };
+        let disabled_too = RuleParameters {
+            evaluate_disabled_keys: true,
+            ..RuleParameters::default()
+        };
+        let off = || Some(RotationStatus::Disabled);
+        let absent = || Some(ExceptionTag::Absent);
+        let replica =
+            with(|k| k.replica_of = Some(format!("arn:aws:kms:us-west-2:111122223333:key/{KEY}")));
+        let rows: Vec<(Verdict, Compliance, Reason)> = vec![
+            (
+                verdict(
+                    &with(|k| k.key_manager = KeyManagerType::Aws),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::AwsManaged,
+            ),
+            (
+                verdict(
+                    &with(|k| k.key_state = KeyState::PendingDeletion),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::PendingDeletion,
+            ),
+            (
+                verdict(
+                    &with(|k| k.key_state = KeyState::Disabled),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::Disabled,
+            ),
+            (
+                verdict(
+                    &with(|k| k.key_state = KeyState::Creating),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::KeyState,
+            ),
+            (
+                verdict(
+                    &with(|k| k.key_spec = KeySpec::EccNistP256),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::Asymmetric,
+            ),
+            (
+                verdict(
+                    &with(|k| k.key_spec = KeySpec::Hmac256),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::Hmac,
+            ),
+            (
+                verdict(
+                    &key(),
+                    Some(RotationStatus::Unsupported("no".into())),
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::Unsupported,
+            ),
+            (
+                verdict(
+                    &with(|k| k.origin = OriginType::External),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::ImportedMaterial,
+            ),
+            (
+                verdict(
+                    &with(|k| k.origin = OriginType::AwsCloudhsm),
+                    None,
+                    None,
+                    &defaults,
+                ),
+                NotApplicable,
+                Reason::CustomKeyStore,
+            ),
+            (
+                verdict(&key(), Some(RotationStatus::KeyNotFound), None, &defaults),
+                NotApplicable,
+                Reason::KeyNotFound,
+            ),
+            (
+                verdict(
+                    &key(),
+                    Some(RotationStatus::AccessDenied("no".into())),
+                    None,
+                    &defaults,
+                ),
+                NonCompliant,
+                Reason::AccessDenied,
+            ),
+            (
+                verdict(&key(), Some(on(365)), None, &max_365),
+                Compliant,
+                Reason::RotationOn,
+            ),
+            (
+                verdict(&key(), off(), absent(), &defaults),
+                NonCompliant,
+                Reason::RotationOff,
+            ),
+            (
+                verdict(
+                    &with(|k| k.key_state = KeyState::Disabled),
+                    off(),
+                    absent(),
+                    &disabled_too,
+                ),
+                NonCompliant,
+                Reason::DisabledRotationOff,
+            ),
+            (
+                verdict(&replica, off(), absent(), &defaults),
+                NonCompliant,
+                Reason::ReplicaRotationOff,
+            ),
+            (
+                verdict(&key(), Some(on(730)), None, &max_365),
+                NonCompliant,
+                Reason::PeriodAboveMaximum,
+            ),
+            (
+                verdict(
+                    &key(),
+                    Some(RotationStatus::Enabled {
+                        period_days: None,
+                        next_rotation: None,
+                    }),
+                    None,
+                    &max_365,
+                ),
+                NonCompliant,
+                Reason::PeriodUnknown,
+            ),
+            (
+                verdict(&key(), off(), Some(exception("2027-01-31")), &defaults),
+                NotApplicable,
+                Reason::ExceptionValid,
+            ),
+            (
+                verdict(&key(), off(), Some(exception("2026-01-31")), &defaults),
+                NonCompliant,
+                Reason::ExceptionExpired,
+            ),
+            (
+                verdict(
+                    &key(),
+                    off(),
+                    Some(ExceptionTag::Malformed {
+                        value: "soon".into(),
+                        reason: "no owner".into(),
+                    }),
+                    &defaults,
+                ),
+                NonCompliant,
+                Reason::ExceptionMalformed,
+            ),
+            (
+                verdict(
+                    &key(),
+                    off(),
+                    Some(ExceptionTag::Unreadable("denied".into())),
+                    &defaults,
+                ),
+                NonCompliant,
+                Reason::ExceptionUnreadable,
+            ),
+            (
+                NoKey::ResourceType("AWS::EC2::Instance".into()).verdict(),
+                NotApplicable,
+                Reason::OutOfScope,
+            ),
+            (
+                NoKey::NotRecorded.verdict(),
+                NotApplicable,
+                Reason::NotRecorded,
+            ),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (v, compliance, reason) in &rows {
+            assert_eq!(
+                (v.compliance, v.reason),
+                (*compliance, *reason),
+                "{}",
+                v.annotation
+            );
+            seen.insert(*reason);
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), {
+            let mut all = Reason::ALL.to_vec();
+            all.sort();
+            all
+        });
+        // The rest of the no-key verdicts.
+        assert_eq!(NoKey::LeftScope.verdict().reason, Reason::OutOfScope);
+        assert_eq!(
+            NoKey::ItemStatus("ResourceDeleted".into()).verdict().reason,
+            Reason::NotRecorded
+        );
+        assert_eq!(NoKey::KeyNotFound.verdict().reason, Reason::KeyNotFound);
+        assert_eq!(
+            NoKey::DescribeDenied("x".into()).verdict().reason,
+            Reason::AccessDenied
+        );
+        // The period travels with the verdicts that rest on it.
+        assert_eq!(
+            verdict(&key(), Some(on(730)), None, &max_365).period_days,
+            Some(730)
+        );
+        // Codes are unique strings in SCREAMING_SNAKE_CASE.
+        let codes: std::collections::BTreeSet<&str> =
+            Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Reason::ALL.len());
+        assert!(codes
+            .iter()
+            .all(|c| c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_')));
     }
 
     fn with(f: impl FnOnce(&mut KeyFacts)) -> KeyFacts {

@@ -10,11 +10,10 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
-use aws_sdk_kms::types::KeyState;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::aws_error::{code, describe};
-use crate::decision::{Compliance, KeyFacts, RotationStatus};
+use crate::decision::{Compliance, KeyFacts, Reason, RotationStatus};
 use crate::evaluate::KeyEvaluation;
 use crate::kms::{KmsError, KmsReader, Tags};
 
@@ -172,20 +171,15 @@ impl Outcome {
     }
 }
 
-/// Whether a key is a candidate, from the rule's verdict and, for a NON_COMPLIANT key, what
-/// GetKeyRotationStatus says now. This does not judge compliance again; it only tells which
-/// NON_COMPLIANT keys EnableKeyRotation can fix.
+/// Whether a key is a candidate, from the rule's verdict alone: its reason code says what
+/// EnableKeyRotation can fix. Nothing is read again and no row of the decision is re-derived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Candidate(Fix),
     Done(Outcome),
 }
 
-pub fn select(
-    evaluation: &KeyEvaluation,
-    rotation: Option<&RotationStatus>,
-    max_period: Option<i32>,
-) -> Selection {
+pub fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Selection {
     let verdict = &evaluation.verdict;
     let skip = |why: String| Selection::Done(Outcome::Skipped(why));
     match verdict.compliance {
@@ -197,39 +191,32 @@ pub fn select(
         }
         Compliance::NonCompliant => {}
     }
-    let Some(facts) = &evaluation.facts else {
-        return skip(verdict.annotation.clone());
-    };
-    if facts.key_state != KeyState::Enabled {
-        return skip(format!(
-            "key state is {}: KMS enables rotation on Enabled keys only; enable the key first",
-            facts.key_state.as_str()
-        ));
-    }
-    match rotation {
-        Some(RotationStatus::Disabled) => Selection::Candidate(Fix::RotationOff),
-        Some(RotationStatus::Enabled {
-            period_days: Some(days),
-            ..
-        }) => match max_period {
-            Some(max) if *days > max => Selection::Candidate(Fix::PeriodTooLong { days: *days, max }),
-            _ => Selection::Done(Outcome::AlreadyCompliant(format!(
-                "rotation is on every {days} days (changed since it was evaluated)"
-            ))),
+    match verdict.reason {
+        Reason::RotationOff
+        | Reason::ReplicaRotationOff
+        | Reason::ExceptionExpired
+        | Reason::ExceptionMalformed => Selection::Candidate(Fix::RotationOff),
+        Reason::PeriodAboveMaximum => match (verdict.period_days, max_period) {
+            (Some(days), Some(max)) if days > max => {
+                Selection::Candidate(Fix::PeriodTooLong { days, max })
+            }
+            _ => skip(verdict.annotation.clone()),
         },
-        Some(RotationStatus::Enabled {
-            period_days: None, ..
-        }) => skip(
+        Reason::DisabledRotationOff => skip(
+            "the key is disabled, and KMS refuses EnableKeyRotation on disabled keys (DisabledException): enable it first (aws kms enable-key), or record an exception".into(),
+        ),
+        Reason::ExceptionUnreadable => skip(format!(
+            "the key's tags could not be read, so an approved exception cannot be ruled out: grant kms:ListResourceTags, then run again ({})",
+            verdict.annotation
+        )),
+        Reason::PeriodUnknown => skip(
             "rotation is on but KMS did not report its period; check with aws kms get-key-rotation-status".into(),
         ),
-        Some(RotationStatus::AccessDenied(msg)) => skip(format!(
-            "access denied on kms:GetKeyRotationStatus: grant it to the identity you run as, then run again ({msg})"
+        Reason::AccessDenied => skip(format!(
+            "the key could not be read: grant the read permission the annotation names to the identity you run as, then run again ({})",
+            verdict.annotation
         )),
-        Some(RotationStatus::Unsupported(msg)) => {
-            skip(format!("KMS does not support automatic rotation for this key: {msg}"))
-        }
-        Some(RotationStatus::KeyNotFound) => skip("key no longer exists".into()),
-        None => skip(verdict.annotation.clone()),
+        _ => skip(verdict.annotation.clone()),
     }
 }
 
@@ -316,21 +303,14 @@ pub enum Failure {
     Verify(String),
 }
 
-/// Triage one evaluated key: the current rotation status (NON_COMPLIANT keys only) and, for a
-/// candidate, its tags (for priorities; unreadable tags could hide an exception, so such a key is
-/// skipped).
+/// Triage one evaluated key: its fix, from the verdict's reason, and, for a candidate, its tags
+/// (for priorities; unreadable tags could hide an exception, so such a key is skipped).
 pub async fn triage(
     kms: &KmsRegion,
     evaluation: &KeyEvaluation,
     max_period: Option<i32>,
 ) -> Result<Result<Candidate, Outcome>, KmsError> {
-    let rotation = match (evaluation.verdict.compliance, &evaluation.facts) {
-        (Compliance::NonCompliant, Some(facts)) if facts.key_state == KeyState::Enabled => {
-            Some(kms.reader.rotation_status(&evaluation.key_id).await?)
-        }
-        _ => None,
-    };
-    let fix = match select(evaluation, rotation.as_ref(), max_period) {
+    let fix = match select(evaluation, max_period) {
         Selection::Done(outcome) => return Ok(Err(outcome)),
         Selection::Candidate(fix) => fix,
     };
@@ -462,7 +442,7 @@ impl<'a> Applier<'a> {
 mod tests {
     use super::*;
     use crate::decision::Verdict;
-    use aws_sdk_kms::types::{KeyManagerType, KeySpec, OriginType};
+    use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
 
     const ACCOUNT: &str = "111122223333";
 
@@ -483,11 +463,11 @@ mod tests {
         }
     }
 
-    fn evaluation(f: Option<KeyFacts>, compliance: Compliance) -> KeyEvaluation {
+    fn evaluation(f: Option<KeyFacts>, compliance: Compliance, reason: Reason) -> KeyEvaluation {
         KeyEvaluation {
             key_id: f.as_ref().map(|f| f.key_id.clone()).unwrap_or("k".into()),
             facts: f,
-            verdict: Verdict::new(compliance, "the rule's annotation"),
+            verdict: Verdict::new(compliance, reason, "the rule's annotation"),
         }
     }
 
@@ -541,71 +521,61 @@ mod tests {
     }
 
     #[test]
-    fn only_non_compliant_keys_that_rotation_fixes_are_candidates() {
+    fn the_reason_alone_says_what_enable_key_rotation_fixes() {
+        use Compliance::*;
         use Selection::*;
         let key = || Some(facts("us-east-1", "k"));
-        let nc = evaluation(key(), Compliance::NonCompliant);
-        let on = |days| RotationStatus::Enabled {
-            period_days: days,
-            next_rotation: None,
-        };
+        // Every NON_COMPLIANT reason EnableKeyRotation fixes.
+        for reason in [
+            Reason::RotationOff,
+            Reason::ReplicaRotationOff,
+            Reason::ExceptionExpired,
+            Reason::ExceptionMalformed,
+        ] {
+            assert_eq!(
+                select(&evaluation(key(), NonCompliant, reason), None),
+                Candidate(Fix::RotationOff),
+                "{reason}"
+            );
+        }
+        let mut long = evaluation(key(), NonCompliant, Reason::PeriodAboveMaximum);
+        long.verdict.period_days = Some(730);
         assert_eq!(
-            select(&nc, Some(&RotationStatus::Disabled), None),
-            Candidate(Fix::RotationOff)
-        );
-        assert_eq!(
-            select(&nc, Some(&on(Some(730))), Some(365)),
+            select(&long, Some(365)),
             Candidate(Fix::PeriodTooLong {
                 days: 730,
                 max: 365
             })
         );
-        let rows: Vec<(KeyEvaluation, Option<RotationStatus>, &str, &str)> = vec![
+        // And every other verdict, with what the operator is told.
+        let rows: Vec<(KeyEvaluation, &str, &str)> = vec![
             (
-                evaluation(key(), Compliance::Compliant),
-                None,
+                evaluation(key(), Compliant, Reason::RotationOn),
                 "already_compliant",
                 "the rule's annotation",
             ),
             (
-                evaluation(key(), Compliance::NotApplicable),
-                None,
+                evaluation(key(), NotApplicable, Reason::Hmac),
                 "skipped",
                 "NOT_APPLICABLE: the rule's annotation",
             ),
             (
-                nc.clone(),
-                Some(RotationStatus::AccessDenied("no".into())),
+                evaluation(key(), NonCompliant, Reason::AccessDenied),
                 "skipped",
-                "access denied on kms:GetKeyRotationStatus",
+                "could not be read",
             ),
             (
-                nc.clone(),
-                Some(on(None)),
+                evaluation(key(), NonCompliant, Reason::PeriodUnknown),
                 "skipped",
                 "did not report its period",
             ),
             (
-                nc.clone(),
-                Some(on(Some(365))),
-                "already_compliant",
-                "changed since",
-            ),
-            (
-                nc.clone(),
-                Some(RotationStatus::KeyNotFound),
+                evaluation(key(), NonCompliant, Reason::ExceptionUnreadable),
                 "skipped",
-                "no longer exists",
+                "an approved exception cannot be ruled out",
             ),
             (
-                nc.clone(),
-                Some(RotationStatus::Unsupported("x".into())),
-                "skipped",
-                "does not support",
-            ),
-            (
-                evaluation(None, Compliance::NonCompliant),
-                None,
+                evaluation(None, NonCompliant, Reason::AccessDenied),
                 "skipped",
                 "the rule's annotation",
             ),
@@ -615,18 +585,24 @@ mod tests {
                         key_state: KeyState::Disabled,
                         ..facts("us-east-1", "k")
                     }),
-                    Compliance::NonCompliant,
+                    NonCompliant,
+                    Reason::DisabledRotationOff,
                 ),
-                Some(RotationStatus::Disabled),
                 "skipped",
-                "key state is Disabled",
+                "enable it first (aws kms enable-key)",
+            ),
+            // A period above the maximum that the verdict does not carry is not guessed.
+            (
+                evaluation(key(), NonCompliant, Reason::PeriodAboveMaximum),
+                "skipped",
+                "the rule's annotation",
             ),
         ];
-        for (e, rotation, label, says) in rows {
-            let Done(outcome) = select(&e, rotation.as_ref(), Some(365)) else {
-                panic!("{e:?} {rotation:?} became a candidate");
+        for (e, label, says) in rows {
+            let Done(outcome) = select(&e, Some(365)) else {
+                panic!("{e:?} became a candidate");
             };
-            assert_eq!(outcome.label(), label, "{rotation:?}");
+            assert_eq!(outcome.label(), label, "{:?}", e.verdict.reason);
             assert!(outcome.detail().contains(says), "{outcome:?} lacks {says}");
         }
     }

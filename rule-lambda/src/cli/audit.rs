@@ -48,6 +48,7 @@ impl Audited {
             "region": self.region,
             "alias": self.alias,
             "complianceType": self.compliance().as_str(),
+            "reason": self.evaluation.verdict.reason,
             "annotation": self.evaluation.verdict.annotation,
         })
     }
