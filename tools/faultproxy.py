@@ -58,6 +58,9 @@ class Plan:
     # Seconds DescribeKey, GetKeyRotationStatus and ListResourceTags are held back, so keys are
     # still being evaluated when the listing breaks, as they are in a large account.
     key_read_delay: float = 0.0
+    # Days subtracted from every DescribeKey CreationDate: keys look that much older (moto cannot
+    # backdate a key), for the key material age checks.
+    age_keys_days: int = 0
 
 
 @dataclass
@@ -237,6 +240,15 @@ class FaultProxy:
             return self._list_keys(plan, journal, method, path, headers, body, payload)
         if operation in ("DescribeKey", "GetKeyRotationStatus", "ListResourceTags") and plan.key_read_delay:
             time.sleep(plan.key_read_delay)
+        if operation == "DescribeKey" and plan.age_keys_days:
+            status, headers_out, payload_out = self._forward(method, path, headers, body)
+            if status == 200:
+                data = json.loads(payload_out)
+                meta = data.get("KeyMetadata", {})
+                if "CreationDate" in meta:
+                    meta["CreationDate"] = float(meta["CreationDate"]) - plan.age_keys_days * 86400
+                payload_out = json.dumps(data).encode()
+            return status, headers_out, payload_out
         return self._forward(method, path, headers, body)
 
     def _list_keys(self, plan, journal, method, path, headers, body, payload):

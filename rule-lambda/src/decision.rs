@@ -50,6 +50,8 @@ pub struct KeyFacts {
     pub custom_key_store_id: Option<String>,
     /// The primary key's ARN, when this key is a multi-Region replica.
     pub replica_of: Option<String>,
+    /// When the key was created (DescribeKey `CreationDate`): the date of its first key material.
+    pub created: Option<DateTime<Utc>>,
 }
 
 /// What GetKeyRotationStatus (or the configuration item) says.
@@ -68,11 +70,24 @@ pub enum RotationStatus {
     AccessDenied(String),
 }
 
+/// What ListKeyRotations says about the key's current key material.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyMaterial {
+    /// The date of the latest rotation (automatic or on demand), or `None` when the key never
+    /// rotated: its material is then as old as the key.
+    LastRotated(Option<DateTime<Utc>>),
+    /// The rule's role may not call ListKeyRotations.
+    AccessDenied(String),
+    /// The key was deleted meanwhile.
+    KeyNotFound,
+}
+
 /// The facts gathered so far; the decision asks for the next one it needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Known<'a> {
     pub rotation: Option<&'a RotationStatus>,
     pub exception: Option<&'a ExceptionTag>,
+    pub material: Option<&'a KeyMaterial>,
 }
 
 /// Why a verdict is what it is: one machine-readable code per row of the decision, from a closed
@@ -127,11 +142,19 @@ pub enum Reason {
     OutOfScope,
     /// The configuration item is deleted or not recorded.
     NotRecorded,
+    /// Rotation on, but NextRotationDate is more than `rotationGraceDays` in the past.
+    RotationOverdue,
+    /// The current key material is older than `maxKeyMaterialAgeInDays`.
+    MaterialTooOld,
+    /// Imported key material younger than `maxKeyMaterialAgeInDays`.
+    MaterialAgeOk,
+    /// A maximum material age is set, but the key never rotated and its creation date is unknown.
+    MaterialAgeUnknown,
 }
 
 impl Reason {
     /// Every code, in the order of the decision table.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 27] = [
         Reason::AwsManaged,
         Reason::PendingDeletion,
         Reason::Disabled,
@@ -155,6 +178,10 @@ impl Reason {
         Reason::ExceptionUnreadable,
         Reason::OutOfScope,
         Reason::NotRecorded,
+        Reason::RotationOverdue,
+        Reason::MaterialTooOld,
+        Reason::MaterialAgeOk,
+        Reason::MaterialAgeUnknown,
     ];
 
     /// The stable code, as the CLI's JSON and the findings spell it.
@@ -183,6 +210,10 @@ impl Reason {
             Self::ExceptionUnreadable => "EXCEPTION_UNREADABLE",
             Self::OutOfScope => "OUT_OF_SCOPE",
             Self::NotRecorded => "NOT_RECORDED",
+            Self::RotationOverdue => "ROTATION_OVERDUE",
+            Self::MaterialTooOld => "MATERIAL_TOO_OLD",
+            Self::MaterialAgeOk => "MATERIAL_AGE_OK",
+            Self::MaterialAgeUnknown => "MATERIAL_AGE_UNKNOWN",
         }
     }
 }
@@ -237,6 +268,9 @@ pub enum Step {
     NeedRotationStatus,
     /// Read the key's tags: the key would be NON_COMPLIANT unless an exception applies.
     NeedExceptionTag,
+    /// Call ListKeyRotations: only with `maxKeyMaterialAgeInDays` set, and only for a key that
+    /// would otherwise pass and is older than that maximum.
+    NeedKeyMaterial,
 }
 
 /// Decide one key. Rows are tried in order; the first that matches gives the verdict.
@@ -292,6 +326,11 @@ pub fn decide(
     }
     // 5. Imported key material and custom key stores cannot rotate automatically.
     match &facts.origin {
+        OriginType::External if params.max_key_material_age_in_days.is_some() => {
+            // Imported material cannot rotate automatically but can be rotated on demand (since
+            // 2025): with a maximum material age, its age is what is held to the policy.
+            return material_age(facts, known, params, today, Reason::MaterialAgeOk);
+        }
         OriginType::External => {
             return Verdict::na(Reason::ImportedMaterial, "Imported key material (Origin EXTERNAL) cannot rotate automatically. Rotate it on demand: import new material, then aws kms rotate-key-on-demand.")
         }
@@ -327,7 +366,16 @@ pub fn decide(
         RotationStatus::Enabled {
             period_days,
             next_rotation,
-        } => rotation_on(facts, *period_days, *next_rotation, params),
+        } => match rotation_on(facts, *period_days, *next_rotation, params, today) {
+            Step::Verdict(v) if v.compliance == Compliance::Compliant => {
+                match material_age(facts, known, params, today, Reason::RotationOn) {
+                    // Young enough, or no maximum: the rotation verdict stands.
+                    Step::Verdict(m) if m.compliance == Compliance::Compliant => Step::Verdict(v),
+                    other => other,
+                }
+            }
+            other => other,
+        },
     }
 }
 
@@ -374,7 +422,20 @@ fn rotation_on(
     period_days: Option<i32>,
     next_rotation: Option<DateTime<Utc>>,
     params: &RuleParameters,
+    today: NaiveDate,
 ) -> Step {
+    // Rotation on, but KMS's own next date is well past: the schedule is stuck. A disabled key
+    // is not rotated by KMS, so only an Enabled key can be overdue.
+    let grace = i64::from(params.rotation_grace_days);
+    if let Some(next) = next_rotation.filter(|_| facts.key_state == KeyState::Enabled) {
+        if (today - next.date_naive()).num_days() > grace {
+            return Verdict::non_compliant(Reason::RotationOverdue, format!(
+                "Automatic rotation is on but overdue since {} (NextRotationDate, more than {grace} days ago: rotationGraceDays). Fix: aws kms rotate-key-on-demand --key-id {}; if the schedule stays stuck, contact AWS Support.",
+                next.format("%Y-%m-%d"),
+                facts.key_id
+            ));
+        }
+    }
     let next = next_rotation
         .map(|d| format!("; next rotation {}", d.format("%Y-%m-%d")))
         .unwrap_or_default();
@@ -395,6 +456,72 @@ fn rotation_on(
             ..verdict
         }),
         other => other,
+    }
+}
+
+/// The key material's age against `maxKeyMaterialAgeInDays`: the latest rotation's date, or the
+/// key's creation date when it never rotated. Without a maximum, or for a key younger than the
+/// maximum (its material cannot be older than the key), nothing is read. `ok` is the reason of a
+/// COMPLIANT verdict.
+fn material_age(
+    facts: &KeyFacts,
+    known: Known<'_>,
+    params: &RuleParameters,
+    today: NaiveDate,
+    ok: Reason,
+) -> Step {
+    let Some(max) = params.max_key_material_age_in_days.map(i64::from) else {
+        return Verdict::compliant(ok, "No maximum key material age is set.");
+    };
+    let age = |since: DateTime<Utc>| (today - since.date_naive()).num_days();
+    let imported = facts.origin == OriginType::External;
+    let within = |since: DateTime<Utc>, what: &str| {
+        Verdict::compliant(ok, format!(
+            "{} key material is {} days old ({what} {}), within the maximum of {max} days (maxKeyMaterialAgeInDays).",
+            if imported { "Imported" } else { "The" },
+            age(since),
+            since.format("%Y-%m-%d")
+        ))
+    };
+    if let Some(created) = facts.created.filter(|c| age(*c) <= max) {
+        return within(created, "the key was created");
+    }
+    let Some(material) = known.material else {
+        return Step::NeedKeyMaterial;
+    };
+    let fix = if imported {
+        format!("Fix: import new key material (ImportType NEW_KEY_MATERIAL), then aws kms rotate-key-on-demand --key-id {} (at most 25 on-demand rotations a key).", facts.key_id)
+    } else {
+        format!(
+            "Fix: aws kms rotate-key-on-demand --key-id {} (at most 25 on-demand rotations a key).",
+            facts.key_id
+        )
+    };
+    let (since, what) = match material {
+        KeyMaterial::LastRotated(Some(rotated)) => (*rotated, "last rotated"),
+        KeyMaterial::LastRotated(None) => match facts.created {
+            Some(created) => (created, "never rotated; created"),
+            None => {
+                return Verdict::non_compliant(Reason::MaterialAgeUnknown, format!(
+                    "The key never rotated and its creation date is not known, so its key material's age cannot be checked against {max} days (maxKeyMaterialAgeInDays)."
+                ))
+            }
+        },
+        KeyMaterial::KeyNotFound => return Step::Verdict(NoKey::KeyNotFound.verdict()),
+        KeyMaterial::AccessDenied(msg) => {
+            return Verdict::non_compliant(Reason::AccessDenied, format!(
+                "Cannot read the key's rotations: access denied. Grant kms:ListKeyRotations on this key to the rule's role. ({msg})"
+            ))
+        }
+    };
+    if age(since) > max {
+        Verdict::non_compliant(Reason::MaterialTooOld, format!(
+            "Key material is {} days old ({what} {}), older than the maximum of {max} days (maxKeyMaterialAgeInDays). {fix}",
+            age(since),
+            since.format("%Y-%m-%d")
+        ))
+    } else {
+        within(since, what)
     }
 }
 
@@ -489,6 +616,7 @@ mod tests {
             origin: OriginType::AwsKms,
             custom_key_store_id: None,
             replica_of: None,
+            created: None,
         }
     }
     fn today() -> NaiveDate {
@@ -532,6 +660,9 @@ mod tests {
                     asked.push("tags");
                     known.exception = Some(tag.as_ref().expect("decision needed the tags"));
                 }
+                Step::NeedKeyMaterial => {
+                    panic!("no row of this table sets maxKeyMaterialAgeInDays")
+                }
             }
         }
     }
@@ -549,8 +680,202 @@ mod tests {
                 Step::Verdict(v) => return v,
                 Step::NeedRotationStatus => known.rotation = rotation.as_ref(),
                 Step::NeedExceptionTag => known.exception = tag.as_ref(),
+                Step::NeedKeyMaterial => known.material = Some(&OLD_MATERIAL),
             }
         }
+    }
+
+    /// What ListKeyRotations answers in `verdict`: the last rotation on 2025-01-01.
+    static OLD_MATERIAL: KeyMaterial =
+        KeyMaterial::LastRotated(DateTime::<Utc>::from_timestamp(1_735_689_600, 0));
+
+    /// Run a key through the decision with `maxKeyMaterialAgeInDays`, answering ListKeyRotations
+    /// with `material`; returns the verdict and whether the material was asked for.
+    fn with_material(
+        facts: &KeyFacts,
+        rotation: RotationStatus,
+        material: KeyMaterial,
+        params: &RuleParameters,
+    ) -> (Verdict, bool) {
+        let mut known = Known::default();
+        let mut asked = false;
+        loop {
+            match decide(facts, known, params, today()) {
+                Step::Verdict(v) => return (v, asked),
+                Step::NeedRotationStatus => known.rotation = Some(&rotation),
+                Step::NeedExceptionTag => known.exception = Some(&ExceptionTag::Absent),
+                Step::NeedKeyMaterial => {
+                    assert!(!asked, "asked twice for the key material");
+                    asked = true;
+                    known.material = Some(&material);
+                }
+            }
+        }
+    }
+
+    fn date(s: &str) -> Option<DateTime<Utc>> {
+        Some(format!("{s}T00:00:00Z").parse::<DateTime<Utc>>().unwrap())
+    }
+
+    #[test]
+    fn key_material_older_than_the_maximum_is_non_compliant_and_read_only_when_it_can_matter() {
+        let max_180 = RuleParameters {
+            max_key_material_age_in_days: Some(180),
+            ..RuleParameters::default()
+        };
+        let old_key = with(|k| k.created = date("2024-01-01"));
+        let rotated = |d: &str| KeyMaterial::LastRotated(date(d));
+
+        // Rotation on, last rotated 2025-01-01: 696 days before 2026-11-28.
+        let (v, asked) = with_material(&old_key, on(365), rotated("2025-01-01"), &max_180);
+        assert!(asked);
+        assert_eq!(
+            (v.compliance, v.reason),
+            (NonCompliant, Reason::MaterialTooOld)
+        );
+        assert!(v.annotation.starts_with("Key material is 696 days old (last rotated 2025-01-01), older than the maximum of 180 days (maxKeyMaterialAgeInDays). Fix: aws kms rotate-key-on-demand --key-id 1234abcd"), "{}", v.annotation);
+        assert!(
+            v.annotation.contains("at most 25 on-demand rotations"),
+            "{}",
+            v.annotation
+        );
+        // Rotated recently: the rotation verdict stands.
+        let (v, _) = with_material(&old_key, on(365), rotated("2026-10-01"), &max_180);
+        assert_eq!((v.compliance, v.reason), (Compliant, Reason::RotationOn));
+        // Never rotated: as old as the key.
+        let (v, _) = with_material(&old_key, on(365), KeyMaterial::LastRotated(None), &max_180);
+        assert_eq!(v.reason, Reason::MaterialTooOld);
+        assert!(
+            v.annotation.contains("never rotated; created 2024-01-01"),
+            "{}",
+            v.annotation
+        );
+        // Never rotated, creation date unknown: not guessed.
+        let (v, _) = with_material(&key(), on(365), KeyMaterial::LastRotated(None), &max_180);
+        assert_eq!(
+            (v.compliance, v.reason),
+            (NonCompliant, Reason::MaterialAgeUnknown)
+        );
+        // Denied, or the key is gone.
+        let (v, _) = with_material(
+            &old_key,
+            on(365),
+            KeyMaterial::AccessDenied("no".into()),
+            &max_180,
+        );
+        assert_eq!(
+            (v.compliance, v.reason),
+            (NonCompliant, Reason::AccessDenied)
+        );
+        assert!(v.annotation.contains("kms:ListKeyRotations"));
+        let (v, _) = with_material(&old_key, on(365), KeyMaterial::KeyNotFound, &max_180);
+        assert_eq!(v.reason, Reason::KeyNotFound);
+
+        // Not read when it cannot change the verdict: no maximum; a key younger than the
+        // maximum; rotation off (already NON_COMPLIANT); a key not in scope.
+        let young = with(|k| k.created = date("2026-09-01"));
+        let hmac = with(|k| k.key_spec = KeySpec::Hmac256);
+        let defaults = RuleParameters::default();
+        for (facts, rotation, params) in [
+            (&old_key, on(365), &defaults),
+            (&young, on(365), &max_180),
+            (&old_key, RotationStatus::Disabled, &max_180),
+            (&hmac, on(365), &max_180),
+        ] {
+            let (_, asked) = with_material(facts, rotation.clone(), rotated("2020-01-01"), params);
+            assert!(!asked, "{facts:?} {rotation:?}");
+        }
+        let (v, _) = with_material(&young, on(365), rotated("2020-01-01"), &max_180);
+        assert_eq!(v.reason, Reason::RotationOn);
+    }
+
+    #[test]
+    fn imported_material_is_held_to_the_maximum_age_when_one_is_set() {
+        let imported = with(|k| {
+            k.origin = OriginType::External;
+            k.created = date("2024-01-01");
+        });
+        let max_365 = RuleParameters {
+            max_key_material_age_in_days: Some(365),
+            ..RuleParameters::default()
+        };
+        let unsupported = || RotationStatus::Unsupported("x".into());
+        // Without the parameter, as before: NOT_APPLICABLE, nothing read.
+        let (v, asked) = with_material(
+            &imported,
+            unsupported(),
+            KeyMaterial::LastRotated(None),
+            &RuleParameters::default(),
+        );
+        assert_eq!(
+            (v.compliance, v.reason, asked),
+            (NotApplicable, Reason::ImportedMaterial, false)
+        );
+        // With it: rotated on demand within the year is COMPLIANT; never rotated is not.
+        let (v, asked) = with_material(
+            &imported,
+            unsupported(),
+            KeyMaterial::LastRotated(date("2026-06-01")),
+            &max_365,
+        );
+        assert!(asked);
+        assert_eq!((v.compliance, v.reason), (Compliant, Reason::MaterialAgeOk));
+        assert!(
+            v.annotation
+                .starts_with("Imported key material is 180 days old (last rotated 2026-06-01)"),
+            "{}",
+            v.annotation
+        );
+        let (v, _) = with_material(
+            &imported,
+            unsupported(),
+            KeyMaterial::LastRotated(None),
+            &max_365,
+        );
+        assert_eq!(
+            (v.compliance, v.reason),
+            (NonCompliant, Reason::MaterialTooOld)
+        );
+        assert!(v.annotation.contains("import new key material (ImportType NEW_KEY_MATERIAL), then aws kms rotate-key-on-demand"), "{}", v.annotation);
+    }
+
+    #[test]
+    fn rotation_on_but_overdue_beyond_the_grace_is_non_compliant() {
+        let next = |s: &str| RotationStatus::Enabled {
+            period_days: Some(365),
+            next_rotation: date(s),
+        };
+        let defaults = RuleParameters::default();
+        // 2026-11-28 is today: 8 days past 2026-11-20 is beyond the default 7-day grace.
+        let v = verdict(&key(), Some(next("2026-11-20")), None, &defaults);
+        assert_eq!(
+            (v.compliance, v.reason),
+            (NonCompliant, Reason::RotationOverdue)
+        );
+        assert!(v.annotation.starts_with("Automatic rotation is on but overdue since 2026-11-20 (NextRotationDate, more than 7 days ago: rotationGraceDays). Fix: aws kms rotate-key-on-demand --key-id 1234abcd"), "{}", v.annotation);
+        // 7 days past is within the grace; a grace of 30 days covers 8.
+        let v = verdict(&key(), Some(next("2026-11-21")), None, &defaults);
+        assert_eq!(v.reason, Reason::RotationOn);
+        let lenient = RuleParameters {
+            rotation_grace_days: 30,
+            ..RuleParameters::default()
+        };
+        assert_eq!(
+            verdict(&key(), Some(next("2026-11-20")), None, &lenient).reason,
+            Reason::RotationOn
+        );
+        // A disabled key is not rotated by KMS, so it is not overdue.
+        let disabled_too = RuleParameters {
+            evaluate_disabled_keys: true,
+            ..RuleParameters::default()
+        };
+        let v = verdict(
+            &with(|k| k.key_state = KeyState::Disabled),
+            Some(next("2026-01-01")),
+            None,
+            &disabled_too,
+        );
+        assert_eq!(v.reason, Reason::RotationOn);
     }
 
     /// docs/decision-table.md lists every code, in the table's own code column.
@@ -576,6 +901,10 @@ mod tests {
         };
         let disabled_too = RuleParameters {
             evaluate_disabled_keys: true,
+            ..RuleParameters::default()
+        };
+        let old_material_max = RuleParameters {
+            max_key_material_age_in_days: Some(365),
             ..RuleParameters::default()
         };
         let off = || Some(RotationStatus::Disabled);
@@ -773,6 +1102,53 @@ mod tests {
                 NoKey::NotRecorded.verdict(),
                 NotApplicable,
                 Reason::NotRecorded,
+            ),
+            (
+                verdict(
+                    &key(),
+                    Some(RotationStatus::Enabled {
+                        period_days: Some(365),
+                        next_rotation: Some("2026-01-01T00:00:00Z".parse().unwrap()),
+                    }),
+                    None,
+                    &defaults,
+                ),
+                NonCompliant,
+                Reason::RotationOverdue,
+            ),
+            (
+                verdict(
+                    &with(|k| k.created = Some("2020-01-01T00:00:00Z".parse().unwrap())),
+                    Some(on(365)),
+                    None,
+                    &old_material_max,
+                ),
+                NonCompliant,
+                Reason::MaterialTooOld,
+            ),
+            (
+                verdict(
+                    &with(|k| {
+                        k.origin = OriginType::External;
+                        k.created = Some("2026-10-01T00:00:00Z".parse().unwrap())
+                    }),
+                    None,
+                    None,
+                    &old_material_max,
+                ),
+                Compliant,
+                Reason::MaterialAgeOk,
+            ),
+            (
+                with_material(
+                    &key(),
+                    on(365),
+                    KeyMaterial::LastRotated(None),
+                    &old_material_max,
+                )
+                .0,
+                NonCompliant,
+                Reason::MaterialAgeUnknown,
             ),
         ];
         let mut seen = std::collections::BTreeSet::new();

@@ -41,10 +41,12 @@ pub async fn evaluate_facts(
         mut rotation,
         mut exception,
     } = prior;
+    let mut material = None;
     loop {
         let known = Known {
             rotation: rotation.as_ref(),
             exception: exception.as_ref(),
+            material: material.as_ref(),
         };
         match decide(facts, known, params, today) {
             Step::Verdict(verdict) => return Ok(verdict),
@@ -55,6 +57,7 @@ pub async fn evaluate_facts(
                         .await?,
                 )
             }
+            Step::NeedKeyMaterial => material = Some(kms.key_material(&facts.key_id).await?),
         }
     }
 }

@@ -261,6 +261,7 @@ impl ConfigurationItem {
             origin: OriginType::from(c.origin?.as_str()),
             custom_key_store_id: c.custom_key_store_id.filter(|s| !s.is_empty()),
             replica_of,
+            created: c.creation_date.as_ref().and_then(timestamp),
         })
     }
 
@@ -301,6 +302,24 @@ struct RawKeyConfiguration {
     origin: Option<String>,
     custom_key_store_id: Option<String>,
     multi_region_configuration: Option<RawMultiRegion>,
+    #[serde(default)]
+    creation_date: Option<Value>,
+}
+
+/// A date as a configuration item records it: ISO 8601 text, or epoch seconds or milliseconds.
+fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.with_timezone(&Utc)),
+        Value::Number(n) => {
+            let n = n.as_f64()?;
+            // Milliseconds from 2001 on are above 1e12; seconds are not before year 33658.
+            let secs = if n > 1e12 { n / 1000.0 } else { n };
+            DateTime::<Utc>::from_timestamp(secs as i64, 0)
+        }
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]

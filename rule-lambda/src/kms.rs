@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_kms::types::{KeyManagerType, MultiRegionKeyType};
+use aws_sdk_kms::types::{KeyManagerType, KeyMaterialState, MultiRegionKeyType};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use thiserror::Error;
@@ -13,10 +13,14 @@ use thiserror::Error;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::aws_error::{code, describe, is_access_denied};
-use crate::decision::{KeyFacts, RotationStatus};
+use crate::decision::{KeyFacts, KeyMaterial, RotationStatus};
 use crate::exception::ExceptionTag;
 use crate::pace::{Pacer, Pacers, ThrottleSignal};
 use crate::params::RuleParameters;
+
+/// A ceiling on ListKeyRotations calls: its default quota is 100 a second per account and Region
+/// (KMS Developer Guide, request quotas), below the other reads'.
+pub const LIST_KEY_ROTATIONS_PER_SECOND: u32 = 100;
 
 /// ListKeys' largest page.
 pub const MAX_PAGE_SIZE: i32 = 1000;
@@ -67,6 +71,11 @@ impl KmsReader {
             rotation_status: Pacer::new(params.get_key_rotation_status_per_second),
             // ListResourceTags is only called for keys that would be NON_COMPLIANT.
             list_tags: Pacer::new(params.get_key_rotation_status_per_second),
+            list_rotations: Pacer::new(
+                params
+                    .get_key_rotation_status_per_second
+                    .min(LIST_KEY_ROTATIONS_PER_SECOND),
+            ),
         });
         let client = aws_sdk_kms::Client::from_conf(
             client
@@ -225,6 +234,9 @@ impl KmsReader {
             origin: m.origin.clone().ok_or_else(|| missing("Origin"))?,
             custom_key_store_id: m.custom_key_store_id.clone().filter(|s| !s.is_empty()),
             replica_of,
+            created: m
+                .creation_date
+                .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
         })))
     }
 
@@ -255,6 +267,59 @@ impl KmsReader {
                 }
                 _ => Err(kms_error("GetKeyRotationStatus", key_id, &e)),
             },
+        }
+    }
+
+    /// The date of the key's latest rotation (automatic or on demand), from ListKeyRotations,
+    /// paged. Key material waiting to be rotated in (imported, `PENDING_ROTATION`) is not
+    /// current and does not count. Called only when `maxKeyMaterialAgeInDays` is set, and paced
+    /// with the rotation-status reads (ListKeyRotations has its own quota, 100/s in the KMS
+    /// Developer Guide's request quotas table, so it gets a pacer of its own below that).
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn key_material(&self, key_id: &str) -> Result<KeyMaterial, KmsError> {
+        let mut marker = None;
+        let mut latest: Option<DateTime<Utc>> = None;
+        loop {
+            self.pacers.list_rotations.ready().await;
+            let out = match self
+                .client
+                .list_key_rotations()
+                .key_id(key_id)
+                .set_marker(marker.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    return match e.code() {
+                        Some("NotFoundException") => Ok(KeyMaterial::KeyNotFound),
+                        Some(code) if is_access_denied(code) => {
+                            Ok(KeyMaterial::AccessDenied(message(&e)))
+                        }
+                        _ => Err(kms_error("ListKeyRotations", key_id, &e)),
+                    }
+                }
+            };
+            let dates = out
+                .rotations
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.key_material_state != Some(KeyMaterialState::PendingRotation))
+                .filter_map(|r| r.rotation_date)
+                .filter_map(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()));
+            latest = latest.into_iter().chain(dates).max();
+            match (out.truncated, out.next_marker) {
+                (true, Some(next)) => marker = Some(next),
+                (true, None) => {
+                    return Err(KmsError {
+                        operation: "ListKeyRotations",
+                        key_id: key_id.to_owned(),
+                        message: "the answer is Truncated but has no NextMarker".into(),
+                        code: None,
+                    })
+                }
+                (false, _) => return Ok(KeyMaterial::LastRotated(latest)),
+            }
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusError;
+use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsError;
 use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsError;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -130,12 +131,13 @@ impl Pacer {
     }
 }
 
-/// The three paced APIs, one [`Pacer`] each.
+/// The paced APIs, one [`Pacer`] each.
 #[derive(Debug)]
 pub(crate) struct Pacers {
     pub(crate) describe_key: Pacer,
     pub(crate) rotation_status: Pacer,
     pub(crate) list_tags: Pacer,
+    pub(crate) list_rotations: Pacer,
 }
 
 /// Tells the pacers how each HTTP attempt went, the SDK's retries included, so a throttled
@@ -158,6 +160,7 @@ impl Intercept for ThrottleSignal {
             Some("DescribeKey") => &self.0.describe_key,
             Some("GetKeyRotationStatus") => &self.0.rotation_status,
             Some("ListResourceTags") => &self.0.list_tags,
+            Some("ListKeyRotations") => &self.0.list_rotations,
             _ => return Ok(()),
         };
         let throttled = match context.output_or_error() {
@@ -180,6 +183,10 @@ fn is_throttling(e: &AttemptError) -> bool {
         .or_else(|| e.downcast_ref::<DescribeKeyError>().and_then(|e| e.code()))
         .or_else(|| {
             e.downcast_ref::<ListResourceTagsError>()
+                .and_then(|e| e.code())
+        })
+        .or_else(|| {
+            e.downcast_ref::<ListKeyRotationsError>()
                 .and_then(|e| e.code())
         });
     matches!(

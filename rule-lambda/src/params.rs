@@ -15,6 +15,8 @@ pub const ACCEPTED: &[&str] = &[
     "ExecutionRoleName",
     "getKeyRotationStatusPerSecond",
     "describeKeyPerSecond",
+    "maxKeyMaterialAgeInDays",
+    "rotationGraceDays",
 ];
 
 /// The exception tag key used when `exceptionTagKey` is not set.
@@ -22,6 +24,11 @@ pub const DEFAULT_EXCEPTION_TAG_KEY: &str = "kms-rotation-exception";
 
 /// KMS accepts rotation periods from 90 to 2560 days.
 pub const ROTATION_PERIOD_DAYS: std::ops::RangeInclusive<i64> = 90..=2560;
+/// `maxKeyMaterialAgeInDays`: from a rotation period's lowest value to ten years.
+pub const KEY_MATERIAL_AGE_DAYS: std::ops::RangeInclusive<i64> = 90..=3650;
+/// `rotationGraceDays`: how long past its NextRotationDate a key may be before it is overdue.
+pub const ROTATION_GRACE_DAYS: std::ops::RangeInclusive<i64> = 0..=365;
+pub const DEFAULT_ROTATION_GRACE_DAYS: u32 = 7;
 /// Client-side ceilings on KMS request rates: at least 1/s, at most the default account quota.
 pub const GET_KEY_ROTATION_STATUS_PER_SECOND: std::ops::RangeInclusive<i64> = 1..=1000;
 pub const DESCRIBE_KEY_PER_SECOND: std::ops::RangeInclusive<i64> = 1..=2000;
@@ -44,6 +51,13 @@ pub struct RuleParameters {
     pub get_key_rotation_status_per_second: u32,
     /// `describeKeyPerSecond`: client-side ceiling on DescribeKey calls.
     pub describe_key_per_second: u32,
+    /// `maxKeyMaterialAgeInDays`: a key whose current key material is older than this is
+    /// NON_COMPLIANT (proof that material is renewed, not only that rotation is on). Not set by
+    /// default, and then ListKeyRotations is never called.
+    pub max_key_material_age_in_days: Option<u32>,
+    /// `rotationGraceDays`: a key with rotation on whose NextRotationDate is more than this many
+    /// days in the past is NON_COMPLIANT (overdue).
+    pub rotation_grace_days: u32,
 }
 
 impl Default for RuleParameters {
@@ -55,6 +69,8 @@ impl Default for RuleParameters {
             execution_role_name: None,
             get_key_rotation_status_per_second: DEFAULT_GET_KEY_ROTATION_STATUS_PER_SECOND,
             describe_key_per_second: DEFAULT_DESCRIBE_KEY_PER_SECOND,
+            max_key_material_age_in_days: None,
+            rotation_grace_days: DEFAULT_ROTATION_GRACE_DAYS,
         }
     }
 }
@@ -129,6 +145,16 @@ impl RuleParameters {
                 "describeKeyPerSecond" => {
                     params.describe_key_per_second =
                         int_in(&text, "describeKeyPerSecond", DESCRIBE_KEY_PER_SECOND)? as u32
+                }
+                "maxKeyMaterialAgeInDays" => {
+                    params.max_key_material_age_in_days =
+                        Some(
+                            int_in(&text, "maxKeyMaterialAgeInDays", KEY_MATERIAL_AGE_DAYS)? as u32,
+                        )
+                }
+                "rotationGraceDays" => {
+                    params.rotation_grace_days =
+                        int_in(&text, "rotationGraceDays", ROTATION_GRACE_DAYS)? as u32
                 }
                 _ => return Err(ParamError::Unknown { name: name.clone() }),
             }

@@ -460,6 +460,7 @@ mod tests {
             origin: OriginType::AwsKms,
             custom_key_store_id: None,
             replica_of: None,
+            created: None,
         }
     }
 

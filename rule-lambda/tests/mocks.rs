@@ -6,6 +6,7 @@
 
 mod common;
 
+use aws_sdk_kms::operation::list_key_rotations::{ListKeyRotationsInput, ListKeyRotationsOutput};
 use aws_sdk_kms::operation::list_keys::ListKeysOutput;
 use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
 use aws_sdk_kms::types::{
@@ -1566,4 +1567,163 @@ async fn lambda_handler_runs_a_good_event() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(outcome.not_applicable, 1);
     assert_eq!(compliance(&put.only()), "NOT_APPLICABLE");
+}
+
+// =============================================================================================
+// Proof of rotation: ListKeyRotations (maxKeyMaterialAgeInDays)
+// =============================================================================================
+
+/// ListKeyRotations (KMS API Reference: `Rotations[].RotationDate`, `KeyMaterialState`,
+/// `Truncated`/`NextMarker`), answered in two pages: an automatic rotation on `first`, then an
+/// on-demand rotation on `second` and imported material still `PENDING_ROTATION` dated the day
+/// before today's test date, which is not current key material.
+fn key_rotations(first: &str, second: &str) -> (Rule, Recorder<ListKeyRotationsInput>) {
+    use aws_sdk_kms::types::{KeyMaterialState, RotationType, RotationsListEntry};
+    let calls = Recorder::default();
+    let recorder = calls.clone();
+    let (first, second) = (first.to_owned(), second.to_owned());
+    let date = |d: &str| {
+        aws_smithy_types::DateTime::from_str(
+            &format!("{d}T00:00:00Z"),
+            aws_smithy_types::date_time::Format::DateTime,
+        )
+        .unwrap()
+    };
+    let rule = mock!(aws_sdk_kms::Client::list_key_rotations).then_compute_output(move |req| {
+        recorder.push(req);
+        match req.marker() {
+            None => ListKeyRotationsOutput::builder()
+                .rotations(
+                    RotationsListEntry::builder()
+                        .key_id(K)
+                        .rotation_date(date(&first))
+                        .rotation_type(RotationType::Automatic)
+                        .build(),
+                )
+                .truncated(true)
+                .next_marker("rotations-2")
+                .build(),
+            Some(_) => ListKeyRotationsOutput::builder()
+                .rotations(
+                    RotationsListEntry::builder()
+                        .key_id(K)
+                        .rotation_date(date(&second))
+                        .rotation_type(RotationType::OnDemand)
+                        .build(),
+                )
+                .rotations(
+                    RotationsListEntry::builder()
+                        .key_id(K)
+                        .rotation_date(date("2099-01-01"))
+                        .key_material_state(KeyMaterialState::PendingRotation)
+                        .build(),
+                )
+                .truncated(false)
+                .build(),
+        }
+    });
+    (rule, calls)
+}
+
+fn old_key() -> Rule {
+    describe(key(K).creation_date(aws_smithy_types::DateTime::from_secs(1_704_067_200)))
+    // 2024-01-01
+}
+
+async fn scheduled_one_key(
+    parameters: Value,
+    kms: &[&Rule],
+) -> (Result<Outcome, RuleError>, PutEvaluations) {
+    let (l, _) = list_keys(&[&[K]]);
+    let put = PutEvaluations::accepting();
+    let mut rules: Vec<&Rule> = vec![&l];
+    rules.extend_from_slice(kms);
+    let clients = clients(&rules, &[&put.rule], &[]);
+    let result = run(&scheduled(parameters), &clients, None, &options()).await;
+    (result, put)
+}
+
+#[tokio::test]
+async fn key_material_age_comes_from_every_page_of_list_key_rotations() {
+    // Given a key created 2024-01-01 with rotation on, and a maximum material age of 180 days
+    let params = json!({"maxKeyMaterialAgeInDays": "180"});
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+
+    // When its last rotation (page 2) was recent, it is COMPLIANT; the material waiting in
+    // PENDING_ROTATION (dated in the future) was not taken as the current one
+    let recent = days_from_today(-30);
+    let (rotations, calls) = key_rotations("2024-06-01", &recent);
+    let (result, put) = scheduled_one_key(params.clone(), &[&old_key(), &r, &rotations]).await;
+    result.unwrap();
+    assert_eq!(compliance(&put.only()), "COMPLIANT", "{:?}", put.only());
+    let asked = calls.requests();
+    assert_eq!(asked.len(), 2, "both pages read");
+    assert_eq!(asked[1].marker(), Some("rotations-2"));
+    assert_eq!(asked[0].key_id(), Some(K));
+
+    // When its last rotation is 2025-01-01, it is NON_COMPLIANT with the date and the fix
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let (rotations, _) = key_rotations("2024-06-01", "2025-01-01");
+    let (result, put) = scheduled_one_key(params, &[&old_key(), &r, &rotations]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(annotation(&e).contains("(last rotated 2025-01-01), older than the maximum of 180 days (maxKeyMaterialAgeInDays). Fix: aws kms rotate-key-on-demand"), "{e:?}");
+}
+
+#[tokio::test]
+async fn list_key_rotations_errors_are_verdicts_or_name_the_key() {
+    let params = json!({"maxKeyMaterialAgeInDays": "180"});
+    // Access denied: NON_COMPLIANT, naming the permission
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let denied = mock!(aws_sdk_kms::Client::list_key_rotations).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "not authorized to perform: kms:ListKeyRotations",
+        )
+    });
+    let (result, put) = scheduled_one_key(params.clone(), &[&old_key(), &r, &denied]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).contains("Grant kms:ListKeyRotations"),
+        "{e:?}"
+    );
+
+    // Throttled past the retries: no evaluation, the key is named
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let throttled = mock!(aws_sdk_kms::Client::list_key_rotations)
+        .sequence()
+        .http_response(throttling)
+        .repeatedly()
+        .build();
+    let (result, put) = scheduled_one_key(params, &[&old_key(), &r, &throttled]).await;
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains(&format!("kms:ListKeyRotations {K}: ThrottlingException")),
+        "{message}"
+    );
+    assert!(put.evaluations().is_empty());
+    assert_eq!(throttled.num_calls(), MAX_ATTEMPTS as usize);
+}
+
+#[tokio::test]
+async fn the_default_run_never_calls_list_key_rotations() {
+    // Given the default parameters and a key old enough to be checked if the parameter were set
+    // (no ListKeyRotations rule: a call would fail the test)
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let (result, put) = scheduled_one_key(json!({}), &[&old_key(), &r]).await;
+    result.unwrap();
+    assert_eq!(compliance(&put.only()), "COMPLIANT");
+    // Nor with the parameter, for a key younger than the maximum (its material cannot be older)
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let young = describe(key(K).creation_date(aws_smithy_types::DateTime::from_secs(
+        chrono::Utc::now().timestamp() - 10 * 86_400,
+    )));
+    let (result, put) =
+        scheduled_one_key(json!({"maxKeyMaterialAgeInDays": "90"}), &[&young, &r]).await;
+    result.unwrap();
+    assert_eq!(compliance(&put.only()), "COMPLIANT");
 }

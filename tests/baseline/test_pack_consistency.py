@@ -17,6 +17,8 @@ RULE_PARAMETERS = {
     "ExecutionRoleName",
     "getKeyRotationStatusPerSecond",
     "describeKeyPerSecond",
+    "maxKeyMaterialAgeInDays",
+    "rotationGraceDays",
 }
 SINGLE_ACCOUNT = {
     "LambdaFunctionArn": "arn:aws:lambda:us-east-1:111122223333:function:kms-rotation-rule",
@@ -89,7 +91,8 @@ def test_pack_input_parameters_are_accepted_rule_parameters(pack, rule_parameter
 @pytest.mark.parametrize(
     "params,expected",
     [
-        (SINGLE_ACCOUNT, {"evaluateDisabledKeys": "false", "exceptionTagKey": "kms-rotation-exception"}),
+        (SINGLE_ACCOUNT, {"evaluateDisabledKeys": "false", "exceptionTagKey": "kms-rotation-exception",
+                          "rotationGraceDays": "7"}),
         (
             ORGANIZATION,
             {
@@ -97,10 +100,16 @@ def test_pack_input_parameters_are_accepted_rule_parameters(pack, rule_parameter
                 "evaluateDisabledKeys": "false",
                 "exceptionTagKey": "kms-rotation-exception",
                 "ExecutionRoleName": "KmsRotationRuleEvaluation",
+                "rotationGraceDays": "7",
             },
         ),
+        (
+            {**SINGLE_ACCOUNT, "MaxKeyMaterialAgeInDays": "400"},
+            {"evaluateDisabledKeys": "false", "exceptionTagKey": "kms-rotation-exception",
+             "rotationGraceDays": "7", "maxKeyMaterialAgeInDays": "400"},
+        ),
     ],
-    ids=["single-account", "organization"],
+    ids=["single-account", "organization", "material-age"],
 )
 def test_empty_optional_parameters_are_left_out(pack, params, expected):
     rule = resolved(pack, params, "AWS::Config::ConfigRule")

@@ -169,7 +169,7 @@ impl<I> Default for Recorder<I> {
 
 impl<I: Clone> Recorder<I> {
     /// Record a request; returns its index (0 for the first).
-    fn push(&self, input: &I) -> usize {
+    pub fn push(&self, input: &I) -> usize {
         let mut calls = self.0.lock().unwrap();
         calls.push(input.clone());
         calls.len() - 1
