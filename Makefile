@@ -2,6 +2,7 @@
 #   make demo   the whole story on a local emulated AWS account (moto)
 #   make test   every test: formatting, lints, Rust unit and mock tests, end-to-end and baseline tests
 #   make bench  the scale benchmark (docs/performance.md)
+#   make bench-iac  check-iac on 1,000 template files (docs/shift-left.md)
 #   make fuzz   more property-test cases than `make test` runs
 
 SHELL := /bin/bash
@@ -15,7 +16,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DENY_VERSION := 0.20.2
 DENY := .tools/bin/cargo-deny
 
-.PHONY: demo test venv rust-checks deny pytest fuzz bench clean-venv
+.PHONY: demo test venv rust-checks deny pytest fuzz bench bench-iac clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -52,6 +53,11 @@ fuzz:
 bench:
 	cargo build --release -p rule-lambda --bin kms-rotation-rule
 	cargo run --release -p kms-rotation-bench
+
+# check-iac on 1,000 template files, timed (docs/shift-left.md).
+bench-iac:
+	cargo build --release -p rule-lambda --bin kms-rotation
+	python3 tools/bench_iac.py --binary target/release/kms-rotation
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,16 +4,13 @@ environment pointing at it, and the project's binaries built once."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
+import localaws  # tools/, on pytest's pythonpath (pytest.ini)
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-
-import localaws  # noqa: E402
 
 REGION = localaws.REGION
 

@@ -13,14 +13,17 @@
 mod runtime;
 mod sim;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use clap::Parser;
 use kms_rotation::clients::{retry_config, Clients};
 use kms_rotation::event::Invocation;
+use kms_rotation::lambda::PAGE_SIZE_VARIABLE;
 use kms_rotation::params::RuleParameters;
 use kms_rotation::rule::{self, Options};
 use serde_json::{json, Value};
@@ -28,11 +31,93 @@ use tokio::process::Command;
 use tokio::time::Instant;
 
 use runtime::{Ending, FakeRuntime};
-use sim::{Api, Sim, SimConfig, ACCOUNT, REGION};
+use sim::{Api, Faults, Sim, SimConfig, ACCOUNT, REGION};
 
-const USAGE: &str = "kms-rotation-bench [--keys 1000,10000] [--latency-ms 20] [--throttle-share 0.2]
-  [--sequential-sample 200] [--contended-share 0.3] [--deadline-keys 10000] [--deadline-timeout-s 6] [--cold-starts 5]
-  [--rule-parameters '{}'] [--seed 7] [--rule-bin PATH] [--zip PATH] [--quick]";
+/// The scale benchmark of the kms-rotation-rule periodic run (docs/performance.md). Exits 1 when
+/// any run loses a key, evaluates one twice or gives one a wrong verdict.
+#[derive(Debug, Parser)]
+#[command(name = "kms-rotation-bench")]
+struct Cli {
+    /// Account sizes of the main runs, comma-separated [default: 1000,10000; --quick: 1000].
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    keys: Option<Vec<usize>>,
+    /// Latency of every simulated answer, in milliseconds.
+    #[arg(long = "latency-ms", default_value_t = 20, value_name = "MS")]
+    latency_ms: u64,
+    /// Share of KMS attempts throttled at random in the throttled runs (0 skips them).
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    throttle_share: f64,
+    /// Keys of the one-key-at-a-time sample [default: 200; --quick: 100].
+    #[arg(long, value_name = "N")]
+    sequential_sample: Option<usize>,
+    /// Share of each KMS quota left to the rule in the contended run, 0 skips it [default: 0.3;
+    /// --quick: 0].
+    #[arg(long, value_name = "SHARE")]
+    contended_share: Option<f64>,
+    /// Keys of the deadline run, 0 skips it [default: 10000; --quick: 2000].
+    #[arg(long, value_name = "N")]
+    deadline_keys: Option<usize>,
+    /// Lambda timeout of the deadline run, in seconds [default: 6; --quick: 3].
+    #[arg(long = "deadline-timeout-s", value_name = "S")]
+    deadline_timeout_s: Option<f64>,
+    /// Spawns timed for the cold start.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    cold_starts: usize,
+    /// The rule parameters of every run (Config's ruleParameters JSON); the simulated account's
+    /// expected verdicts follow them.
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    rule_parameters: String,
+    /// Seed of the random throttling and of the refused evaluations.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Keys of each fault run, 0 skips them [default: 2000; --quick: 1000].
+    #[arg(long, value_name = "N")]
+    fault_keys: Option<usize>,
+    /// Fault run "listing": ListKeys is refused (AccessDeniedException) from this page on.
+    #[arg(long, default_value_t = 3, value_name = "PAGE")]
+    list_fail_page: usize,
+    /// Fault run "listing": ListKeys page size [default: a quarter of --fault-keys].
+    #[arg(long, value_name = "N")]
+    list_page_size: Option<usize>,
+    /// Fault run "FailedEvaluations": share of keys whose evaluation Config refuses the first
+    /// time it arrives.
+    #[arg(long, default_value_t = 0.05, value_name = "SHARE")]
+    refuse_once_share: f64,
+    /// Fault run "FailedEvaluations": share of keys whose evaluation Config refuses every time.
+    #[arg(long, default_value_t = 0.0025, value_name = "SHARE")]
+    refuse_always_share: f64,
+    /// Fault run "PutEvaluations fails": attempts (1-based, retries counted) answered HTTP 503,
+    /// which the SDK retries.
+    #[arg(long, value_delimiter = ',', default_value = "2", value_name = "N,...")]
+    put_fail_retried: Vec<u64>,
+    /// Fault run "PutEvaluations fails": attempts answered HTTP 400, not retried (the whole batch
+    /// is not taken).
+    #[arg(long, value_delimiter = ',', default_value = "5", value_name = "N,...")]
+    put_fail_refused: Vec<u64>,
+    /// Fault run "clean-up": keys deleted since the last run, whose ids Config still holds.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    deleted_keys: usize,
+    /// The rule binary [default: kms-rotation-rule next to this binary].
+    #[arg(long, value_name = "PATH")]
+    rule_bin: Option<PathBuf>,
+    /// The Lambda zip whose size is reported [default: <target>/lambda/kms-rotation-rule/bootstrap.zip].
+    #[arg(long, value_name = "PATH")]
+    zip: Option<PathBuf>,
+    /// A short run: 1,000 keys, a 2,000-key deadline run of 3 s, a 100-key sample, no contended
+    /// run, fault runs of 1,000 keys. Flags given explicitly win over it.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// The rule parameters whose effect the simulated account models (ExecutionRoleName is not: the
+/// endpoint does not answer sts:AssumeRole).
+const SIMULATED_PARAMETERS: &[&str] = &[
+    "maxRotationPeriodInDays",
+    "evaluateDisabledKeys",
+    "exceptionTagKey",
+    "getKeyRotationStatusPerSecond",
+    "describeKeyPerSecond",
+];
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -45,73 +130,113 @@ struct Args {
     cold_starts: usize,
     contended_share: f64,
     rule_parameters: String,
+    params: RuleParameters,
     seed: u64,
+    fault_keys: usize,
+    list_fail_page: usize,
+    list_page_size: Option<usize>,
+    refuse_once_share: f64,
+    refuse_always_share: f64,
+    put_fail_retried: Vec<u64>,
+    put_fail_refused: Vec<u64>,
+    deleted_keys: usize,
     rule_bin: PathBuf,
     zip: PathBuf,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    let target_dir = bin_dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut a = Args {
-        keys: vec![1_000, 10_000],
-        latency: Duration::from_millis(20),
-        throttle_share: 0.2,
-        sequential_sample: 200,
-        deadline_keys: 10_000,
-        deadline_timeout: Duration::from_secs(6),
-        cold_starts: 5,
-        contended_share: 0.3,
-        rule_parameters: "{}".into(),
-        seed: 7,
-        rule_bin: bin_dir.join("kms-rotation-rule"),
-        zip: target_dir.join("lambda/kms-rotation-rule/bootstrap.zip"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(USAGE.into());
+impl Args {
+    fn from_cli(cli: Cli) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let bin_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        let target_dir = bin_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let quick = cli.quick;
+        let pick = |given: Option<f64>, full: f64, short: f64| {
+            given.unwrap_or(if quick { short } else { full })
+        };
+        let params =
+            RuleParameters::parse(Some(&cli.rule_parameters)).map_err(|e| e.to_string())?;
+        // The expected verdicts model these parameters only; any other would make them wrong.
+        if let Ok(Value::Object(given)) = serde_json::from_str::<Value>(&cli.rule_parameters) {
+            let unset = |v: &Value| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());
+            if let Some(name) = given
+                .iter()
+                .find(|(name, v)| !SIMULATED_PARAMETERS.contains(&name.as_str()) && !unset(v))
+                .map(|(name, _)| name)
+            {
+                return Err(format!(
+                    "--rule-parameters: {name} is not simulated (the bench models {})",
+                    SIMULATED_PARAMETERS.join(", ")
+                ));
+            }
         }
-        if flag == "--quick" {
-            a.keys = vec![1_000];
-            a.deadline_keys = 2_000;
-            a.deadline_timeout = Duration::from_secs(3);
-            a.sequential_sample = 100;
-            a.contended_share = 0.0;
-            continue;
+        for (name, share) in [
+            ("--throttle-share", cli.throttle_share),
+            ("--refuse-once-share", cli.refuse_once_share),
+            ("--refuse-always-share", cli.refuse_always_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!("{name} must be from 0 to 1, got {share}"));
+            }
         }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}\n{USAGE}");
-        match flag.as_str() {
-            "--keys" => {
-                a.keys = value
-                    .split(',')
-                    .map(|s| s.trim().parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| bad(&e))?
-            }
-            "--latency-ms" => {
-                a.latency = Duration::from_millis(value.parse().map_err(|e| bad(&e))?)
-            }
-            "--throttle-share" => a.throttle_share = value.parse().map_err(|e| bad(&e))?,
-            "--sequential-sample" => a.sequential_sample = value.parse().map_err(|e| bad(&e))?,
-            "--deadline-keys" => a.deadline_keys = value.parse().map_err(|e| bad(&e))?,
-            "--deadline-timeout-s" => {
-                a.deadline_timeout = Duration::from_secs_f64(value.parse().map_err(|e| bad(&e))?)
-            }
-            "--contended-share" => a.contended_share = value.parse().map_err(|e| bad(&e))?,
-            "--cold-starts" => a.cold_starts = value.parse().map_err(|e| bad(&e))?,
-            "--rule-parameters" => a.rule_parameters = value,
-            "--seed" => a.seed = value.parse().map_err(|e| bad(&e))?,
-            "--rule-bin" => a.rule_bin = value.into(),
-            "--zip" => a.zip = value.into(),
-            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+        let deadline_timeout_s = pick(cli.deadline_timeout_s, 6.0, 3.0);
+        if !(deadline_timeout_s.is_finite() && deadline_timeout_s > 0.0) {
+            return Err(format!(
+                "--deadline-timeout-s must be a positive number, got {deadline_timeout_s}"
+            ));
+        }
+        Ok(Self {
+            keys: cli.keys.unwrap_or_else(|| {
+                if quick {
+                    vec![1_000]
+                } else {
+                    vec![1_000, 10_000]
+                }
+            }),
+            latency: Duration::from_millis(cli.latency_ms),
+            throttle_share: cli.throttle_share,
+            sequential_sample: cli
+                .sequential_sample
+                .unwrap_or(if quick { 100 } else { 200 }),
+            deadline_keys: cli
+                .deadline_keys
+                .unwrap_or(if quick { 2_000 } else { 10_000 }),
+            deadline_timeout: Duration::from_secs_f64(deadline_timeout_s),
+            cold_starts: cli.cold_starts,
+            contended_share: pick(cli.contended_share, 0.3, 0.0),
+            rule_parameters: cli.rule_parameters,
+            params,
+            seed: cli.seed,
+            fault_keys: cli.fault_keys.unwrap_or(if quick { 1_000 } else { 2_000 }),
+            list_fail_page: cli.list_fail_page.max(1),
+            list_page_size: cli.list_page_size,
+            refuse_once_share: cli.refuse_once_share,
+            refuse_always_share: cli.refuse_always_share,
+            put_fail_retried: cli.put_fail_retried,
+            put_fail_refused: cli.put_fail_refused,
+            deleted_keys: cli.deleted_keys,
+            rule_bin: cli
+                .rule_bin
+                .unwrap_or_else(|| bin_dir.join("kms-rotation-rule")),
+            zip: cli
+                .zip
+                .unwrap_or_else(|| target_dir.join("lambda/kms-rotation-rule/bootstrap.zip")),
+        })
+    }
+
+    /// A simulated account of `keys` keys, quotas enforced, no fault.
+    fn sim(&self, keys: usize) -> SimConfig {
+        SimConfig {
+            keys,
+            deleted: 0,
+            latency: self.latency,
+            quotas: true,
+            throttle_share: 0.0,
+            quota_share: 1.0,
+            seed: self.seed,
+            params: self.params.clone(),
+            faults: Faults::default(),
         }
     }
-    Ok(a)
 }
 
 fn event(rule_parameters: &str) -> Value {
@@ -136,7 +261,7 @@ fn event(rule_parameters: &str) -> Value {
     })
 }
 
-/// One run of the real binary.
+/// One run of the real binary (or of the library, for the sequential sample).
 struct Run {
     label: String,
     keys: usize,
@@ -147,34 +272,12 @@ struct Run {
     tally: sim::Tally,
     ending: Ending,
     log: PathBuf,
+    /// The keys the rule's log names, one `key not evaluated` line each: (key index, reason).
+    logged: Vec<(usize, String)>,
+    check: Check,
 }
 
 impl Run {
-    fn named_failed(&self) -> usize {
-        match &self.ending {
-            Ending::Error { message, .. } => {
-                number_before(message, " key(s) could not be evaluated").unwrap_or(0)
-            }
-            Ending::Response(_) => 0,
-        }
-    }
-    fn named_not_started(&self) -> usize {
-        match &self.ending {
-            Ending::Error { message, .. } => {
-                number_before(message, " key(s) not evaluated: the Lambda's deadline").unwrap_or(0)
-            }
-            Ending::Response(_) => 0,
-        }
-    }
-    fn listing_failed(&self) -> bool {
-        matches!(&self.ending, Ending::Error { message, .. } if message.contains("listing the keys failed"))
-    }
-    /// Keys with no evaluation in Config that the error did not account for.
-    fn lost(&self) -> usize {
-        self.tally
-            .not_evaluated
-            .saturating_sub(self.named_failed() + self.named_not_started())
-    }
     fn kms_attempts(&self) -> u64 {
         Api::KMS.iter().map(|a| self.tally.attempts(*a)).sum()
     }
@@ -184,6 +287,198 @@ impl Run {
     fn per_key(&self, n: u64) -> f64 {
         n as f64 / self.keys as f64
     }
+}
+
+/// The promise, checked key by key: every live key the simulator holds is evaluated exactly once
+/// with its expected verdict, or named by id (in a `key not evaluated` log line of the rule, or
+/// in the invocation's error message); only keys that ListKeys never handed out, when the listing
+/// was refused and the invocation failed, are covered by the listing having broken off.
+#[derive(Debug, Default, Clone)]
+struct Check {
+    /// Live keys with exactly one evaluation taken by Config.
+    once: usize,
+    /// Ids (live or deleted) with more than one evaluation taken.
+    double: usize,
+    /// Ids that got a wrong verdict (or an empty or oversized annotation) in some evaluation.
+    wrong: usize,
+    /// Evaluations for ids that are not the account's.
+    unknown: usize,
+    /// Live keys with no evaluation taken.
+    not_taken: usize,
+    /// ... of which named by id (log line or error text).
+    named: usize,
+    /// ... of which named in a `key not evaluated` log line, by reason.
+    named_in_log: BTreeMap<String, usize>,
+    /// ... of which named in the invocation's error message.
+    named_in_error: usize,
+    /// ... of which not named, but never listed (the listing was refused before them).
+    never_listed: usize,
+    /// ... and the rest: neither evaluated nor named nor excused.
+    lost: usize,
+    /// The first few lost key ids.
+    lost_ids: Vec<String>,
+    /// Named by id although Config took their evaluation (a false alarm, not a failure).
+    named_yet_taken: usize,
+    /// Deleted keys Config still held: cleaned up (evaluated), named, and neither.
+    deleted: usize,
+    deleted_cleaned: usize,
+    /// Deleted keys left without their NOT_APPLICABLE although the clean-up ran.
+    stale: usize,
+    /// ListKeys was refused (by the listing fault) and the invocation failed.
+    listing_broke: bool,
+}
+
+impl Check {
+    fn of(
+        cfg: &SimConfig,
+        tally: &sim::Tally,
+        ending: &Ending,
+        logged: &[(usize, String)],
+    ) -> Self {
+        let account = cfg.account();
+        let error_text = match ending {
+            Ending::Error { message, .. } => Some(message.as_str()),
+            Ending::Response(_) => None,
+        };
+        let in_error: HashSet<usize> = error_text
+            .map(sim::key_ids_in)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut in_log: HashMap<usize, &str> = HashMap::new();
+        for (i, reason) in logged {
+            in_log.entry(*i).or_insert(reason.as_str());
+        }
+        let listing_broke = tally.list_faults > 0 && error_text.is_some();
+        let mut c = Check {
+            listing_broke,
+            unknown: tally.unknown,
+            deleted: account.deleted,
+            ..Default::default()
+        };
+        for i in 0..account.ids() {
+            let taken = tally.taken[i];
+            let named = in_log.contains_key(&i) || in_error.contains(&i);
+            if taken > 1 {
+                c.double += 1;
+            }
+            if tally.wrong[i] {
+                c.wrong += 1;
+            }
+            if taken > 0 && named {
+                c.named_yet_taken += 1;
+            }
+            if !account.is_live(i) {
+                match (taken, named) {
+                    (0, true) => {}
+                    (0, false) if cfg.faults.cleanup_history && !listing_broke => c.stale += 1,
+                    (0, false) => {}
+                    _ => c.deleted_cleaned += 1,
+                }
+                continue;
+            }
+            if taken == 1 {
+                c.once += 1;
+            }
+            if taken > 0 {
+                continue;
+            }
+            c.not_taken += 1;
+            if named {
+                c.named += 1;
+                if let Some(reason) = in_log.get(&i) {
+                    *c.named_in_log.entry((*reason).to_owned()).or_default() += 1;
+                }
+                if in_error.contains(&i) {
+                    c.named_in_error += 1;
+                }
+            } else if listing_broke && !tally.listed[i] {
+                c.never_listed += 1;
+            } else {
+                c.lost += 1;
+                if c.lost_ids.len() < 5 {
+                    c.lost_ids.push(sim::key_id(i));
+                }
+            }
+        }
+        c
+    }
+
+    fn ok(&self) -> bool {
+        self.lost == 0
+            && self.double == 0
+            && self.wrong == 0
+            && self.unknown == 0
+            && self.stale == 0
+    }
+
+    fn problems(&self) -> String {
+        let mut p = Vec::new();
+        for (n, what) in [
+            (self.lost, "lost"),
+            (self.double, "evaluated more than once"),
+            (self.wrong, "with a wrong verdict"),
+            (self.unknown, "evaluations of unknown ids"),
+            (self.stale, "deleted keys not cleaned up"),
+        ] {
+            if n > 0 {
+                p.push(format!("{n} {what}"));
+            }
+        }
+        if !self.lost_ids.is_empty() {
+            p.push(format!("lost ids include {}", self.lost_ids.join(", ")));
+        }
+        p.join(", ")
+    }
+
+    fn reasons(&self) -> String {
+        self.named_in_log
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "ok": self.ok(),
+            "evaluated_once": self.once,
+            "not_evaluated": self.not_taken,
+            "named": self.named,
+            "named_in_log": self.named_in_log,
+            "named_in_error_text": self.named_in_error,
+            "never_listed": self.never_listed,
+            "lost": self.lost,
+            "double": self.double,
+            "wrong": self.wrong,
+            "unknown_ids": self.unknown,
+            "named_yet_evaluated": self.named_yet_taken,
+        })
+    }
+}
+
+/// The keys the rule's JSON log names: one `key not evaluated` event per key, with the fields
+/// `key_id` and `reason` (tracing-subscriber's JSON format keeps them under `fields`).
+fn logged_keys(log: &Path) -> Vec<(usize, String)> {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|v| {
+            let fields = if v["fields"].is_object() {
+                &v["fields"]
+            } else {
+                &v
+            };
+            if fields["message"].as_str() != Some("key not evaluated") {
+                return None;
+            }
+            let i = fields["key_id"].as_str().and_then(sim::key_index)?;
+            let reason = fields["reason"].as_str().unwrap_or("(no reason field)");
+            Some((i, reason.to_owned()))
+        })
+        .collect()
 }
 
 /// The run's floor: the larger of the quota-bound time (each paced API's answered calls at its
@@ -236,19 +531,6 @@ impl Floor {
     }
 }
 
-fn number_before(text: &str, pattern: &str) -> Option<usize> {
-    let end = text.find(pattern)?;
-    let digits: String = text[..end]
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().ok()
-}
-
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -258,6 +540,19 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// A label as a file name: letters, digits and dashes.
+fn file_name(label: &str) -> String {
+    let mut name = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c);
+        } else if !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    name.trim_matches('-').to_owned()
 }
 
 fn log_dir() -> PathBuf {
@@ -271,6 +566,7 @@ fn rule_command(
     runtime_api: std::net::SocketAddr,
     endpoint: &str,
     log: &Path,
+    page_size: Option<usize>,
 ) -> Command {
     let mut cmd = Command::new(bin);
     cmd.env_clear()
@@ -293,6 +589,9 @@ fn rule_command(
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    if let Some(n) = page_size {
+        cmd.env(PAGE_SIZE_VARIABLE, n.to_string());
+    }
     match std::fs::File::create(log) {
         Ok(f) => {
             let f2 = f.try_clone().ok();
@@ -311,16 +610,23 @@ async fn run_rule(
     label: &str,
     cfg: SimConfig,
     timeout: Duration,
+    page_size: Option<usize>,
 ) -> Result<Run, String> {
     let sim = Sim::new(cfg.clone());
     let (sim_addr, sim_task) = sim.serve().await.map_err(|e| e.to_string())?;
     let fake = FakeRuntime::new(event(&args.rule_parameters), timeout);
     let (rt_addr, rt_task) = fake.serve().await.map_err(|e| e.to_string())?;
-    let log = log_dir().join(format!("{}.log", label.replace(' ', "-")));
+    let log = log_dir().join(format!("{}.log", file_name(label)));
     let spawned = Instant::now();
-    let mut child = rule_command(&args.rule_bin, rt_addr, &format!("http://{sim_addr}"), &log)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args.rule_bin.display()))?;
+    let mut child = rule_command(
+        &args.rule_bin,
+        rt_addr,
+        &format!("http://{sim_addr}"),
+        &log,
+        page_size,
+    )
+    .spawn()
+    .map_err(|e| format!("cannot start {}: {e}", args.rule_bin.display()))?;
     let pid = child.id().unwrap_or(0);
     let wait = timeout + Duration::from_secs(60);
     let finished = tokio::time::timeout(wait, fake.done.notified()).await;
@@ -342,16 +648,21 @@ async fn run_rule(
         .unwrap()
         .clone()
         .ok_or_else(|| format!("{label}: no ending recorded"))?;
+    let tally = sim.tally();
+    let logged = logged_keys(&log);
+    let check = Check::of(&cfg, &tally, &ending, &logged);
     Ok(Run {
         label: label.to_owned(),
         keys: cfg.keys,
         wall: ended.saturating_duration_since(delivered),
         cold_start: first_next.saturating_duration_since(spawned),
         peak_rss_kib,
-        tally: sim.tally(),
+        tally,
         ending,
         cfg,
         log,
+        logged,
+        check,
     })
 }
 
@@ -361,7 +672,7 @@ async fn cold_start(args: &Args) -> Result<Duration, String> {
     let (rt_addr, rt_task) = fake.serve().await.map_err(|e| e.to_string())?;
     let log = log_dir().join("cold-start.log");
     let spawned = Instant::now();
-    let mut child = rule_command(&args.rule_bin, rt_addr, "http://127.0.0.1:9", &log)
+    let mut child = rule_command(&args.rule_bin, rt_addr, "http://127.0.0.1:9", &log, None)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", args.rule_bin.display()))?;
     let ready = tokio::time::timeout(Duration::from_secs(10), fake.ready.notified()).await;
@@ -376,14 +687,7 @@ async fn cold_start(args: &Args) -> Result<Duration, String> {
 /// first `sample` keys (the mix repeats every 100 keys, so a sample of a multiple of 100 has
 /// exactly the account's mix). Returns seconds per key.
 async fn sequential(args: &Args, sample: usize) -> Result<(f64, Run), String> {
-    let cfg = SimConfig {
-        keys: sample,
-        latency: args.latency,
-        quotas: true,
-        throttle_share: 0.0,
-        quota_share: 1.0,
-        seed: args.seed,
-    };
+    let cfg = args.sim(sample);
     let sim = Sim::new(cfg.clone());
     let (addr, task) = sim.serve().await.map_err(|e| e.to_string())?;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -416,16 +720,21 @@ async fn sequential(args: &Args, sample: usize) -> Result<(f64, Run), String> {
             message: e.to_string(),
         },
     };
+    let tally = sim.tally();
+    // In this process there is no log to read: keys are named by id in the error text only.
+    let check = Check::of(&cfg, &tally, &ending, &[]);
     let run = Run {
         label: format!("sequential sample of {sample} keys"),
         keys: sample,
         wall,
         cold_start: Duration::ZERO,
         peak_rss_kib: 0,
-        tally: sim.tally(),
+        tally,
         ending,
         cfg,
         log: PathBuf::new(),
+        logged: Vec::new(),
+        check,
     };
     Ok((wall.as_secs_f64() / sample as f64, run))
 }
@@ -501,9 +810,47 @@ fn print_run(run: &Run, floor: &Floor) {
         if throttles.is_empty() { "" } else { ": " },
         throttles.join(", ")
     );
+    let f = &run.cfg.faults;
+    let mut faults = Vec::new();
+    if let Some(page) = f.list_keys_fail_page {
+        faults.push(format!(
+            "ListKeys refused from page {page} on ({} refusals; {} of {} keys listed)",
+            t.list_faults,
+            t.listed.iter().filter(|l| **l).count(),
+            run.keys
+        ));
+    }
+    if f.refuse_once_share > 0.0 || f.refuse_always_share > 0.0 {
+        faults.push(format!(
+            "{} evaluations listed in FailedEvaluations ({:.1}% of keys refused once, {:.2}% every time)",
+            t.refused,
+            f.refuse_once_share * 100.0,
+            f.refuse_always_share * 100.0
+        ));
+    }
+    if !f.put_fail_retried.is_empty() || !f.put_fail_refused.is_empty() {
+        faults.push(format!(
+            "PutEvaluations attempts failed whole: {} answered 503 (attempts {:?}), {} refused with 400 (attempts {:?})",
+            t.put_failed_retried, f.put_fail_retried, t.put_failed_refused, f.put_fail_refused
+        ));
+    }
+    if f.cleanup_history {
+        faults.push(format!(
+            "clean-up read answered {} ids in {} calls, {} of them deleted keys: {} cleaned up (NOT_APPLICABLE), {} neither cleaned up nor named",
+            t.cleanup_ids,
+            t.attempts(Api::GetComplianceDetailsByConfigRule),
+            run.check.deleted,
+            run.check.deleted_cleaned,
+            run.check.stale
+        ));
+    }
+    if !faults.is_empty() {
+        println!("   faults: {}", faults.join(" | "));
+    }
+    let c = &run.check;
     println!(
-        "   evaluations {} (keys once {}, more than once {}, none {}), wrong verdicts {}, unknown ids {}",
-        t.evaluations, t.evaluated_once, t.evaluated_more, t.not_evaluated, t.wrong, t.unknown
+        "   evaluations taken by Config {} | keys once {}, more than once {}, none {} | wrong verdicts {} | unknown ids {}",
+        t.evaluations, c.once, c.double, c.not_taken, c.wrong, c.unknown
     );
     match &run.ending {
         Ending::Response(v) => println!("   invocation succeeded: {v}"),
@@ -514,21 +861,37 @@ fn print_run(run: &Run, floor: &Floor) {
             let short: String = message.chars().take(300).collect();
             println!(
                 "   invocation failed ({error_type}): {short}{}",
-                if message.len() > 300 { " [...]" } else { "" }
+                if message.chars().count() > 300 {
+                    " [...]"
+                } else {
+                    ""
+                }
             );
         }
     }
     println!(
-        "   named in the error: {} failed, {} not started{} | LOST (no evaluation, not named): {}",
-        run.named_failed(),
-        run.named_not_started(),
-        if run.listing_failed() {
-            ", listing broke off"
+        "   of the {} keys not evaluated: named by id {} (in the log: {}; in the error text: {}){} | LOST {}{}",
+        c.not_taken,
+        c.named,
+        if c.named_in_log.is_empty() { "none".to_owned() } else { c.reasons() },
+        c.named_in_error,
+        if c.listing_broke {
+            format!(" | never listed, ListKeys refused: {}", c.never_listed)
         } else {
-            ""
+            String::new()
         },
-        run.lost()
+        c.lost,
+        if c.named_yet_taken > 0 {
+            format!(" | named yet evaluated {}", c.named_yet_taken)
+        } else {
+            String::new()
+        }
     );
+    if c.ok() {
+        println!("   check: OK");
+    } else {
+        println!("   check: FAILED: {}", c.problems());
+    }
     if run.peak_rss_kib > 0 {
         println!(
             "   peak RSS {:.1} MiB | cold start (spawn to first poll) {:.1} ms | log {}",
@@ -561,11 +924,9 @@ fn run_json(run: &Run, floor: &Floor) -> Value {
         "throttles": run.kms_throttled(),
         "throttled_share": round(run.kms_throttled() as f64 / run.kms_attempts().max(1) as f64, 4),
         "evaluations": t.evaluations,
-        "wrong": t.wrong,
-        "duplicates": t.evaluated_more,
-        "named_failed": run.named_failed(),
-        "named_not_started": run.named_not_started(),
-        "lost": run.lost(),
+        "check": run.check.json(),
+        "log_lines_key_not_evaluated": run.logged.len(),
+        "lost": run.check.lost,
         "peak_rss_mib": round(mib(run.peak_rss_kib), 1),
         "cold_start_ms": round(run.cold_start.as_secs_f64() * 1000.0, 1),
     })
@@ -578,27 +939,51 @@ fn round(x: f64, digits: i32) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args = match parse_args() {
+    let args = match Args::from_cli(Cli::parse()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("kms-rotation-bench: {e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = bench(args).await {
-        eprintln!("kms-rotation-bench: {e}");
-        std::process::exit(1);
+    match bench(args).await {
+        Ok(failures) if failures.is_empty() => {}
+        Ok(failures) => {
+            eprintln!(
+                "kms-rotation-bench: FAILED: {} run(s) broke the promise (every key evaluated once with its expected verdict, or named by id):",
+                failures.len()
+            );
+            for f in &failures {
+                eprintln!("  {f}");
+            }
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("kms-rotation-bench: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
-async fn bench(args: Args) -> Result<(), String> {
+/// Print a run, note it if its check failed, and return its JSON.
+fn report(run: &Run, floor: &Floor, failures: &mut Vec<String>) -> Value {
+    print_run(run, floor);
+    if !run.check.ok() {
+        failures.push(format!("{}: {}", run.label, run.check.problems()));
+    }
+    run_json(run, floor)
+}
+
+/// Runs every scenario; returns the runs whose check failed.
+async fn bench(args: Args) -> Result<Vec<String>, String> {
     if !args.rule_bin.exists() {
         return Err(format!(
             "{} not found: build it first (cargo build --release -p rule-lambda --bin kms-rotation-rule)",
             args.rule_bin.display()
         ));
     }
-    let params = RuleParameters::parse(Some(&args.rule_parameters)).map_err(|e| e.to_string())?;
+    let params = &args.params;
+    let mut failures = Vec::new();
     let concurrency = Options::default().concurrency;
     println!(
         "kms-rotation-bench: rule binary {} | ceilings DescribeKey {}/s, GetKeyRotationStatus {}/s, ListResourceTags {}/s | concurrency {} | account quotas DescribeKey 2000/s, GetKeyRotationStatus 1000/s, ListKeys 500/s, ListResourceTags 2000/s",
@@ -609,7 +994,17 @@ async fn bench(args: Args) -> Result<(), String> {
         concurrency
     );
     println!(
-        "   key mix (repeats every 100 keys): 20% AWS-managed, 60% rotation on, 8% rotation off, 1% valid exception, 1% expired exception, 4% RSA, 2% HMAC, 1% disabled, 1% pending deletion, 1% imported, 1% multi-Region replica"
+        "   rule parameters {} | verdicts expected with maxRotationPeriodInDays {}, evaluateDisabledKeys {}, exceptionTagKey {:?}",
+        args.rule_parameters,
+        params
+            .max_rotation_period_in_days
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "unset".into()),
+        params.evaluate_disabled_keys,
+        params.exception_tag_key
+    );
+    println!(
+        "   key mix (repeats every 100 keys): 20% AWS-managed, 60% rotation on (50% every 365 days, 5% every 180, 5% every 730), 8% rotation off, 1% valid exception, 1% expired exception, 4% RSA, 2% HMAC, 1% disabled, 1% pending deletion, 1% imported, 1% multi-Region replica"
     );
 
     // Cold start: spawn to first poll of the Runtime API.
@@ -643,8 +1038,8 @@ async fn bench(args: Args) -> Result<(), String> {
 
     // One key at a time, on a sample; per-key time extrapolated.
     let (seq_per_key, seq_run) = sequential(&args, args.sequential_sample).await?;
-    let seq_floor = Floor::of(&seq_run, &params, 1);
-    print_run(&seq_run, &seq_floor);
+    let seq_floor = Floor::of(&seq_run, params, 1);
+    report(&seq_run, &seq_floor, &mut failures);
     println!(
         "   one key at a time: {:.1} ms per key, measured on a sample of {} keys and EXTRAPOLATED linearly to larger accounts",
         seq_per_key * 1000.0,
@@ -654,17 +1049,17 @@ async fn bench(args: Args) -> Result<(), String> {
     let lambda_timeout = Duration::from_secs(900);
     let mut last = None;
     for &n in &args.keys {
-        let cfg = SimConfig {
-            keys: n,
-            latency: args.latency,
-            quotas: true,
-            throttle_share: 0.0,
-            quota_share: 1.0,
-            seed: args.seed,
-        };
-        let run = run_rule(&args, &format!("{n} keys"), cfg.clone(), lambda_timeout).await?;
-        let floor = Floor::of(&run, &params, concurrency);
-        print_run(&run, &floor);
+        let cfg = args.sim(n);
+        let run = run_rule(
+            &args,
+            &format!("{n} keys"),
+            cfg.clone(),
+            lambda_timeout,
+            None,
+        )
+        .await?;
+        let floor = Floor::of(&run, params, concurrency);
+        let mut j = report(&run, &floor, &mut failures);
         let speedup = seq_per_key * n as f64 / run.wall.as_secs_f64();
         println!(
             "   one key at a time would take {:.1} s (extrapolated from the sample): speed-up {:.1}x",
@@ -682,13 +1077,12 @@ async fn bench(args: Args) -> Result<(), String> {
                 &format!("{n} keys, {:.0}% throttled", args.throttle_share * 100.0),
                 tcfg,
                 lambda_timeout,
+                None,
             )
             .await?;
-            let tfloor = Floor::of(&trun, &params, concurrency);
-            print_run(&trun, &tfloor);
-            throttled_json = run_json(&trun, &tfloor);
+            let tfloor = Floor::of(&trun, params, concurrency);
+            throttled_json = report(&trun, &tfloor, &mut failures);
         }
-        let mut j = run_json(&run, &floor);
         j["speedup_vs_sequential"] = json!(round(speedup, 1));
         j["with_injected_throttling"] = throttled_json;
         last = Some(j);
@@ -700,12 +1094,8 @@ async fn bench(args: Args) -> Result<(), String> {
     if args.contended_share > 0.0 {
         let n = args.keys.iter().copied().max().unwrap_or(10_000);
         let cfg = SimConfig {
-            keys: n,
-            latency: args.latency,
-            quotas: true,
-            throttle_share: 0.0,
             quota_share: args.contended_share,
-            seed: args.seed,
+            ..args.sim(n)
         };
         let run = run_rule(
             &args,
@@ -715,10 +1105,11 @@ async fn bench(args: Args) -> Result<(), String> {
             ),
             cfg,
             lambda_timeout,
+            None,
         )
         .await?;
-        let floor = Floor::of(&run, &params, concurrency);
-        print_run(&run, &floor);
+        let floor = Floor::of(&run, params, concurrency);
+        let mut j = report(&run, &floor, &mut failures);
         // What the quota left allows: the busiest API's answered calls at its share of the quota.
         let left_bound = Api::KMS
             .iter()
@@ -732,7 +1123,6 @@ async fn bench(args: Args) -> Result<(), String> {
             left_bound,
             run.wall.as_secs_f64() / left_bound.max(1e-9)
         );
-        let mut j = run_json(&run, &floor);
         j["quota_share"] = json!(args.contended_share);
         j["quota_left_bound_s"] = json!(round(left_bound, 3));
         contended_json = j;
@@ -741,14 +1131,6 @@ async fn bench(args: Args) -> Result<(), String> {
     // The deadline: a timeout too short for the account.
     let mut deadline_json = Value::Null;
     if args.deadline_keys > 0 {
-        let cfg = SimConfig {
-            keys: args.deadline_keys,
-            latency: args.latency,
-            quotas: true,
-            throttle_share: 0.0,
-            quota_share: 1.0,
-            seed: args.seed,
-        };
         let run = run_rule(
             &args,
             &format!(
@@ -756,12 +1138,13 @@ async fn bench(args: Args) -> Result<(), String> {
                 args.deadline_keys,
                 args.deadline_timeout.as_secs_f64()
             ),
-            cfg,
+            args.sim(args.deadline_keys),
             args.deadline_timeout,
+            None,
         )
         .await?;
-        let floor = Floor::of(&run, &params, concurrency);
-        print_run(&run, &floor);
+        let floor = Floor::of(&run, params, concurrency);
+        report(&run, &floor, &mut failures);
         println!(
             "   ended {:.2} s after the event, {:.2} s before the {:.1} s deadline",
             run.wall.as_secs_f64(),
@@ -773,22 +1156,339 @@ async fn bench(args: Args) -> Result<(), String> {
             "timeout_s": args.deadline_timeout.as_secs_f64(),
             "wall_s": round(run.wall.as_secs_f64(), 3),
             "evaluations": run.tally.evaluations,
-            "named_not_started": run.named_not_started(),
-            "named_failed": run.named_failed(),
-            "lost": run.lost(),
+            "check": run.check.json(),
+            "lost": run.check.lost,
         });
+    }
+
+    // Faults: each run must still account for every key by id.
+    let mut faults_json = serde_json::Map::new();
+    if args.fault_keys > 0 {
+        let n = args.fault_keys;
+        let page = args.list_page_size.unwrap_or(n.div_ceil(4)).clamp(1, 1000);
+        let scenarios: Vec<(&str, String, SimConfig, Option<usize>)> = vec![
+            (
+                "listing",
+                format!(
+                    "{n} keys, ListKeys refused (AccessDeniedException) from page {} on, pages of {page}",
+                    args.list_fail_page
+                ),
+                SimConfig {
+                    faults: Faults {
+                        list_keys_fail_page: Some(args.list_fail_page),
+                        ..Faults::default()
+                    },
+                    ..args.sim(n)
+                },
+                Some(page),
+            ),
+            (
+                "failed_evaluations",
+                format!(
+                    "{n} keys, FailedEvaluations: {:.1}% of keys refused once, {:.2}% every time",
+                    args.refuse_once_share * 100.0,
+                    args.refuse_always_share * 100.0
+                ),
+                SimConfig {
+                    faults: Faults {
+                        refuse_once_share: args.refuse_once_share,
+                        refuse_always_share: args.refuse_always_share,
+                        ..Faults::default()
+                    },
+                    ..args.sim(n)
+                },
+                None,
+            ),
+            (
+                "put_evaluations_fails",
+                format!(
+                    "{n} keys, PutEvaluations attempt(s) {:?} answered 503 (retried), {:?} refused with 400",
+                    args.put_fail_retried, args.put_fail_refused
+                ),
+                SimConfig {
+                    faults: Faults {
+                        put_fail_retried: args.put_fail_retried.clone(),
+                        put_fail_refused: args.put_fail_refused.clone(),
+                        ..Faults::default()
+                    },
+                    ..args.sim(n)
+                },
+                None,
+            ),
+            (
+                "cleanup",
+                format!(
+                    "{n} keys and {} deleted, the clean-up read answers the account's earlier results",
+                    args.deleted_keys
+                ),
+                SimConfig {
+                    deleted: args.deleted_keys,
+                    faults: Faults {
+                        cleanup_history: true,
+                        ..Faults::default()
+                    },
+                    ..args.sim(n)
+                },
+                None,
+            ),
+        ];
+        for (name, label, cfg, page_size) in scenarios {
+            let run = run_rule(&args, &label, cfg, lambda_timeout, page_size).await?;
+            let floor = Floor::of(&run, params, concurrency);
+            let mut j = report(&run, &floor, &mut failures);
+            j["faults"] = json!({
+                "list_faults": run.tally.list_faults,
+                "listed": run.tally.listed.iter().filter(|l| **l).count(),
+                "refused_evaluations": run.tally.refused,
+                "put_failed_retried": run.tally.put_failed_retried,
+                "put_failed_refused": run.tally.put_failed_refused,
+                "cleanup_ids": run.tally.cleanup_ids,
+                "deleted": run.check.deleted,
+                "deleted_cleaned_up": run.check.deleted_cleaned,
+            });
+            j["ending"] = json!(match &run.ending {
+                Ending::Response(_) => "response".to_owned(),
+                Ending::Error { error_type, .. } => error_type.clone(),
+            });
+            faults_json.insert(name.to_owned(), j);
+        }
     }
 
     let mut summary = last.unwrap_or_else(|| json!({}));
     summary["latency_ms"] = json!(args.latency.as_millis() as u64);
+    summary["rule_parameters"] = json!(args.rule_parameters);
     summary["sequential_sample_keys"] = json!(args.sequential_sample);
     summary["sequential_s_per_key"] = json!(round(seq_per_key, 5));
     summary["sequential_extrapolated"] = json!(true);
     summary["deadline"] = deadline_json;
     summary["contended"] = contended_json;
+    summary["faults"] = Value::Object(faults_json);
     summary["cold_start_ms"] = json!(round(cold_median.as_secs_f64() * 1000.0, 1));
     summary["binary_bytes"] = json!(binary_bytes);
     summary["bootstrap_zip_bytes"] = json!(zip_bytes);
+    summary["failures"] = json!(failures);
     println!("{summary}");
-    Ok(())
+    Ok(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(keys: usize, deleted: usize, faults: Faults) -> SimConfig {
+        SimConfig {
+            keys,
+            deleted,
+            latency: Duration::ZERO,
+            quotas: false,
+            throttle_share: 0.0,
+            quota_share: 1.0,
+            seed: 7,
+            params: RuleParameters::default(),
+            faults,
+        }
+    }
+
+    fn tally(cfg: &SimConfig, taken: &[u16]) -> sim::Tally {
+        let ids = cfg.keys + cfg.deleted;
+        let mut t = vec![0; ids];
+        t[..taken.len()].copy_from_slice(taken);
+        sim::Tally {
+            attempts: HashMap::new(),
+            throttled_quota: HashMap::new(),
+            throttled_injected: HashMap::new(),
+            evaluations: t.iter().map(|n| usize::from(*n)).sum(),
+            taken: t,
+            wrong: vec![false; ids],
+            listed: vec![true; cfg.keys],
+            unknown: 0,
+            refused: 0,
+            list_faults: 0,
+            put_failed_retried: 0,
+            put_failed_refused: 0,
+            cleanup_ids: 0,
+            max_batch: 0,
+            full_batches: 0,
+            first_put: None,
+            last_put: None,
+        }
+    }
+
+    fn failed(message: String) -> Ending {
+        Ending::Error {
+            error_type: "KeysNotEvaluated".into(),
+            message,
+        }
+    }
+
+    #[test]
+    fn lost_is_counted_by_id_not_from_counts_in_the_text() {
+        let c = cfg(6, 0, Faults::default());
+        let t = tally(&c, &[1, 1, 0, 0, 0, 0]);
+        // The text claims 4 keys but names one; the log names another: two are lost.
+        let ending = failed(format!(
+            "4 key(s) could not be evaluated and were not reported: kms:DescribeKey {}: boom; and 3 more",
+            sim::key_id(2)
+        ));
+        let check = Check::of(&c, &t, &ending, &[(3, "kms_error".into())]);
+        assert_eq!(
+            (check.not_taken, check.named, check.lost),
+            (4, 2, 2),
+            "{check:?}"
+        );
+        assert_eq!(check.named_in_error, 1);
+        assert_eq!(check.named_in_log.get("kms_error"), Some(&1));
+        assert_eq!(check.lost_ids, vec![sim::key_id(4), sim::key_id(5)]);
+        assert!(!check.ok());
+    }
+
+    #[test]
+    fn doubles_and_wrong_verdicts_fail_the_check() {
+        let c = cfg(3, 0, Faults::default());
+        let mut t = tally(&c, &[1, 2, 1]);
+        assert_eq!(
+            Check::of(&c, &t, &Ending::Response(Value::Null), &[]).double,
+            1
+        );
+        t.taken[1] = 1;
+        t.wrong[2] = true;
+        let check = Check::of(&c, &t, &Ending::Response(Value::Null), &[]);
+        assert_eq!((check.double, check.wrong, check.ok()), (0, 1, false));
+        t.wrong[2] = false;
+        assert!(Check::of(&c, &t, &Ending::Response(Value::Null), &[]).ok());
+    }
+
+    #[test]
+    fn only_keys_never_listed_are_excused_when_the_listing_broke() {
+        let faults = Faults {
+            list_keys_fail_page: Some(2),
+            ..Faults::default()
+        };
+        let c = cfg(6, 0, faults);
+        let mut t = tally(&c, &[1, 1, 0, 0, 0, 0]);
+        t.list_faults = 1;
+        t.listed = vec![true, true, true, false, false, false];
+        // Key 2 was listed, then dropped: lost. Keys 3..6 were never listed.
+        let ending = failed("listing the keys broke off".into());
+        let check = Check::of(&c, &t, &ending, &[]);
+        assert_eq!((check.never_listed, check.lost), (3, 1));
+        let check = Check::of(&c, &t, &ending, &[(2, "listing".into())]);
+        assert_eq!((check.never_listed, check.lost, check.ok()), (3, 0, true));
+        // An invocation that reports success has no excuse for any key.
+        let check = Check::of(&c, &t, &Ending::Response(Value::Null), &[(2, "x".into())]);
+        assert_eq!(check.lost, 3);
+    }
+
+    #[test]
+    fn deleted_keys_must_be_cleaned_up_once() {
+        let faults = Faults {
+            cleanup_history: true,
+            ..Faults::default()
+        };
+        let c = cfg(2, 3, faults);
+        let t = tally(&c, &[1, 1, 1, 2, 0]);
+        let check = Check::of(&c, &t, &Ending::Response(Value::Null), &[]);
+        assert_eq!(
+            (check.deleted_cleaned, check.double, check.stale),
+            (2, 1, 1)
+        );
+        assert!(!check.ok());
+    }
+
+    #[test]
+    fn the_rule_log_is_read_by_key_id() {
+        let dir =
+            std::env::temp_dir().join(format!("kms-rotation-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("rule.log");
+        let line = |fields: Value| {
+            json!({"timestamp": "t", "level": "WARN", "fields": fields}).to_string()
+        };
+        let text = [
+            line(json!({"message": "key not evaluated", "key_id": sim::key_id(4), "reason": "deadline"})),
+            line(json!({"message": "key not evaluated", "key_id": sim::key_id(9), "error": "kms:..."})),
+            line(json!({"message": "evaluated", "key_id": sim::key_id(5)})),
+            line(json!({"message": "key not evaluated", "key_id": "not-a-key"})),
+            "not json".to_owned(),
+        ]
+        .join("\n");
+        std::fs::write(&log, text).unwrap();
+        assert_eq!(
+            logged_keys(&log),
+            vec![
+                (4, "deadline".to_owned()),
+                (9, "(no reason field)".to_owned())
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_flag_keeps_its_name() {
+        let cli = Cli::try_parse_from([
+            "kms-rotation-bench",
+            "--keys",
+            "10,20",
+            "--latency-ms",
+            "5",
+            "--throttle-share",
+            "0.1",
+            "--sequential-sample",
+            "50",
+            "--contended-share",
+            "0.5",
+            "--deadline-keys",
+            "30",
+            "--deadline-timeout-s",
+            "2.5",
+            "--cold-starts",
+            "1",
+            "--rule-parameters",
+            r#"{"maxRotationPeriodInDays":"365"}"#,
+            "--seed",
+            "3",
+            "--rule-bin",
+            "/bin/true",
+            "--zip",
+            "/tmp/z.zip",
+            "--quick",
+        ])
+        .unwrap();
+        let a = Args::from_cli(cli).unwrap();
+        assert_eq!(a.keys, vec![10, 20]);
+        assert_eq!(a.latency, Duration::from_millis(5));
+        assert_eq!(a.sequential_sample, 50);
+        assert_eq!(a.contended_share, 0.5);
+        assert_eq!(a.deadline_keys, 30);
+        assert_eq!(a.deadline_timeout, Duration::from_millis(2500));
+        assert_eq!(a.params.max_rotation_period_in_days, Some(365));
+        assert_eq!(a.rule_bin, PathBuf::from("/bin/true"));
+        // --quick fills in what was not given.
+        assert_eq!(a.fault_keys, 1_000);
+        let quick = Args::from_cli(Cli::try_parse_from(["b", "--quick"]).unwrap()).unwrap();
+        assert_eq!(
+            (quick.keys, quick.deadline_keys, quick.sequential_sample),
+            (vec![1_000], 2_000, 100)
+        );
+        let full = Args::from_cli(Cli::try_parse_from(["b"]).unwrap()).unwrap();
+        assert_eq!(
+            (full.keys, full.deadline_keys, full.contended_share),
+            (vec![1_000, 10_000], 10_000, 0.3)
+        );
+        assert!(Cli::try_parse_from(["b", "--keys", "x"]).is_err());
+        for unmodelled in [
+            r#"{"ExecutionRoleName":"R"}"#,
+            r#"{"rotationGraceDays":"3"}"#,
+        ] {
+            let cli = Cli::try_parse_from(["b", "--rule-parameters", unmodelled]).unwrap();
+            let err = Args::from_cli(cli).unwrap_err();
+            assert!(
+                err.contains("not simulated") || err.contains("unknown"),
+                "{err}"
+            );
+        }
+        // Unset optional parameters are fine.
+        let cli = Cli::try_parse_from(["b", "--rule-parameters", r#"{"ExecutionRoleName":""}"#]);
+        assert!(Args::from_cli(cli.unwrap()).is_ok());
+    }
 }

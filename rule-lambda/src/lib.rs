@@ -17,6 +17,9 @@
 //! - [`lambda`]: the Lambda handler around [`rule`].
 //! - [`clients`]: SDK clients and cross-account role assumption.
 //! - [`remediate`]: which keys EnableKeyRotation fixes, their order and batches; applying them.
+//! - [`iac`]: the KMS keys of CloudFormation, Terraform and plans, for the decision before deployment.
+//! - [`findings`]: verdicts as OCSF Compliance Findings and ASFF findings (pure).
+//! - [`securityhub`]: Security Hub import, read-back and exception sync.
 //! - [`cli`]: the operator CLI `kms-rotation` (audit, remediate, exceptions, rescan).
 
 pub mod aws_error;
@@ -27,9 +30,12 @@ pub mod decision;
 pub mod evaluate;
 pub mod event;
 pub mod exception;
+pub mod findings;
+pub mod iac;
 pub mod kms;
 pub mod lambda;
 pub mod pace;
 pub mod params;
 pub mod remediate;
 pub mod rule;
+pub mod securityhub;

@@ -17,7 +17,7 @@ mod fake_aws;
 use std::sync::OnceLock;
 
 use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use fake_aws::{FakeAws, FaultPlan, Kind};
 use kms_rotation::decision::{
     decide, Compliance, KeyFacts, Known, RotationStatus, Step, MAX_ANNOTATION_CHARS,
@@ -270,18 +270,23 @@ const ERROR_TYPES: &[&str] = &[
 /// Run a parsed invocation against a fake account in which the event's key (if any) has `kind`;
 /// check the answer is a valid decision or a clear error.
 fn run_and_check(inv: &Invocation, kind: Kind) -> Result<(), TestCaseError> {
-    let (resource_id, at): (Option<&str>, DateTime<Utc>) = match &inv.message {
-        Message::Change(item) => (Some(&item.resource_id), item.capture_time),
-        Message::Oversized(s) => (Some(&s.resource_id), s.capture_time),
+    // The resource the event is about (its type and id; every key for a periodic run) and its time.
+    let (resource_type, resource_id, at): (&str, Option<&str>, DateTime<Utc>) = match &inv.message {
+        Message::Change(item) => (
+            &item.resource_type,
+            Some(&item.resource_id),
+            item.capture_time,
+        ),
+        Message::Oversized(s) => (&s.resource_type, Some(&s.resource_id), s.capture_time),
         Message::Scheduled {
             notification_creation_time,
-        } => (None, *notification_creation_time),
+        } => (KMS_KEY, None, *notification_creation_time),
     };
     let keys = match resource_id {
         Some(id) => vec![(id.to_owned(), kind)],
         None => fake_aws::account(3),
     };
-    let fake = FakeAws::new(keys, FaultPlan::none());
+    let fake = FakeAws::new(keys.clone(), FaultPlan::none());
     let result = runtime().block_on(run(inv, &fake.clients(), None, &common::options()));
     let (received, refused) = fake.journal(|j| (j.received.clone(), j.refused.clone()));
 
@@ -307,7 +312,8 @@ fn run_and_check(inv: &Invocation, kind: Kind) -> Result<(), TestCaseError> {
             "annotation of {n} chars"
         );
         prop_assert_eq!(e.ordering_millis, at.timestamp_millis());
-        prop_assert_eq!(&e.resource_type, KMS_KEY);
+        // An evaluation is of the resource Config sent (a periodic run's: keys).
+        prop_assert_eq!(&e.resource_type, resource_type);
     }
     match (&result, resource_id) {
         (Ok(outcome), Some(id)) => {
@@ -316,7 +322,33 @@ fn run_and_check(inv: &Invocation, kind: Kind) -> Result<(), TestCaseError> {
             prop_assert_eq!(received.len(), 1);
             prop_assert_eq!(&received[0].resource_id, id);
         }
-        (Ok(outcome), None) => prop_assert_eq!(outcome.evaluations, received.len()),
+        (Ok(outcome), None) => {
+            // A periodic run that returns no error evaluated every key of the account, once, with
+            // the verdict its kind calls for under the run's parameters; and nothing else.
+            prop_assert_eq!(outcome.evaluations, keys.len());
+            prop_assert_eq!(received.len(), keys.len(), "{:?}", received);
+            let max = inv.parameters.max_rotation_period_in_days;
+            for (id, kind) in &keys {
+                let got: Vec<_> = received.iter().filter(|e| &e.resource_id == id).collect();
+                prop_assert_eq!(
+                    got.len(),
+                    1,
+                    "key {} ({:?}) sent {} times",
+                    id,
+                    kind,
+                    got.len()
+                );
+                prop_assert!(got[0].taken, "Config did not take {id}");
+                prop_assert_eq!(
+                    got[0].compliance.as_str(),
+                    scheduled_verdict(*kind, max),
+                    "{:?} under maxRotationPeriodInDays {:?}: {}",
+                    kind,
+                    max,
+                    got[0].annotation
+                );
+            }
+        }
         (Err(e), _) => {
             prop_assert!(ERROR_TYPES.contains(&e.error_type()));
             let message = e.to_string();
@@ -332,6 +364,21 @@ fn run_and_check(inv: &Invocation, kind: Kind) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// The verdict of a key of `fake_aws::account(3)` (a rotating key every 365 days, a key with
+/// rotation off and no exception, a rotating key every 730 days), by hand.
+fn scheduled_verdict(kind: Kind, max_period: Option<i32>) -> &'static str {
+    let rotating = |days: i32| match max_period {
+        Some(max) if days > max => "NON_COMPLIANT",
+        _ => "COMPLIANT",
+    };
+    match kind {
+        Kind::RotationOn => rotating(365),
+        Kind::LongPeriod => rotating(730),
+        Kind::RotationOff => "NON_COMPLIANT",
+        other => panic!("no verdict written down for {other:?}"),
+    }
 }
 
 fn check_parse(payload: Value, kind: Kind) -> Result<(), TestCaseError> {
@@ -585,8 +632,20 @@ fn rule_parameters_are_accepted_in_range_or_refused_naming_the_problem() {
 /// Tag values that look like exceptions, valid or not.
 fn exception_value() -> impl Strategy<Value = String> {
     let date = prop_oneof![
-        (2000i32..2100, 1u32..13, 1u32..29).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
-        prop::sample::select(vec![
+        // Days up to 31: February 30th, April 31st and the leap days are all drawn.
+        3 => (2000i32..2100, 1u32..13, 1u32..32).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
+        // Around today, so the expiry day itself and the days either side of it are drawn.
+        2 => prop::sample::select(vec![
+            "2026-11-25",
+            "2026-11-26",
+            "2026-11-27",
+            "2026-11-28",
+            "2026-11-29",
+            "2026-11-30",
+            "2026-12-01",
+        ])
+        .prop_map(str::to_owned),
+        1 => prop::sample::select(vec![
             "2027-02-30",
             "2027-13-01",
             "27-01-01",
@@ -597,6 +656,11 @@ fn exception_value() -> impl Strategy<Value = String> {
             "2027-01-01T00:00:00Z",
             "9999-12-31",
             "0000-01-01",
+            "2028-02-29",
+            "2100-02-29",
+            "2000-02-29",
+            "2027-00-10",
+            "2027-04-00",
             "2027-01-01\u{200b}",
             " 2027-01-01",
         ])
@@ -604,20 +668,132 @@ fn exception_value() -> impl Strategy<Value = String> {
     ];
     let field = prop_oneof![
         3 => hostile_string().prop_map(|s| format!("owner={s}")),
-        3 => date.prop_map(|d| format!("expires={d}")),
+        3 => date.clone().prop_map(|d| format!("expires={d}")),
         1 => hostile_string().prop_map(|s| format!("ticket={s}")),
-        1 => prop::sample::select(vec!["Owner=x", "EXPIRES=2099-01-01", "owner:x", "approved", "owner=", "expires="]).prop_map(str::to_owned),
+        1 => prop::sample::select(vec!["Owner=x", "EXPIRES=2099-01-01", "owner:x", "approved", "owner=", "expires=", "=x", "owner==x"]).prop_map(str::to_owned),
     ];
     let sep = prop::sample::select(vec![" ", "  ", "\t", "\n", "\u{a0}", "\u{200b}", ",", ";"]);
-    prop::collection::vec((field, sep), 0..5).prop_map(|fs| {
+    let loose = prop::collection::vec((field, sep), 0..5).prop_map(|fs| {
         fs.into_iter()
             .map(|(f, s)| format!("{f}{s}"))
             .collect::<String>()
+    });
+    // An owner, a date and maybe a ticket, in any order, between whitespace: mostly valid, so
+    // both sides of the parser and of the expiry day are drawn often.
+    let space = prop::sample::select(vec![" ", "   ", "\t", "\n", "\u{a0}", "\u{3000}"]);
+    let well_formed = (
+        "[a-z0-9@._-]{1,12}",
+        date,
+        prop::option::of("[A-Z]{2,4}-[0-9]{1,4}"),
+        prop::collection::vec(space, 4),
+    )
+        .prop_flat_map(|(owner, date, ticket, spaces)| {
+            let mut fields = vec![format!("owner={owner}"), format!("expires={date}")];
+            fields.extend(ticket.map(|t| format!("ticket={t}")));
+            (Just(fields).prop_shuffle(), Just(spaces))
+        })
+        .prop_map(|(fields, spaces)| {
+            let mut value = spaces[0].to_owned();
+            for (field, space) in fields.iter().zip(spaces.iter().skip(1)) {
+                value.push_str(field);
+                value.push_str(space);
+            }
+            value
+        });
+    prop_oneof![3 => loose, 2 => well_formed]
+}
+
+/// The day every decision property runs on, and the same day counted from 1970-01-01.
+const TODAY: (u32, u32, u32) = (2026, 11, 28);
+const TODAY_EPOCH_DAY: i64 = 20_785;
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(TODAY.0 as i32, TODAY.1, TODAY.2).unwrap()
+}
+
+/// What an exception tag value must mean, worked out from the documented format (README, "Approved
+/// exceptions"; `docs/decision-table.md` 6d..6f) without `Exception::parse`, chrono or anything
+/// else of the product's: `owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]`, fields in any order
+/// between whitespace, each at most once, none empty, nothing else; the date a day of the calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExpectedException {
+    owner: String,
+    /// (year, month, day)
+    expires: (u32, u32, u32),
+    ticket: Option<String>,
+}
+
+impl ExpectedException {
+    /// Valid through the whole expiry day.
+    fn in_force(&self) -> bool {
+        self.expires >= TODAY
+    }
+}
+
+fn expected_exception(value: &str) -> Option<ExpectedException> {
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    for word in value.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        let eq = word.find('=')?;
+        fields.push((&word[..eq], &word[eq + 1..]));
+    }
+    let only = |name: &str| -> Result<Option<&str>, ()> {
+        match fields
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .collect::<Vec<_>>()[..]
+        {
+            [] => Ok(None),
+            [(_, v)] if !v.is_empty() => Ok(Some(*v)),
+            _ => Err(()),
+        }
+    };
+    let known = ["owner", "expires", "ticket"];
+    if fields.iter().any(|(n, _)| !known.contains(n)) {
+        return None;
+    }
+    let owner = only("owner").ok()??;
+    let expires = calendar_day(only("expires").ok()??)?;
+    let ticket = only("ticket").ok()?;
+    Some(ExpectedException {
+        owner: owner.to_owned(),
+        expires,
+        ticket: ticket.map(str::to_owned),
     })
 }
 
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+/// `YYYY-MM-DD` of ASCII digits naming a day that exists (proleptic Gregorian, years 0000..9999).
+fn calendar_day(s: &str) -> Option<(u32, u32, u32)> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *<&[u8; 10]>::try_from(s.as_bytes()).ok()?
+    else {
+        return None;
+    };
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (
+        number(&[y0, y1, y2, y3])?,
+        number(&[m0, m1])?,
+        number(&[d0, d1])?,
+    );
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let last = *month_days.get(usize::try_from(m).ok()?.checked_sub(1)?)?;
+    (1..=last).contains(&d).then_some((y, m, d))
 }
 
 /// `expires=` exactly as documented: four digits, two, two.
@@ -632,20 +808,124 @@ fn is_yyyy_mm_dd(s: &str) -> bool {
         })
 }
 
+/// The product's parser against the oracle above, both ways: whatever it accepts the format
+/// allows, with the same owner, expiry and ticket; whatever the format allows it accepts.
 #[test]
 fn exception_tags_parse_without_panicking_and_need_an_owner_and_an_expiry() {
     runner(5000)
         .run(&prop_oneof![exception_value(), any::<String>()], |value| {
-            if let Ok(e) = Exception::parse(&value) {
+            let parsed = Exception::parse(&value);
+            if let Ok(e) = &parsed {
                 let fields: Vec<&str> = value.split_whitespace().collect();
                 prop_assert!(fields.iter().any(|f| f.starts_with("owner=")));
                 prop_assert!(fields.iter().any(|f| f.starts_with("expires=")));
                 prop_assert!(fields.iter().all(|f| f.contains('=')));
                 prop_assert!(!e.owner.is_empty());
             }
+            match (parsed, expected_exception(&value)) {
+                (Ok(e), Some(want)) => {
+                    let got = ExpectedException {
+                        owner: e.owner,
+                        expires: (
+                            u32::try_from(e.expires.year()).unwrap_or(u32::MAX),
+                            e.expires.month(),
+                            e.expires.day(),
+                        ),
+                        ticket: e.ticket,
+                    };
+                    prop_assert_eq!(got, want, "{:?}", value);
+                }
+                (Ok(e), None) => {
+                    prop_assert!(false, "{value:?} is not an exception, accepted as {e:?}")
+                }
+                (Err(reason), Some(want)) => {
+                    prop_assert!(false, "{value:?} ({want:?}) refused: {reason}")
+                }
+                (Err(_), None) => {}
+            }
             Ok(())
         })
         .unwrap();
+}
+
+/// The oracle itself, held to hand-worked examples (so a mistake in it is caught here, not taken
+/// for the product's), and the decision on a rotatable key with rotation off under each.
+#[test]
+fn exception_examples_by_hand() {
+    let valid = |owner: &str, expires, ticket: Option<&str>| {
+        Some(ExpectedException {
+            owner: owner.to_owned(),
+            expires,
+            ticket: ticket.map(str::to_owned),
+        })
+    };
+    #[rustfmt::skip]
+    let table = [
+        ("owner=team-a expires=2027-03-31 ticket=SEC-42", valid("team-a", (2027, 3, 31), Some("SEC-42"))),
+        ("ticket=T-1 expires=2026-11-28 owner=a", valid("a", (2026, 11, 28), Some("T-1"))),
+        ("  owner=a\texpires=2026-11-29\n", valid("a", (2026, 11, 29), None)),
+        ("owner=a\u{a0}expires=2026-11-27", valid("a", (2026, 11, 27), None)),
+        ("owner==x expires=2028-02-29", valid("=x", (2028, 2, 29), None)),
+        ("owner=a expires=2000-02-29", valid("a", (2000, 2, 29), None)),
+        ("owner=a expires=0000-01-01", valid("a", (0, 1, 1), None)),
+        ("owner=a expires=2100-02-29", None),
+        ("owner=a expires=2027-02-30", None),
+        ("owner=a expires=2027-04-31", None),
+        ("owner=a expires=2027-13-01", None),
+        ("owner=a expires=2027-00-01", None),
+        ("owner=a expires=2027-01-00", None),
+        ("owner=a expires=+12027-01-01", None),
+        ("owner=a expires=2027-1-1", None),
+        ("owner=a expires=２０２７-01-01", None),
+        ("owner=a expires=2027-01-01\u{200b}", None),
+        ("owner=a\u{200b}expires=2027-01-01", None),
+        ("owner=a,expires=2027-01-01", None),
+        ("owner=a expires=2027-01-01 approved", None),
+        ("owner=a expires=2027-01-01 until=2028-01-01", None),
+        ("owner=a owner=b expires=2027-01-01", None),
+        ("owner=a expires=2027-01-01 expires=2027-01-02", None),
+        ("owner=a expires=2027-01-01 ticket=", None),
+        ("owner= expires=2027-01-01", None),
+        ("Owner=a expires=2027-01-01", None),
+        ("owner=a EXPIRES=2027-01-01", None),
+        ("expires=2027-01-01", None),
+        ("owner=a", None),
+        ("", None),
+    ];
+    let facts = KeyFacts {
+        key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".to_owned(),
+        arn: None,
+        key_manager: KeyManagerType::Customer,
+        key_state: KeyState::Enabled,
+        key_spec: KeySpec::SymmetricDefault,
+        origin: OriginType::AwsKms,
+        custom_key_store_id: None,
+        replica_of: None,
+        created: None,
+    };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    assert_eq!((today() - epoch).num_days(), TODAY_EPOCH_DAY);
+    for (value, want) in table {
+        assert_eq!(expected_exception(value), want, "oracle: {value:?}");
+        assert_eq!(Exception::parse(value).is_ok(), want.is_some(), "{value:?}");
+        // Expired the day after its expiry day, not before.
+        let excepted = want.as_ref().is_some_and(|e| e.expires >= (2026, 11, 28));
+        let tag = ExceptionTag::from_tags(TAG, [(TAG, value)]);
+        let known = Known {
+            rotation: Some(&RotationStatus::Disabled),
+            exception: Some(&tag),
+            ..Known::default()
+        };
+        let Step::Verdict(v) = decide(&facts, known, &RuleParameters::default(), today()) else {
+            panic!("{value:?}: no verdict with every fact known");
+        };
+        let compliance = if excepted {
+            Compliance::NotApplicable
+        } else {
+            Compliance::NonCompliant
+        };
+        assert_eq!(v.compliance, compliance, "{value:?}: {}", v.annotation);
+    }
 }
 
 /// The documented format is `expires=YYYY-MM-DD`; chrono's `%Y` also takes a signed year of any
@@ -731,6 +1011,7 @@ fn key_facts() -> impl Strategy<Value = KeyFacts> {
                     origin,
                     custom_key_store_id,
                     replica_of,
+                    created: None,
                 }
             },
         )
@@ -751,12 +1032,102 @@ fn rotation_status() -> impl Strategy<Value = RotationStatus> {
     ]
 }
 
-fn exception_tag() -> impl Strategy<Value = ExceptionTag> {
+/// The default exception tag key.
+const TAG: &str = "kms-rotation-exception";
+
+/// A key's exception tag as KMS would hold it: the product reads it with `ExceptionTag::from_tags`;
+/// the oracle reads the raw value with `expected_exception`.
+#[derive(Debug, Clone)]
+enum TagOnKey {
+    Absent,
+    Value(String),
+    Unreadable(String),
+}
+
+impl TagOnKey {
+    fn as_read_by_the_rule(&self) -> ExceptionTag {
+        match self {
+            Self::Absent => ExceptionTag::Absent,
+            Self::Value(v) => ExceptionTag::from_tags(TAG, [("env", "prod"), (TAG, v.as_str())]),
+            Self::Unreadable(why) => ExceptionTag::Unreadable(why.clone()),
+        }
+    }
+
+    /// A valid exception, in force today, by the oracle.
+    fn excepts(&self) -> bool {
+        matches!(self, Self::Value(v) if expected_exception(v).is_some_and(|e| e.in_force()))
+    }
+}
+
+fn tag_on_key() -> impl Strategy<Value = TagOnKey> {
     prop_oneof![
-        1 => Just(ExceptionTag::Absent),
-        4 => exception_value().prop_map(|v| ExceptionTag::from_tags("kms-rotation-exception", [("kms-rotation-exception", v.as_str())])),
-        1 => hostile_string().prop_map(ExceptionTag::Unreadable),
+        1 => Just(TagOnKey::Absent),
+        4 => exception_value().prop_map(TagOnKey::Value),
+        1 => hostile_string().prop_map(TagOnKey::Unreadable),
     ]
+}
+
+/// The decision table (`docs/decision-table.md`), written apart from `decide`: the verdict a key
+/// must get, whether its rotation status is read, and whether its tags are.
+fn expected_verdict(
+    facts: &KeyFacts,
+    rotation: &RotationStatus,
+    tag: &TagOnKey,
+    params: &RuleParameters,
+) -> (Compliance, bool, bool) {
+    use Compliance::*;
+    // Rows 1 to 5: decided from the key's facts alone.
+    let state_skipped = match facts.key_state.as_str() {
+        "PendingDeletion"
+        | "PendingReplicaDeletion"
+        | "Creating"
+        | "Updating"
+        | "PendingImport"
+        | "Unavailable" => true,
+        "Disabled" => !params.evaluate_disabled_keys,
+        _ => false, // Enabled, and states newer than the table (3d)
+    };
+    let cannot_rotate = facts.key_spec.as_str() != "SYMMETRIC_DEFAULT"
+        || matches!(
+            facts.origin.as_str(),
+            "EXTERNAL" | "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE"
+        )
+        || facts.custom_key_store_id.is_some();
+    if facts.key_manager.as_str() == "AWS" || state_skipped || cannot_rotate {
+        return (NotApplicable, false, false);
+    }
+    // Rows 6 and 7: the rotation status.
+    match rotation {
+        RotationStatus::Unsupported(_) | RotationStatus::KeyNotFound => {
+            (NotApplicable, true, false)
+        }
+        RotationStatus::AccessDenied(_) => (NonCompliant, true, false),
+        RotationStatus::Disabled if tag.excepts() => (NotApplicable, true, true),
+        RotationStatus::Disabled => (NonCompliant, true, true),
+        RotationStatus::Enabled {
+            period_days,
+            next_rotation,
+        } => {
+            let within = match (params.max_rotation_period_in_days, period_days) {
+                (None, _) => true,
+                (Some(max), Some(days)) => *days <= max,
+                (Some(_), None) => false,
+            };
+            // 7d: on an Enabled key, KMS's next rotation date more than rotationGraceDays before
+            // today (days counted from the Unix epoch, UTC).
+            let overdue = facts.key_state.as_str() == "Enabled"
+                && next_rotation.is_some_and(|next| {
+                    TODAY_EPOCH_DAY - next.timestamp().div_euclid(86_400)
+                        > i64::from(params.rotation_grace_days)
+                });
+            let compliance = if within && !overdue {
+                Compliant
+            } else {
+                NonCompliant
+            };
+            (compliance, true, false)
+        }
+    }
 }
 
 #[test]
@@ -770,8 +1141,9 @@ fn decision_never_calls_a_key_compliant_or_excepted_without_proof() {
     });
     runner(5000)
         .run(
-            &(key_facts(), rotation_status(), exception_tag(), params),
-            |(facts, rotation, exception, params)| {
+            &(key_facts(), rotation_status(), tag_on_key(), params),
+            |(facts, rotation, tag, params)| {
+                let exception = tag.as_read_by_the_rule();
                 // Answer what the decision asks, once each, as evaluate.rs does.
                 let (mut asked_rotation, mut asked_tag) = (0, 0);
                 let mut known = Known::default();
@@ -787,6 +1159,14 @@ fn decision_never_calls_a_key_compliant_or_excepted_without_proof() {
                             asked_tag += 1;
                             prop_assert!(asked_tag == 1, "tags asked twice");
                             known.exception = Some(&exception);
+                        }
+                        Step::NeedKeyMaterial => {
+                            prop_assert!(
+                                params.max_key_material_age_in_days.is_some(),
+                                "key material asked without maxKeyMaterialAgeInDays"
+                            );
+                            prop_assert!(known.material.is_none(), "key material asked twice");
+                            known.material = Some(&NEVER_ROTATED);
                         }
                     }
                 };
@@ -806,25 +1186,21 @@ fn decision_never_calls_a_key_compliant_or_excepted_without_proof() {
                         prop_assert!(matches!(period_days, Some(p) if *p <= max));
                     }
                 }
-                // A key that can rotate and does not: NOT_APPLICABLE only under a valid,
-                // unexpired exception; a value that merely looks like one never silences it.
-                let can_rotate = facts.key_manager == KeyManagerType::Customer
-                    && facts.key_state == KeyState::Enabled
-                    && facts.key_spec == KeySpec::SymmetricDefault
-                    && facts.origin == OriginType::AwsKms
-                    && facts.custom_key_store_id.is_none();
-                if can_rotate && rotation == RotationStatus::Disabled {
-                    let excepted =
-                        matches!(&exception, ExceptionTag::Present(e) if !e.is_expired(today()));
-                    let expected = if excepted {
-                        Compliance::NotApplicable
-                    } else {
-                        Compliance::NonCompliant
-                    };
-                    prop_assert_eq!(verdict.compliance, expected, "{}", verdict.annotation);
-                }
+                // The whole verdict, and what was read for it, as the decision table says. In
+                // particular a key that can rotate and does not is NOT_APPLICABLE only under a
+                // valid, unexpired exception (by the oracle's reading of the tag, not the
+                // product's); a value that merely looks like one never silences it.
+                let (compliance, reads_rotation, reads_tags) =
+                    expected_verdict(&facts, &rotation, &tag, &params);
+                prop_assert_eq!(verdict.compliance, compliance, "{}", verdict.annotation);
+                prop_assert_eq!(asked_rotation, usize::from(reads_rotation));
+                prop_assert_eq!(asked_tag, usize::from(reads_tags));
                 Ok(())
             },
         )
         .unwrap();
 }
+
+/// ListKeyRotations' answer for a key that never rotated.
+static NEVER_ROTATED: kms_rotation::decision::KeyMaterial =
+    kms_rotation::decision::KeyMaterial::LastRotated(None);

@@ -17,14 +17,9 @@ REPLICA too. Here the replica gets its own copy.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from support import ROOT, free_port, load_cfn, load_yaml, wait_http  # noqa: E402
+from support import ROOT, free_port, load_cfn, load_yaml, wait_http  # tests/baseline, on pytest's pythonpath
 
 PACK_DIR = ROOT / "conformance-pack"
 

@@ -9,10 +9,13 @@ period is asserted on the EnableKeyRotation requests, not on the keys.
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import os
 import subprocess
+import threading
 
+import boto3
 import pytest
 
 from localaws import ACCOUNT, OTHER_REGION, REGION
@@ -307,15 +310,86 @@ def test_exceptions_are_listed_and_flagged(binaries, kms):
 
 
 def test_rescan_says_clearly_when_config_cannot(binaries, aws_env):
+    # moto (5.2.5, pinned in tests/requirements.txt) holds Config rules but does not implement
+    # StartConfigRulesEvaluation: the rule is found, and starting it fails with a hint.
+    config = boto3.client("config", region_name=REGION, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    config.put_config_rule(ConfigRule={
+        "ConfigRuleName": "kms-rotation-rule",
+        "Source": {"Owner": "AWS", "SourceIdentifier": "CMK_BACKING_KEY_ROTATION_ENABLED"},
+    })
+
     out = run(binaries, "rescan", "--rule-name", "kms-rotation-rule")
 
-    if out.returncode == 0:  # a moto that implements StartConfigRulesEvaluation
-        assert f"{REGION}: AWS Config is evaluating kms-rotation-rule again" in out.stdout
-    else:
-        assert out.returncode == 2
-        assert "StartConfigRulesEvaluation" in out.stderr
-        assert "AWS_ENDPOINT_URL" in out.stderr
-        assert "Traceback" not in out.stderr and "panicked" not in out.stderr
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stdout == ""
+    assert out.stderr.startswith(f"error: config:StartConfigRulesEvaluation in {REGION}"), out.stderr
+    assert (f"hint: the endpoint {aws_env['AWS_ENDPOINT_URL']} (AWS_ENDPOINT_URL) may not implement "
+            "StartConfigRulesEvaluation") in out.stderr
+    assert "Traceback" not in out.stderr and "panicked" not in out.stderr
+
+
+class ConfigStub:
+    """Just enough of AWS Config for `rescan`, which moto lacks: DescribeConfigRules answers
+    `rules`, StartConfigRulesEvaluation answers `{}`, anything else 400; every request is recorded
+    as (operation, signed Region, JSON body)."""
+
+    def __init__(self, rules: list[str]):
+        self.requests: list[tuple[str, str, dict]] = []
+        stub = self
+        answers = {
+            "DescribeConfigRules": {"ConfigRules": [{"ConfigRuleName": r} for r in rules]},
+            "StartConfigRulesEvaluation": {},
+        }
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                operation = self.headers.get("X-Amz-Target", "").removeprefix("StarlingDoveService.")
+                auth = {"Authorization": self.headers.get("Authorization", "")}  # any case
+                stub.requests.append((operation, signed_region({"headers": auth}), body))
+                answer = answers.get(operation, {"__type": "InvalidAction", "message": "not in the stub"})
+                data = json.dumps(answer).encode()
+                self.send_response(200 if operation in answers else 400)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_rescan_finds_the_pack_rule_and_asks_config_to_evaluate_it_in_each_region(binaries, aws_env,
+                                                                                   monkeypatch):
+    # A conformance pack names its rule <name>-conformance-pack-<suffix>.
+    rule = "kms-rotation-rule-conformance-pack-a1b2c3d4"
+    with ConfigStub(["other-rule", rule]) as config:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", config.url)
+
+        out = run(binaries, "rescan", "--rule-name", "kms-rotation-rule", "--region", REGION,
+                  "--region", OTHER_REGION)
+
+    assert out.returncode == 0, out.stderr
+    assert [(op, region, body) for op, region, body in config.requests if op != "DescribeConfigRules"] == [
+        ("StartConfigRulesEvaluation", region, {"ConfigRuleNames": [rule]}) for region in (REGION, OTHER_REGION)
+    ]
+    assert {region for op, region, _ in config.requests if op == "DescribeConfigRules"} == {REGION, OTHER_REGION}
+    assert out.stdout.splitlines() == [
+        f"{region}: AWS Config is evaluating {rule} again; results arrive within minutes: "
+        f"aws configservice get-compliance-details-by-config-rule --config-rule-name {rule} --region {region}"
+        for region in (REGION, OTHER_REGION)
+    ]
 
 
 def test_help_shows_examples(binaries):

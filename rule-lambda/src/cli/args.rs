@@ -50,7 +50,9 @@ be evaluated is an error: it is named on stderr, never dropped).
 Examples:
   kms-rotation audit
   kms-rotation audit --region us-east-1 --region eu-west-1 --output json > audit.jsonl
-  kms-rotation audit --max-rotation-period-days 365 --evaluate-disabled-keys")]
+  kms-rotation audit --max-rotation-period-days 365 --evaluate-disabled-keys
+  kms-rotation audit --output ocsf > findings.ocsf.jsonl   # OCSF Compliance Findings (class 2003)
+  kms-rotation audit --output asff > findings.asff.jsonl   # AWS Security Finding Format")]
     Audit(AuditArgs),
     /// Enable rotation on NON_COMPLIANT keys, in batches, highest priority first. Plans only,
     /// unless --apply.
@@ -87,6 +89,87 @@ Examples:
   kms-rotation rescan --rule-name kms-rotation-rule
   kms-rotation rescan --conformance-pack kms-rotation --region us-east-1 --region eu-west-1")]
     Rescan(RescanArgs),
+    /// Check CloudFormation templates, Terraform modules and plans before deployment, with the
+    /// rule's own decision: no AWS call.
+    #[command(after_help = "\
+Reads CloudFormation templates (YAML with short-form intrinsics, or JSON), Terraform source (.tf, \
+a directory at a time) and Terraform plan JSON (terraform show -json). A directory is searched \
+for .yaml, .yml, .json, .template and .tf files; files that are neither a template nor a plan \
+are skipped. A value that cannot be known before deployment is reported UNKNOWN with its line.
+
+Exit status: 0 nothing to report, 1 a key NON_COMPLIANT or UNKNOWN (UNKNOWN only without \
+--allow-unknown), 2 a file could not be read (named on stderr; the others are still checked).
+
+Examples:
+  kms-rotation check-iac templates/ modules/kms
+  kms-rotation check-iac --max-rotation-period-days 365 --output sarif . > kms.sarif
+  terraform show -json plan.out > plan.json && kms-rotation check-iac plan.json")]
+    CheckIac(CheckIacArgs),
+    /// AWS Security Hub: send the findings (export), and keep its KMS.4 findings in step with
+    /// approved exceptions (sync-exceptions). Plans only, unless --apply.
+    #[command(subcommand)]
+    Securityhub(SecurityhubCommand),
+}
+
+/// The `securityhub` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecurityhubCommand {
+    /// Send one ASFF finding per key with BatchImportFindings (custom integration product
+    /// .../product/<account>/default); archive the findings of deleted keys. Plans only, unless
+    /// --apply.
+    #[command(after_help = "\
+A second run updates the same findings (one Id per key and control), never duplicates them. \
+A finding sent earlier for a key that no longer exists is sent once more as ARCHIVED (only when \
+every key of the Region was listed).
+
+Exit status: 0 nothing left to do (everything sent), 1 findings not sent (a plan without \
+--apply, or findings Security Hub refused, named on stderr), 2 error.
+
+Examples:
+  kms-rotation securityhub export --region us-east-1            # the plan; sends nothing
+  kms-rotation securityhub export --apply --region us-east-1 --region eu-west-1")]
+    Export(SecurityhubArgs),
+    /// Suppress Security Hub's own KMS.4 finding of each key under a valid exception, with a
+    /// note of owner, expiry and ticket; set it back to NEW when the exception ends. Plans
+    /// only, unless --apply.
+    #[command(after_help = "\
+Only findings of control KMS.4 made by Security Hub itself, about keys evaluated in this run, \
+are considered. A finding is released (set back to NEW) only if this command suppressed it: its \
+user-defined field kms-rotation-exception is `suppressed` and its note is still the one this \
+command wrote. A finding someone else suppressed or resolved is left as it is, and listed.
+
+Exit status: 0 nothing left to do, 1 changes not made (a plan without --apply, or changes \
+Security Hub refused, named on stderr), 2 error.
+
+Examples:
+  kms-rotation securityhub sync-exceptions --region us-east-1
+  kms-rotation securityhub sync-exceptions --apply --output json")]
+    SyncExceptions(SecurityhubArgs),
+}
+
+/// The flags of both `securityhub` subcommands.
+#[derive(Debug, Args)]
+pub struct SecurityhubArgs {
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    /// Make the changes. Without it, the plan is printed and nothing is sent.
+    #[arg(long)]
+    pub apply: bool,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// How `audit` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// A table for people; the summary last.
+    Table,
+    /// One JSON object a line on stdout; the summary on stderr.
+    Json,
+    /// One OCSF Compliance Finding (class 2003, OCSF 1.5.0) a line; the summary on stderr.
+    Ocsf,
+    /// One AWS Security Finding Format finding a line, as BatchImportFindings takes it.
+    Asff,
 }
 
 /// How results are printed.
@@ -96,6 +179,31 @@ pub enum Output {
     Table,
     /// One JSON object a line on stdout; the summary on stderr.
     Json,
+}
+
+/// How `check-iac` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IacOutput {
+    /// A table for people; the summary on stderr.
+    Table,
+    /// One JSON object a line: file, line, resource, type, complianceType, reason, message.
+    Json,
+    /// SARIF 2.1.0, for code hosts that annotate the lines.
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckIacArgs {
+    /// Template, Terraform file, plan JSON, or a directory to search.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[arg(long, value_enum, default_value_t = IacOutput::Table)]
+    pub output: IacOutput,
+    /// Exit 0 rather than 1 when the only findings are UNKNOWN.
+    #[arg(long)]
+    pub allow_unknown: bool,
 }
 
 /// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.
@@ -111,14 +219,23 @@ pub struct RuleArgs {
     /// The tag that records an approved exception (exceptionTagKey).
     #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY)]
     pub exception_tag_key: String,
+    /// Keys whose current key material is older than this are NON_COMPLIANT: proof that material
+    /// is renewed, from ListKeyRotations (rule parameter maxKeyMaterialAgeInDays, 90..3650).
+    /// Default: not checked.
+    #[arg(long, value_name = "DAYS")]
+    pub max_key_material_age_days: Option<i64>,
+    /// Keys with rotation on whose NextRotationDate is more than this many days past are
+    /// NON_COMPLIANT, overdue (rotationGraceDays, 0..365).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub rotation_grace_days: i64,
 }
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     #[command(flatten)]
     pub rule: RuleArgs,
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    #[arg(long, value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +338,29 @@ mod tests {
     }
 
     #[test]
+    fn audit_prints_ocsf_and_asff_and_securityhub_plans_by_default() {
+        let cli = Cli::try_parse_from(["kms-rotation", "audit", "--output", "ocsf"]).unwrap();
+        let Command::Audit(a) = cli.command else {
+            panic!("not audit")
+        };
+        assert_eq!(a.output, AuditOutput::Ocsf);
+        let cli = Cli::try_parse_from(["kms-rotation", "securityhub", "sync-exceptions"]).unwrap();
+        let Command::Securityhub(SecurityhubCommand::SyncExceptions(s)) = cli.command else {
+            panic!("not sync-exceptions")
+        };
+        assert!(!s.apply);
+        let cli =
+            Cli::try_parse_from(["kms-rotation", "securityhub", "export", "--apply"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Securityhub(SecurityhubCommand::Export(SecurityhubArgs {
+                apply: true,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
     fn out_of_range_flags_are_refused() {
         for args in [
             &["remediate", "--rotation-period-days", "89"][..],
@@ -231,6 +371,8 @@ mod tests {
             &["remediate", "--priority-tag", "=prod"],
             &["audit", "--output", "yaml"],
             &["rescan"],
+            &["securityhub"],
+            &["securityhub", "export", "--output", "ocsf"],
         ] {
             let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
             assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");

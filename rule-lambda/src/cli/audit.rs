@@ -7,7 +7,7 @@ use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::args::Output;
+use super::args::AuditOutput;
 use super::output::{json_lines, or_dash, table};
 use super::session::Session;
 use super::{CliError, Exit};
@@ -189,21 +189,30 @@ pub fn render_table(keys: &[Audited]) -> String {
 pub async fn command(
     session: &Session,
     params: &RuleParameters,
-    output: Output,
+    output: AuditOutput,
 ) -> Result<Exit, CliError> {
     let regions: Vec<KmsRegion> = session.kms_regions(params);
-    let run = evaluate_regions(&regions, params, Utc::now().date_naive()).await;
+    let mut run = evaluate_regions(&regions, params, Utc::now().date_naive()).await;
     for w in &run.warnings {
         eprintln!("warning: {w}");
     }
     let summary = summary(&run, regions.len());
     match output {
-        Output::Table => {
+        AuditOutput::Table => {
             print!("{}", render_table(&run.keys));
             println!("\n{summary}");
         }
-        Output::Json => {
+        AuditOutput::Json => {
             let lines: Vec<Value> = run.keys.iter().map(Audited::to_json).collect();
+            print!("{}", json_lines(&lines));
+            eprintln!("{summary}");
+        }
+        AuditOutput::Ocsf | AuditOutput::Asff => {
+            let ocsf = output == AuditOutput::Ocsf;
+            let (lines, errors) =
+                super::securityhub::audit_findings(&regions, &run.keys, params, ocsf, Utc::now())
+                    .await;
+            run.errors.extend(errors);
             print!("{}", json_lines(&lines));
             eprintln!("{summary}");
         }

@@ -7,15 +7,19 @@
 //! - [`audit`]: every key of every Region, evaluated concurrently.
 //! - [`exceptions`]: the exception tags, classified.
 //! - [`rescan`]: asks Config for StartConfigRulesEvaluation.
+//! - [`check_iac`]: the decision on templates and plans, before deployment (no AWS call).
 //! - [`remediate`]: the `remediate` command around [`crate::remediate`].
+//! - [`securityhub`]: `securityhub export` and `securityhub sync-exceptions`.
 //! - [`output`]: tables and JSON lines.
 
 pub mod args;
 pub mod audit;
+pub mod check_iac;
 pub mod exceptions;
 pub mod output;
 pub mod remediate;
 pub mod rescan;
+pub mod securityhub;
 pub mod session;
 
 use serde_json::json;
@@ -55,6 +59,10 @@ pub enum CliError {
     Config { region: String, error: ConfigError },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{}", securityhub::explain(.0))]
+    SecurityHub(#[from] crate::securityhub::HubError),
+    #[error("sts:GetCallerIdentity failed (the account id is needed for the findings): {0}")]
+    Sts(String),
 }
 
 impl CliError {
@@ -139,6 +147,8 @@ pub fn rule_parameters(args: &RuleArgs) -> Result<RuleParameters, CliError> {
         "maxRotationPeriodInDays": args.max_rotation_period_days.map(|d| d.to_string()).unwrap_or_default(),
         "evaluateDisabledKeys": args.evaluate_disabled_keys.to_string(),
         "exceptionTagKey": args.exception_tag_key,
+        "maxKeyMaterialAgeInDays": args.max_key_material_age_days.map(|d| d.to_string()).unwrap_or_default(),
+        "rotationGraceDays": args.rotation_grace_days.to_string(),
     });
     RuleParameters::parse(Some(&raw.to_string())).map_err(|e| CliError::Usage(flag_error(&e)))
 }
@@ -150,6 +160,8 @@ fn flag_error(e: &ParamError) -> String {
         | ParamError::NotBool { name, .. }
         | ParamError::BadName { name, .. } => match *name {
             "maxRotationPeriodInDays" => "--max-rotation-period-days",
+            "maxKeyMaterialAgeInDays" => "--max-key-material-age-days",
+            "rotationGraceDays" => "--rotation-grace-days",
             "evaluateDisabledKeys" => "--evaluate-disabled-keys",
             "exceptionTagKey" => "--exception-tag-key",
             other => other,
@@ -189,13 +201,32 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
                 max_rotation_period_days: None,
                 evaluate_disabled_keys: false,
                 exception_tag_key: args.exception_tag_key.clone(),
+                max_key_material_age_days: None,
+                rotation_grace_days: i64::from(crate::params::DEFAULT_ROTATION_GRACE_DAYS),
             })?;
             let session = Session::load(&cli.regions).await?;
             exceptions::command(&session, &params, &args).await
         }
+        Command::CheckIac(args) => {
+            let params = rule_parameters(&args.rule)?;
+            check_iac::command(&args, &params)
+        }
         Command::Rescan(args) => {
             let session = Session::load(&cli.regions).await?;
             rescan::command(&session, &args).await
+        }
+        Command::Securityhub(sub) => {
+            let (args, export) = match &sub {
+                args::SecurityhubCommand::Export(a) => (a, true),
+                args::SecurityhubCommand::SyncExceptions(a) => (a, false),
+            };
+            let params = rule_parameters(&args.rule)?;
+            let session = Session::load(&cli.regions).await?;
+            if export {
+                securityhub::export(&session, &params, args).await
+            } else {
+                securityhub::sync_exceptions(&session, &params, args).await
+            }
         }
     }
 }
@@ -209,6 +240,8 @@ mod tests {
             max_rotation_period_days: max,
             evaluate_disabled_keys: true,
             exception_tag_key: tag.into(),
+            max_key_material_age_days: None,
+            rotation_grace_days: 7,
         }
     }
 

@@ -1,0 +1,398 @@
+//! `kms-rotation check-iac PATH...`: the rule's decision on the KMS keys of CloudFormation
+//! templates, Terraform modules and Terraform plans, before deployment ([`crate::iac`]).
+//!
+//! Exit status: 0 nothing to report, 1 a key NON_COMPLIANT (or UNKNOWN, unless
+//! `--allow-unknown`), 2 a file could not be read (named on stderr; the other files are still
+//! checked and reported).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use super::args::{CheckIacArgs, IacOutput};
+use super::output::{json_lines, table};
+use super::{CliError, Exit};
+use crate::decision::Compliance;
+use crate::iac::{self, assess_unit, Finding, IacError, KeyResource, Outcome};
+use crate::params::RuleParameters;
+
+/// A file that could not be checked, and why.
+#[derive(Debug)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub error: IacError,
+}
+
+/// What one run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<FileError>,
+    /// Files read (templates, modules' files, plans).
+    pub checked: usize,
+    /// Files of a candidate extension that are neither a template nor a plan.
+    pub skipped: usize,
+}
+
+impl Report {
+    pub fn exit(&self, allow_unknown: bool) -> Exit {
+        if !self.errors.is_empty() {
+            return Exit::Error;
+        }
+        let finding = |f: &Finding| match &f.outcome {
+            Outcome::Verdict(v) => v.compliance == Compliance::NonCompliant,
+            Outcome::Unknown(_) => !allow_unknown,
+        };
+        if self.findings.iter().any(finding) {
+            Exit::Findings
+        } else {
+            Exit::Clean
+        }
+    }
+}
+
+pub fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, CliError> {
+    let report = check(&args.paths, params, Utc::now().date_naive());
+    let stdout = match args.output {
+        IacOutput::Table => render_table(&report),
+        IacOutput::Json => {
+            json_lines(&report.findings.iter().map(finding_json).collect::<Vec<_>>())
+        }
+        IacOutput::Sarif => format!("{:#}\n", sarif(&report)),
+    };
+    print!("{stdout}");
+    for e in &report.errors {
+        eprintln!("error: {}: {}", e.file.display(), e.error);
+    }
+    eprintln!("{}", summary(&report));
+    Ok(report.exit(args.allow_unknown))
+}
+
+/// Check every file under `paths`: templates and plans one by one, Terraform a module (directory)
+/// at a time.
+pub fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate) -> Report {
+    let mut report = Report::default();
+    let mut documents = Vec::new();
+    let mut modules: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut documents, &mut modules, &mut report);
+        } else if path.is_file() {
+            add_file(path.clone(), &mut documents, &mut modules);
+        } else {
+            report.errors.push(FileError {
+                file: path.clone(),
+                error: IacError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                )),
+            });
+        }
+    }
+    for path in documents {
+        match iac::read_document(&path) {
+            Ok(Some((_, keys))) => {
+                report.checked += 1;
+                report.findings.extend(assess_unit(&keys, params, today));
+            }
+            Ok(None) => report.skipped += 1,
+            Err(error) => report.errors.push(FileError { file: path, error }),
+        }
+    }
+    for (dir, files) in modules {
+        let keys = read_module(&dir, &files, &mut report);
+        report.findings.extend(assess_unit(&keys, params, today));
+    }
+    report.findings.sort_by(|a, b| {
+        (&a.resource.file, a.resource.line, &a.resource.name).cmp(&(
+            &b.resource.file,
+            b.resource.line,
+            &b.resource.name,
+        ))
+    });
+    report.errors.sort_by(|a, b| a.file.cmp(&b.file));
+    report
+}
+
+fn add_file(
+    path: PathBuf,
+    documents: &mut Vec<PathBuf>,
+    modules: &mut BTreeMap<PathBuf, Vec<PathBuf>>,
+) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tf"))
+    {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        modules.entry(dir).or_default().push(path);
+    } else {
+        documents.push(path);
+    }
+}
+
+/// Directories are walked in name order; hidden ones (`.git`, `.terraform`) and `node_modules`
+/// are not entered.
+fn walk(
+    dir: &Path,
+    documents: &mut Vec<PathBuf>,
+    modules: &mut BTreeMap<PathBuf, Vec<PathBuf>>,
+    report: &mut Report,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            report.errors.push(FileError {
+                file: dir.to_owned(),
+                error: IacError::Io(e),
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if path.is_dir() {
+            if !name.starts_with('.') && name != "node_modules" {
+                walk(&path, documents, modules, report);
+            }
+        } else if iac::candidate(&path) {
+            add_file(path, documents, modules);
+        }
+    }
+}
+
+/// One Terraform module: every `.tf` of the directory gives variables and locals; the keys of
+/// the requested files are reported.
+fn read_module(dir: &Path, requested: &[PathBuf], report: &mut Report) -> Vec<KeyResource> {
+    let listing = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut siblings: Vec<PathBuf> = std::fs::read_dir(listing)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+                .map(|p| {
+                    if dir.as_os_str().is_empty() {
+                        PathBuf::from(p.file_name().unwrap_or_default())
+                    } else {
+                        p
+                    }
+                })
+                .filter(|p| !requested.contains(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    siblings.sort();
+    let mut parsed = Vec::new();
+    for path in requested {
+        match iac::terraform::parse_file(path) {
+            Ok(file) => {
+                report.checked += 1;
+                parsed.push(file);
+            }
+            Err(error) => report.errors.push(FileError {
+                file: path.clone(),
+                error,
+            }),
+        }
+    }
+    // A sibling that does not parse is reported when it is checked itself, not here.
+    parsed.extend(
+        siblings
+            .iter()
+            .filter_map(|p| iac::terraform::parse_file(p).ok()),
+    );
+    iac::terraform::read_module(&parsed, requested)
+}
+
+/// The JSON object of one finding (one line of `--output json`).
+pub fn finding_json(f: &Finding) -> Value {
+    json!({
+        "file": f.resource.file.display().to_string(),
+        "line": f.outcome.line(f.resource.line),
+        "resource": f.resource.name,
+        "type": f.resource.resource_type,
+        "complianceType": f.outcome.compliance_type(),
+        "reason": f.outcome.reason(),
+        "message": f.message(),
+    })
+}
+
+fn render_table(report: &Report) -> String {
+    if report.findings.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = report
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                format!(
+                    "{}:{}",
+                    f.resource.file.display(),
+                    f.outcome.line(f.resource.line)
+                ),
+                f.resource.name.clone(),
+                f.resource.resource_type.clone(),
+                f.outcome.compliance_type().to_owned(),
+                f.outcome.reason().to_owned(),
+                f.message(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "LOCATION", "RESOURCE", "TYPE", "RESULT", "REASON", "MESSAGE",
+        ],
+        &rows,
+    )
+}
+
+fn summary(report: &Report) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &report.findings {
+        *counts.entry(f.outcome.compliance_type()).or_default() += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(
+        "check-iac: {} files checked, {} keys{}{}{}",
+        report.checked,
+        report.findings.len(),
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        },
+        if report.skipped > 0 {
+            format!(
+                ", {} files skipped (neither a template nor a plan)",
+                report.skipped
+            )
+        } else {
+            String::new()
+        },
+        if report.errors.is_empty() {
+            String::new()
+        } else {
+            format!(", {} files unreadable", report.errors.len())
+        },
+    )
+}
+
+/// A relative path as a SARIF `uri` (forward slashes, percent-encoded); an absolute one as a
+/// `file://` URI.
+fn uri(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    let out = out.strip_prefix("./").map(str::to_owned).unwrap_or(out);
+    if path.is_absolute() {
+        format!("file://{out}")
+    } else {
+        out
+    }
+}
+
+/// SARIF 2.1.0: one run, a rule per reason code, a result per key with its file and line.
+pub fn sarif(report: &Report) -> Value {
+    let mut rule_ids: Vec<&str> = report.findings.iter().map(|f| f.outcome.reason()).collect();
+    rule_ids.sort_unstable();
+    rule_ids.dedup();
+    let rules: Vec<Value> = rule_ids
+        .iter()
+        .map(|id| {
+            json!({
+                "id": id,
+                "shortDescription": {"text": format!("KMS key rotation: {id}")},
+                "helpUri": "https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html",
+            })
+        })
+        .collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let (kind, level) = match &f.outcome {
+                Outcome::Verdict(v) => match v.compliance {
+                    Compliance::Compliant => ("pass", "none"),
+                    Compliance::NotApplicable => ("notApplicable", "none"),
+                    Compliance::NonCompliant => ("fail", "error"),
+                },
+                Outcome::Unknown(_) => ("fail", "warning"),
+            };
+            let rule = f.outcome.reason();
+            json!({
+                "ruleId": rule,
+                "ruleIndex": rule_ids.iter().position(|r| *r == rule).unwrap_or(0),
+                "kind": kind,
+                "level": level,
+                "message": {"text": format!("{} {}: {}", f.resource.name, f.outcome.compliance_type(), f.message())},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri(&f.resource.file)},
+                        "region": {"startLine": f.outcome.line(f.resource.line).max(1)},
+                    },
+                    "logicalLocations": [{"name": f.resource.name, "kind": "resource"}],
+                }],
+                "properties": {
+                    "complianceType": f.outcome.compliance_type(),
+                    "resourceType": f.resource.resource_type,
+                },
+            })
+        })
+        .collect();
+    let notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| {
+            json!({
+                "level": "error",
+                "message": {"text": format!("{}: {}", e.file.display(), e.error)},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}}],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "kms-rotation check-iac",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "invocations": [{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_are_relative_and_encoded() {
+        assert_eq!(uri(Path::new("./a b/t.yaml")), "a%20b/t.yaml");
+        assert_eq!(uri(Path::new("/x/t.tf")), "file:///x/t.tf");
+    }
+}

@@ -1,0 +1,134 @@
+//! Infrastructure as code, read before deployment: the KMS keys a CloudFormation template, a
+//! Terraform module or a Terraform plan would create, as the facts the rule's decision needs.
+//!
+//! Each format is read into the same typed description ([`KeyResource`]): a key's spec, origin,
+//! key store, state, rotation and tags, each either known from the source or [`Unknowable`]
+//! before deployment, with its line. [`assess`] then builds the rule's [`crate::decision::KeyFacts`]
+//! and calls [`crate::decision::decide`]: the verdicts are the rule's own; a fact the decision asks
+//! for that the source cannot tell makes the key UNKNOWN, never a guess.
+//!
+//! - [`value`]: the resolved values of a template ([`Val`]), known or not.
+//! - [`yaml`]: YAML and JSON with line numbers and CloudFormation's short-form tags.
+//! - [`cfn`]: CloudFormation templates (`AWS::KMS::Key`, `AWS::KMS::ReplicaKey`).
+//! - [`terraform`]: Terraform source (`aws_kms_key`, `aws_kms_replica_key`, external keys).
+//! - [`plan`]: Terraform plan JSON (`terraform show -json`).
+//! - [`assess`]: the facts, the decision, the finding.
+
+pub mod assess;
+pub mod cfn;
+pub mod plan;
+pub mod terraform;
+pub mod value;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use assess::{assess_unit, Finding, Outcome};
+pub use value::{Fact, Unknowable, Val};
+
+/// Why a file could not be checked. Every message names the problem; the caller names the file.
+#[derive(Debug, Error)]
+pub enum IacError {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not valid YAML or JSON: {0}")]
+    Yaml(String),
+    #[error("not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("not valid Terraform (HCL): {0}")]
+    Hcl(String),
+    #[error("not a Terraform plan: {0}")]
+    Plan(String),
+    #[error("not a CloudFormation template: {0}")]
+    Template(String),
+}
+
+/// One KMS key resource, as the source describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyResource {
+    /// The logical ID (CloudFormation) or the address (Terraform).
+    pub name: String,
+    /// `AWS::KMS::Key`, `aws_kms_key`, ...
+    pub resource_type: String,
+    /// The file that declares it.
+    pub file: PathBuf,
+    /// 1-based line of its declaration.
+    pub line: usize,
+    pub kind: KeyKind,
+    /// What was assumed to read it, for the message (a parameter taken at its default).
+    pub notes: Vec<String>,
+}
+
+/// A key of its own, or a multi-Region replica that shares its primary's rotation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyKind {
+    Key(KeyProps),
+    Replica(ReplicaProps),
+}
+
+/// The properties of a key that the decision reads. Defaults are applied by the readers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyProps {
+    pub key_spec: Fact<String>,
+    pub origin: Fact<String>,
+    pub custom_key_store_id: Fact<Option<String>>,
+    pub enabled: Fact<bool>,
+    pub rotation_enabled: Fact<bool>,
+    /// `None` when not set: KMS then rotates every 365 days.
+    pub rotation_period_days: Fact<Option<i64>>,
+    pub tags: Fact<Tags>,
+}
+
+/// A multi-Region replica: its own state and tags, its primary's everything else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaProps {
+    /// The name of the primary key in the same template or module.
+    pub primary: Fact<String>,
+    pub enabled: Fact<bool>,
+    pub tags: Fact<Tags>,
+}
+
+/// Tag keys with their values; a value may be unknown before deployment.
+pub type Tags = Vec<(String, Fact<String>)>;
+
+/// The formats `check-iac` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    CloudFormation,
+    Terraform,
+    TerraformPlan,
+}
+
+/// What a file is, from its name: `.tf` is Terraform; `.json`, `.yaml`, `.yml`, `.template` are
+/// CloudFormation or a plan, told apart by their content. Anything else is not read.
+pub fn candidate(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("tf" | "json" | "yaml" | "yml" | "template")
+    )
+}
+
+/// The keys of one file that is not Terraform source: `Ok(None)` when the file is valid YAML or
+/// JSON but neither a template nor a plan (a workflow file, a package.json), so it is skipped.
+pub fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResource>)>, IacError> {
+    let text = std::fs::read_to_string(path)?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        let value: serde_json::Value = serde_json::from_str(&text)?;
+        if plan::looks_like_plan(&value) {
+            return plan::read(path, &text, &value).map(|k| Some((Format::TerraformPlan, k)));
+        }
+    }
+    let root = yaml::parse(&text).map_err(IacError::Yaml)?;
+    if !cfn::looks_like_template(&root) {
+        return Ok(None);
+    }
+    cfn::read(path, &root).map(|k| Some((Format::CloudFormation, k)))
+}

@@ -1,0 +1,221 @@
+//! Terraform plan JSON (`terraform show -json PLANFILE`): the keys of `resource_changes` that the
+//! plan creates, updates or keeps, with the values Terraform computed. A value in
+//! `after_unknown` is known only after apply; a replica's primary is found by its ARN or, when
+//! that is unknown, by the reference in `configuration`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::value::{tag_map, Val};
+use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
+
+const KEY_TYPES: &[&str] = &[
+    "aws_kms_key",
+    "aws_kms_external_key",
+    "aws_kms_replica_key",
+    "aws_kms_replica_external_key",
+];
+
+/// A plan has a `format_version` and `resource_changes` or `planned_values`.
+pub fn looks_like_plan(value: &Value) -> bool {
+    value.get("format_version").is_some()
+        && (value.get("resource_changes").is_some() || value.get("planned_values").is_some())
+}
+
+pub fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResource>, IacError> {
+    let changes = match plan.get("resource_changes") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(changes)) => changes,
+        Some(_) => return Err(IacError::Plan("resource_changes is not a list".into())),
+    };
+    let live: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c.get("mode").and_then(Value::as_str) == Some("managed"))
+        .filter(|c| {
+            c.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| KEY_TYPES.contains(&t))
+        })
+        .filter(|c| c.pointer("/change/after").is_some_and(|a| !a.is_null()))
+        .collect();
+    let mut keys = Vec::new();
+    for change in &live {
+        let address = change
+            .get("address")
+            .and_then(Value::as_str)
+            .ok_or_else(|| IacError::Plan("a resource change without an address".into()))?;
+        let rtype = change
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let line = line_of(text, address);
+        let after = change.pointer("/change/after").unwrap_or(&Value::Null);
+        let after_unknown = change
+            .pointer("/change/after_unknown")
+            .unwrap_or(&Value::Null);
+        let get = |name: &str| -> Val {
+            if after_unknown.get(name) == Some(&Value::Bool(true)) {
+                return Val::Unknown(Unknowable::new(
+                    line,
+                    format!("{address}: {name} is known only after apply"),
+                ));
+            }
+            to_val(after.get(name).unwrap_or(&Value::Null))
+        };
+        let boolean = |name: &str, default: bool| -> Fact<bool> {
+            get(name).boolean(line, name).map(|b| b.unwrap_or(default))
+        };
+        let string = |name: &str, default: &str| -> Fact<String> {
+            get(name)
+                .string(line, name)
+                .map(|s| s.unwrap_or_else(|| default.to_owned()))
+        };
+        // tags_all has the provider's default_tags too, as the key will carry them.
+        let tags = match get("tags_all") {
+            Val::Absent => tag_map(&get("tags"), line, "tags"),
+            all => tag_map(&all, line, "tags_all"),
+        };
+        let kind = match rtype {
+            "aws_kms_key" => KeyKind::Key(KeyProps {
+                key_spec: string("customer_master_key_spec", "SYMMETRIC_DEFAULT"),
+                origin: get("xks_key_id").string(line, "xks_key_id").map(|x| {
+                    if x.is_some() {
+                        "EXTERNAL_KEY_STORE"
+                    } else {
+                        "AWS_KMS"
+                    }
+                    .to_owned()
+                }),
+                custom_key_store_id: get("custom_key_store_id")
+                    .string(line, "custom_key_store_id")
+                    .map(|s| s.filter(|s| !s.is_empty())),
+                enabled: boolean("is_enabled", true),
+                rotation_enabled: boolean("enable_key_rotation", false),
+                rotation_period_days: get("rotation_period_in_days")
+                    .integer(line, "rotation_period_in_days"),
+                tags,
+            }),
+            "aws_kms_replica_key" => KeyKind::Replica(ReplicaProps {
+                primary: primary_of(plan, &live, change, address, line),
+                enabled: boolean("enabled", true),
+                tags,
+            }),
+            _ => KeyKind::Key(KeyProps {
+                key_spec: string("key_spec", "SYMMETRIC_DEFAULT"),
+                origin: Ok("EXTERNAL".into()),
+                custom_key_store_id: Ok(None),
+                enabled: boolean("enabled", true),
+                rotation_enabled: Ok(false),
+                rotation_period_days: Ok(None),
+                tags,
+            }),
+        };
+        keys.push(KeyResource {
+            name: address.to_owned(),
+            resource_type: rtype.to_owned(),
+            file: path.to_owned(),
+            line,
+            kind,
+            notes: Vec::new(),
+        });
+    }
+    Ok(keys)
+}
+
+fn to_val(v: &Value) -> Val {
+    match v {
+        Value::Null => Val::Absent,
+        Value::Bool(b) => Val::Str(b.to_string()),
+        Value::Number(n) => Val::Str(n.to_string()),
+        Value::String(s) => Val::Str(s.clone()),
+        Value::Array(items) => Val::Seq(items.iter().map(to_val).collect()),
+        Value::Object(m) => Val::Map(m.iter().map(|(k, v)| (k.clone(), to_val(v))).collect()),
+    }
+}
+
+/// The line of `"address": "<address>"` (plans are often one line: then 1).
+fn line_of(text: &str, address: &str) -> usize {
+    let quoted = serde_json::to_string(address).unwrap_or_default();
+    text.match_indices(&quoted)
+        .map(|(i, _)| i)
+        .find(|&i| text[..i].trim_end().ends_with(':'))
+        .map_or(1, |i| text[..i].matches('\n').count() + 1)
+}
+
+/// The primary of a replica: the key whose planned ARN is `primary_key_arn`, or the key the
+/// configuration references (`aws_kms_key.p.arn`), in the replica's module and instance.
+fn primary_of(
+    plan: &Value,
+    live: &[&Value],
+    change: &Value,
+    address: &str,
+    line: usize,
+) -> Fact<String> {
+    let outside = || {
+        Unknowable::new(
+            line,
+            format!("{address}: primary_key_arn is not a key of this plan: the replica rotates with its primary, which is checked where it is planned"),
+        )
+    };
+    let address_of = |c: &Value| c.get("address").and_then(Value::as_str).map(str::to_owned);
+    if let Some(arn) = change
+        .pointer("/change/after/primary_key_arn")
+        .and_then(Value::as_str)
+    {
+        return live
+            .iter()
+            .find(|c| c.pointer("/change/after/arn").and_then(Value::as_str) == Some(arn))
+            .and_then(|c| address_of(c))
+            .ok_or_else(outside);
+    }
+    // The configuration of the replica's module.
+    let mut module = plan.pointer("/configuration/root_module");
+    let module_address = change.get("module_address").and_then(Value::as_str);
+    if let Some(m) = module_address {
+        for call in m.split('.').collect::<Vec<_>>().chunks(2) {
+            let name = call.get(1).map(|n| n.split('[').next().unwrap_or(n));
+            module = module
+                .and_then(|md| md.get("module_calls"))
+                .and_then(|calls| calls.get(name.unwrap_or_default()))
+                .and_then(|c| c.get("module"));
+        }
+    }
+    let own = format!(
+        "{}.{}",
+        change
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        change
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    );
+    let reference = module
+        .and_then(|m| m.get("resources"))
+        .and_then(Value::as_array)
+        .and_then(|rs| {
+            rs.iter()
+                .find(|r| r.get("address").and_then(Value::as_str) == Some(&own))
+        })
+        .and_then(|r| r.pointer("/expressions/primary_key_arn/references"))
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter()
+                .filter_map(Value::as_str)
+                .find(|r| r.starts_with("aws_kms_key.") && r.matches('.').count() == 1)
+        })
+        .ok_or_else(outside)?;
+    let prefix = module_address.map(|m| format!("{m}.")).unwrap_or_default();
+    let base = format!("{prefix}{reference}");
+    let index = change
+        .get("index")
+        .map(|i| format!("[{i}]"))
+        .unwrap_or_default();
+    let candidates: Vec<String> = live.iter().filter_map(|c| address_of(c)).collect();
+    [format!("{base}{index}"), base]
+        .into_iter()
+        .find(|a| candidates.contains(a))
+        .ok_or_else(outside)
+}

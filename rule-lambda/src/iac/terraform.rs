@@ -1,0 +1,668 @@
+//! Terraform source: `aws_kms_key`, `aws_kms_external_key`, `aws_kms_replica_key` and
+//! `aws_kms_replica_external_key` of one module (the `.tf` files of one directory).
+//!
+//! Resolved: literals, `var.x` with a default (noted in the message), `local.x`, `each.key` and
+//! `each.value` of a `for_each` over a known map or set, conditionals whose condition is known or
+//! whose branches agree, string templates of known parts, `merge`, `toset`, `tomap`, `tobool`,
+//! `tonumber`, `tostring`. Unknown: a variable without a default (its value comes from the plan's
+//! inputs, which source does not show), attributes of other resources, other functions.
+//! `terraform.tfvars` and provider `default_tags` are not read: check the plan JSON for those.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl_edit::structure::{Block, Body, Structure};
+use hcl_edit::template::{Element, Template};
+use hcl_edit::Span;
+
+use super::value::{tag_map, Val};
+use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
+
+const KEY_TYPES: &[&str] = &[
+    "aws_kms_key",
+    "aws_kms_external_key",
+    "aws_kms_replica_key",
+    "aws_kms_replica_external_key",
+];
+
+/// One parsed `.tf` file.
+pub struct SourceFile {
+    pub path: PathBuf,
+    body: Body,
+    lines: LineIndex,
+}
+
+/// Parse one `.tf` file.
+pub fn parse_file(path: &Path) -> Result<SourceFile, IacError> {
+    let text = std::fs::read_to_string(path)?;
+    parse_text(path, &text)
+}
+
+pub fn parse_text(path: &Path, text: &str) -> Result<SourceFile, IacError> {
+    let body = hcl_edit::parser::parse_body(text).map_err(|e| IacError::Hcl(e.to_string()))?;
+    Ok(SourceFile {
+        path: path.to_owned(),
+        body,
+        lines: LineIndex::new(text),
+    })
+}
+
+/// The keys declared in `report` (files of one module), with every file of the module (`all`)
+/// giving the variables and locals.
+pub fn read_module(all: &[SourceFile], report: &[PathBuf]) -> Vec<KeyResource> {
+    let module = Module::new(all);
+    let mut keys = Vec::new();
+    for file in all.iter().filter(|f| report.contains(&f.path)) {
+        for block in blocks(&file.body, "resource") {
+            let [rtype, name] = block.labels.as_slice() else {
+                continue;
+            };
+            let (rtype, name) = (rtype.as_str(), name.as_str());
+            if KEY_TYPES.contains(&rtype) {
+                keys.extend(resource(&module, file, block, rtype, name));
+            }
+        }
+    }
+    keys
+}
+
+fn blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> {
+    body.iter().filter_map(move |s| match s {
+        Structure::Block(b) if b.ident.as_str() == ident => Some(b),
+        _ => None,
+    })
+}
+
+struct Module<'a> {
+    variables: HashMap<&'a str, Option<&'a Expression>>,
+    locals: HashMap<&'a str, &'a Expression>,
+}
+
+impl<'a> Module<'a> {
+    fn new(files: &'a [SourceFile]) -> Self {
+        let mut variables = HashMap::new();
+        let mut locals = HashMap::new();
+        for file in files {
+            for v in blocks(&file.body, "variable") {
+                if let [name] = v.labels.as_slice() {
+                    let default = v.body.get_attribute("default").map(|a| &a.value);
+                    variables.insert(name.as_str(), default);
+                }
+            }
+            for l in blocks(&file.body, "locals") {
+                for s in l.body.iter() {
+                    if let Structure::Attribute(a) = s {
+                        locals.insert(a.key.as_str(), &a.value);
+                    }
+                }
+            }
+        }
+        Self { variables, locals }
+    }
+}
+
+/// `each.key` and `each.value` of one instance.
+#[derive(Clone)]
+enum Each {
+    None,
+    Known { key: String, value: Val },
+    Unknown(Unknowable),
+}
+
+fn resource(
+    module: &Module<'_>,
+    file: &SourceFile,
+    block: &Block,
+    rtype: &str,
+    name: &str,
+) -> Vec<KeyResource> {
+    let line = file.lines.line_of(block.span());
+    let address = format!("{rtype}.{name}");
+    let mut notes = Vec::new();
+    let attr_line = |key: &str| {
+        block
+            .body
+            .get_attribute(key)
+            .map_or(line, |a| file.lines.line_of(a.span()))
+    };
+    let mut instances: Vec<(String, Each)> = Vec::new();
+    if let Some(count) = block.body.get_attribute("count") {
+        let at = file.lines.line_of(count.span());
+        let mut eval = Eval::new(module, Each::None, at, &mut notes);
+        match eval.expr(&count.value).integer(at, "count") {
+            Ok(Some(0)) => return Vec::new(),
+            Ok(Some(n)) => eval.note(format!("count = {n}, every instance alike")),
+            _ => eval.note("count is known only at plan time".to_owned()),
+        }
+        instances.push((address.clone(), Each::None));
+    } else if let Some(for_each) = block.body.get_attribute("for_each") {
+        let at = file.lines.line_of(for_each.span());
+        match Eval::new(module, Each::None, at, &mut notes).expr(&for_each.value) {
+            Val::Map(entries) => {
+                for (k, v) in entries {
+                    instances.push((
+                        format!("{address}[{k:?}]"),
+                        Each::Known { key: k, value: v },
+                    ))
+                }
+            }
+            Val::Seq(items) => {
+                for item in items {
+                    match item {
+                        Val::Str(s) => instances.push((
+                            format!("{address}[{s:?}]"),
+                            Each::Known {
+                                key: s.clone(),
+                                value: Val::Str(s),
+                            },
+                        )),
+                        _ => {
+                            instances.push((
+                                address.clone(),
+                                Each::Unknown(Unknowable::new(
+                                    at,
+                                    "for_each is not a set of strings",
+                                )),
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            Val::Unknown(u) => instances.push((
+                address.clone(),
+                Each::Unknown(Unknowable::new(
+                    at,
+                    format!(
+                        "each.value: the for_each collection is not known before deployment ({})",
+                        u.what
+                    ),
+                )),
+            )),
+            _ => instances.push((
+                address.clone(),
+                Each::Unknown(Unknowable::new(at, "for_each is not a map or set")),
+            )),
+        }
+    } else {
+        instances.push((address.clone(), Each::None));
+    }
+
+    let mut keys = Vec::new();
+    for (instance, each) in instances {
+        let mut notes = notes.clone();
+        let mut get = |key: &str| -> (Val, usize) {
+            let at = attr_line(key);
+            match block.body.get_attribute(key) {
+                Some(a) => (
+                    Eval::new(module, each.clone(), at, &mut notes).expr(&a.value),
+                    at,
+                ),
+                None => (Val::Absent, at),
+            }
+        };
+        let boolean = |(v, at): (Val, usize), name: &str, default: bool| -> Fact<bool> {
+            v.boolean(at, name).map(|b| b.unwrap_or(default))
+        };
+        let string = |(v, at): (Val, usize), name: &str, default: &str| -> Fact<String> {
+            v.string(at, name)
+                .map(|s| s.unwrap_or_else(|| default.to_owned()))
+        };
+        let tags = {
+            let (v, at) = get("tags");
+            tag_map(&v, at, "tags")
+        };
+        let kind = match rtype {
+            "aws_kms_key" => {
+                let xks = get("xks_key_id").0.string(line, "xks_key_id");
+                let store = get("custom_key_store_id")
+                    .0
+                    .string(attr_line("custom_key_store_id"), "custom_key_store_id");
+                let origin = match &xks {
+                    Ok(Some(_)) => Ok("EXTERNAL_KEY_STORE".to_owned()),
+                    Ok(None) => Ok("AWS_KMS".to_owned()),
+                    Err(u) => Err(u.clone()),
+                };
+                let (period, at) = get("rotation_period_in_days");
+                KeyKind::Key(KeyProps {
+                    key_spec: string(
+                        get("customer_master_key_spec"),
+                        "customer_master_key_spec",
+                        "SYMMETRIC_DEFAULT",
+                    ),
+                    origin,
+                    custom_key_store_id: store,
+                    enabled: boolean(get("is_enabled"), "is_enabled", true),
+                    rotation_enabled: boolean(
+                        get("enable_key_rotation"),
+                        "enable_key_rotation",
+                        false,
+                    ),
+                    rotation_period_days: period.integer(at, "rotation_period_in_days"),
+                    tags,
+                })
+            }
+            "aws_kms_external_key" | "aws_kms_replica_external_key" => KeyKind::Key(KeyProps {
+                key_spec: string(get("key_spec"), "key_spec", "SYMMETRIC_DEFAULT"),
+                origin: Ok("EXTERNAL".to_owned()),
+                custom_key_store_id: Ok(None),
+                enabled: boolean(get("enabled"), "enabled", true),
+                rotation_enabled: Ok(false),
+                rotation_period_days: Ok(None),
+                tags,
+            }),
+            _ => KeyKind::Replica(ReplicaProps {
+                primary: primary_of(block, &each, attr_line("primary_key_arn")),
+                enabled: boolean(get("enabled"), "enabled", true),
+                tags,
+            }),
+        };
+        keys.push(KeyResource {
+            name: instance,
+            resource_type: rtype.to_owned(),
+            file: file.path.clone(),
+            line,
+            kind,
+            notes,
+        });
+    }
+    keys
+}
+
+/// `primary_key_arn = aws_kms_key.NAME.arn` (or `aws_kms_key.NAME[KEY].arn`): the primary's
+/// address in this module.
+fn primary_of(block: &Block, each: &Each, line: usize) -> Fact<String> {
+    let outside = || {
+        Unknowable::new(
+            line,
+            "primary_key_arn is not an aws_kms_key of this module: the replica rotates with its primary, which is checked where it is declared",
+        )
+    };
+    let Some(Expression::Traversal(t)) = block
+        .body
+        .get_attribute("primary_key_arn")
+        .map(|a| &a.value)
+    else {
+        return Err(outside());
+    };
+    let Expression::Variable(root) = &t.expr else {
+        return Err(outside());
+    };
+    if root.as_str() != "aws_kms_key" {
+        return Err(outside());
+    }
+    let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+    match ops.as_slice() {
+        [TraversalOperator::GetAttr(name), TraversalOperator::GetAttr(attr)]
+            if attr.as_str() == "arn" =>
+        {
+            Ok(format!("aws_kms_key.{}", name.as_str()))
+        }
+        [TraversalOperator::GetAttr(name), TraversalOperator::Index(index), TraversalOperator::GetAttr(attr)]
+            if attr.as_str() == "arn" =>
+        {
+            let mut notes = Vec::new();
+            let empty = Module {
+                variables: HashMap::new(),
+                locals: HashMap::new(),
+            };
+            match Eval::new(&empty, each.clone(), line, &mut notes).expr(index) {
+                Val::Str(k) => Ok(format!("aws_kms_key.{}[{k:?}]", name.as_str())),
+                Val::Unknown(u) => Err(u),
+                _ => Err(outside()),
+            }
+        }
+        _ => Err(outside()),
+    }
+}
+
+/// Byte offsets to 1-based lines.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self(starts)
+    }
+    fn line_of(&self, span: Option<std::ops::Range<usize>>) -> usize {
+        let offset = span.map_or(0, |s| s.start);
+        match self.0.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+}
+
+const MAX_DEPTH: usize = 64;
+
+/// Evaluates an expression as far as the source allows; every unknown is at `line`.
+struct Eval<'m, 'n> {
+    module: &'m Module<'m>,
+    each: Each,
+    line: usize,
+    notes: &'n mut Vec<String>,
+    depth: usize,
+}
+
+impl<'m, 'n> Eval<'m, 'n> {
+    fn new(module: &'m Module<'m>, each: Each, line: usize, notes: &'n mut Vec<String>) -> Self {
+        Self {
+            module,
+            each,
+            line,
+            notes,
+            depth: 0,
+        }
+    }
+
+    fn note(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
+    fn unknown(&self, what: impl Into<String>) -> Val {
+        Val::Unknown(Unknowable::new(self.line, what))
+    }
+
+    fn expr(&mut self, e: &Expression) -> Val {
+        if self.depth > MAX_DEPTH {
+            return self.unknown("expression nested too deeply to read");
+        }
+        self.depth += 1;
+        let v = self.expr_inner(e);
+        self.depth -= 1;
+        v
+    }
+
+    fn expr_inner(&mut self, e: &Expression) -> Val {
+        match e {
+            Expression::Null(_) => Val::Absent,
+            Expression::Bool(b) => Val::Str(b.value().to_string()),
+            Expression::Number(n) => Val::Str(n.value().to_string()),
+            Expression::String(s) => Val::Str(s.value().clone()),
+            Expression::Array(a) => Val::Seq(a.iter().map(|i| self.expr(i)).collect()),
+            Expression::Object(o) => {
+                let mut entries = Vec::new();
+                for (k, v) in o.iter() {
+                    let key = match k {
+                        ObjectKey::Ident(i) => i.as_str().to_owned(),
+                        ObjectKey::Expression(e) => match self.expr(e) {
+                            Val::Str(s) => s,
+                            Val::Unknown(u) => return Val::Unknown(u),
+                            _ => return self.unknown("an object key that is not a string"),
+                        },
+                    };
+                    let value = self.expr(v.expr());
+                    entries.push((key, value));
+                }
+                Val::Map(entries)
+            }
+            Expression::StringTemplate(t) => self.template(t),
+            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::Parenthesis(p) => self.expr(p.inner()),
+            Expression::Variable(v) => self.unknown(format!("{} is not a value", v.as_str())),
+            Expression::Conditional(c) => {
+                let cond = self.expr(&c.cond_expr).boolean(self.line, "condition");
+                match cond {
+                    Ok(Some(true)) => self.expr(&c.true_expr),
+                    Ok(Some(false)) => self.expr(&c.false_expr),
+                    _ => {
+                        let (yes, no) = (self.expr(&c.true_expr), self.expr(&c.false_expr));
+                        if yes == no && yes.is_known() {
+                            yes
+                        } else {
+                            let why = match cond {
+                                Err(u) => u.what,
+                                _ => "the condition is not a boolean".into(),
+                            };
+                            self.unknown(format!("a conditional whose condition is not known before deployment: {why}"))
+                        }
+                    }
+                }
+            }
+            Expression::FuncCall(f) => {
+                let name = f.name.name.as_str();
+                let args: Vec<Val> = f.args.iter().map(|a| self.expr(a)).collect();
+                if let Some(u) = args.iter().find_map(Val::first_unknown) {
+                    return Val::Unknown(u.clone());
+                }
+                match (name, args.as_slice()) {
+                    ("merge", _) => {
+                        let mut out: Vec<(String, Val)> = Vec::new();
+                        for arg in args {
+                            match arg {
+                                Val::Map(entries) => {
+                                    for (k, v) in entries {
+                                        out.retain(|(ok, _)| ok != &k);
+                                        out.push((k, v));
+                                    }
+                                }
+                                Val::Absent => {}
+                                _ => return self.unknown("merge() of a value that is not a map"),
+                            }
+                        }
+                        Val::Map(out)
+                    }
+                    ("toset" | "tolist", [Val::Seq(items)]) => Val::Seq(items.clone()),
+                    ("tomap", [m @ Val::Map(_)]) => m.clone(),
+                    ("tobool" | "tostring" | "tonumber", [v @ Val::Str(_)]) => v.clone(),
+                    _ => self.unknown(format!(
+                        "{name}() is not evaluated by check-iac; check the plan JSON (terraform show -json) instead"
+                    )),
+                }
+            }
+            Expression::Traversal(t) => {
+                let mut ops = t.operators.iter().map(|o| o.value());
+                let mut value = match &t.expr {
+                    Expression::Variable(root) => match root.as_str() {
+                        "var" => match ops.next() {
+                            Some(TraversalOperator::GetAttr(name)) => self.variable(name.as_str()),
+                            _ => self.unknown("var without a name"),
+                        },
+                        "local" => match ops.next() {
+                            Some(TraversalOperator::GetAttr(name)) => self.local(name.as_str()),
+                            _ => self.unknown("local without a name"),
+                        },
+                        "each" => match (ops.next(), &self.each) {
+                            (Some(TraversalOperator::GetAttr(a)), Each::Known { key, value }) => {
+                                match a.as_str() {
+                                    "key" => Val::Str(key.clone()),
+                                    "value" => value.clone(),
+                                    other => self.unknown(format!("each.{other}")),
+                                }
+                            }
+                            (_, Each::Unknown(u)) => Val::Unknown(u.clone()),
+                            _ => self.unknown("each outside a for_each"),
+                        },
+                        "count" => self.unknown("count.index: instances are checked alike"),
+                        other => self
+                            .unknown(format!("{other}.* is an attribute known only after apply")),
+                    },
+                    other => self.expr(other),
+                };
+                for op in ops {
+                    value = match (op, value) {
+                        (_, Val::Unknown(u)) => return Val::Unknown(u),
+                        (TraversalOperator::GetAttr(name), v) => v.get(name.as_str()),
+                        (TraversalOperator::Index(i), v) => {
+                            let index = self.expr(i);
+                            index_into(v, index, self.line)
+                        }
+                        (TraversalOperator::LegacyIndex(i), v) => {
+                            index_into(v, Val::Str(i.value().to_string()), self.line)
+                        }
+                        _ => return self.unknown("a splat expression"),
+                    };
+                }
+                value
+            }
+            Expression::UnaryOp(u) => match (u.operator.value(), self.expr(&u.expr)) {
+                (UnaryOperator::Not, v) => match v.boolean(self.line, "operand of !") {
+                    Ok(Some(b)) => Val::Str((!b).to_string()),
+                    Err(u) => Val::Unknown(u),
+                    Ok(None) => self.unknown("! of null"),
+                },
+                (_, Val::Unknown(u)) => Val::Unknown(u),
+                _ => self.unknown("an arithmetic expression"),
+            },
+            Expression::BinaryOp(b) => {
+                let (l, r) = (self.expr(&b.lhs_expr), self.expr(&b.rhs_expr));
+                if let Some(u) = l.first_unknown().or(r.first_unknown()) {
+                    return Val::Unknown(u.clone());
+                }
+                match b.operator.value() {
+                    BinaryOperator::Eq => Val::Str((l == r).to_string()),
+                    BinaryOperator::NotEq => Val::Str((l != r).to_string()),
+                    op @ (BinaryOperator::And | BinaryOperator::Or) => {
+                        match (
+                            l.boolean(self.line, "operand"),
+                            r.boolean(self.line, "operand"),
+                        ) {
+                            (Ok(Some(a)), Ok(Some(c))) => Val::Str(
+                                if *op == BinaryOperator::And {
+                                    a && c
+                                } else {
+                                    a || c
+                                }
+                                .to_string(),
+                            ),
+                            _ => self.unknown("a boolean operator over non-booleans"),
+                        }
+                    }
+                    _ => self.unknown("an arithmetic or ordering expression"),
+                }
+            }
+            Expression::ForExpr(_) => self.unknown(
+                "a for expression is not evaluated by check-iac; check the plan JSON instead",
+            ),
+        }
+    }
+
+    fn template(&mut self, t: &Template) -> Val {
+        let mut out = String::new();
+        for element in t.iter() {
+            match element {
+                Element::Literal(s) => out.push_str(s.value()),
+                Element::Interpolation(i) => match self.expr(&i.expr) {
+                    Val::Str(s) => out.push_str(&s),
+                    Val::Unknown(u) => return Val::Unknown(u),
+                    _ => return self.unknown("an interpolation of a value that is not a string"),
+                },
+                Element::Directive(_) => {
+                    return self.unknown("a template directive is not evaluated by check-iac")
+                }
+            }
+        }
+        Val::Str(out)
+    }
+
+    fn variable(&mut self, name: &str) -> Val {
+        match self.module.variables.get(name) {
+            Some(Some(default)) => {
+                let saved = std::mem::replace(&mut self.each, Each::None);
+                let v = self.expr(default);
+                self.each = saved;
+                if let Val::Str(s) = &v {
+                    self.note(format!("variable {name} taken at its default {s:?}"));
+                } else if v.is_known() {
+                    self.note(format!("variable {name} taken at its default"));
+                }
+                v
+            }
+            Some(None) => self.unknown(format!(
+                "variable {name} has no default: its value is set at plan time"
+            )),
+            None => self.unknown(format!("variable {name} is not declared in this module")),
+        }
+    }
+
+    fn local(&mut self, name: &str) -> Val {
+        match self.module.locals.get(name) {
+            Some(expr) => self.expr(expr),
+            None => self.unknown(format!("local {name} is not declared in this module")),
+        }
+    }
+}
+
+fn index_into(v: Val, index: Val, line: usize) -> Val {
+    match (v, index) {
+        (_, Val::Unknown(u)) => Val::Unknown(u),
+        (m @ Val::Map(_), Val::Str(k)) => m.get(&k),
+        (Val::Seq(items), Val::Str(i)) => i
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.into_iter().nth(i))
+            .unwrap_or(Val::Absent),
+        _ => Val::Unknown(Unknowable::new(
+            line,
+            "an index into a value that is not a collection",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> Vec<KeyResource> {
+        let file = parse_text(Path::new("main.tf"), text).unwrap();
+        read_module(&[file], &[PathBuf::from("main.tf")])
+    }
+
+    fn props(k: &KeyResource) -> &KeyProps {
+        match &k.kind {
+            KeyKind::Key(p) => p,
+            KeyKind::Replica(_) => panic!("not a key"),
+        }
+    }
+
+    #[test]
+    fn literals_defaults_and_lines() {
+        let k = keys("\n\nresource \"aws_kms_key\" \"a\" {\n  enable_key_rotation = true\n  rotation_period_in_days = 90\n}\n");
+        assert_eq!(k[0].name, "aws_kms_key.a");
+        assert_eq!(k[0].line, 3);
+        let p = props(&k[0]);
+        assert_eq!(p.rotation_enabled, Ok(true));
+        assert_eq!(p.rotation_period_days, Ok(Some(90)));
+        assert_eq!(p.key_spec, Ok("SYMMETRIC_DEFAULT".into()));
+    }
+
+    #[test]
+    fn variables_locals_and_conditionals() {
+        let k = keys("variable \"rotate\" {\n  default = true\n}\nvariable \"env\" {}\nlocals {\n  tags = { team = \"x\" }\n}\nresource \"aws_kms_key\" \"a\" {\n  enable_key_rotation = var.rotate\n  rotation_period_in_days = var.env == \"prod\" ? 90 : 365\n  tags = merge(local.tags, { n = \"${var.rotate}-y\" })\n}\n");
+        let p = props(&k[0]);
+        assert_eq!(p.rotation_enabled, Ok(true));
+        assert!(k[0].notes.iter().any(|n| n.contains("variable rotate")));
+        let u = p.rotation_period_days.clone().unwrap_err();
+        assert_eq!(u.line, 10);
+        assert!(u.what.contains("variable env has no default"), "{u:?}");
+        let tags = p.tags.clone().unwrap();
+        assert_eq!(
+            tags,
+            vec![
+                ("team".into(), Ok("x".into())),
+                ("n".into(), Ok("true-y".into()))
+            ]
+        );
+    }
+
+    #[test]
+    fn for_each_over_a_known_map_gives_one_key_per_instance() {
+        let k = keys("resource \"aws_kms_key\" \"k\" {\n  for_each = { a = 90, b = 400 }\n  enable_key_rotation = true\n  rotation_period_in_days = each.value\n}\nresource \"aws_kms_replica_key\" \"r\" {\n  for_each = toset([\"a\"])\n  primary_key_arn = aws_kms_key.k[each.key].arn\n}\n");
+        assert_eq!(k.len(), 3);
+        assert_eq!(k[1].name, "aws_kms_key.k[\"b\"]");
+        assert_eq!(props(&k[1]).rotation_period_days, Ok(Some(400)));
+        let KeyKind::Replica(r) = &k[2].kind else {
+            panic!()
+        };
+        assert_eq!(r.primary, Ok("aws_kms_key.k[\"a\"]".into()));
+    }
+
+    #[test]
+    fn count_zero_creates_nothing() {
+        assert!(keys("resource \"aws_kms_key\" \"k\" {\n  count = 0\n}\n").is_empty());
+    }
+}
