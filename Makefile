@@ -4,6 +4,7 @@
 #   make bench  the scale benchmark (docs/performance.md)
 #   make bench-iac  check-iac on 1,000 template files (docs/shift-left.md)
 #   make fuzz   more property-test cases than `make test` runs
+#   make package  the Lambda zip (target/lambda/kms-rotation-rule/bootstrap.zip), x86_64
 
 SHELL := /bin/bash
 VENV := .venv
@@ -16,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DENY_VERSION := 0.20.2
 DENY := .tools/bin/cargo-deny
 
-.PHONY: demo test venv rust-checks deny pytest fuzz bench bench-iac clean-venv
+.PHONY: demo test venv rust-checks deny pytest fuzz bench bench-iac package clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -41,6 +42,7 @@ deny: $(DENY)
 	$(DENY) --locked check licenses bans sources
 
 pytest: venv
+	$(VENV)/bin/ruff check tests tools
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 test: rust-checks deny pytest
@@ -58,6 +60,12 @@ bench:
 bench-iac:
 	cargo build --release -p rule-lambda --bin kms-rotation
 	python3 tools/bench_iac.py --binary target/release/kms-rotation
+
+# The Lambda deployment zip, built with cargo-lambda (from the venv) for x86_64; for arm64 (Graviton)
+# run `cargo lambda build --release --arm64 --output-format zip` on a machine with that target.
+package: venv
+	$(VENV)/bin/cargo-lambda lambda build --release --x86-64 --output-format zip --bin kms-rotation-rule
+	@ls -l target/lambda/kms-rotation-rule/bootstrap.zip
 
 clean-venv:
 	rm -rf $(VENV)

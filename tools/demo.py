@@ -86,8 +86,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="kms-rotation-demo-") as tmp:
         workdir = Path(tmp)
-        heading("Building the rule and the operator CLI")
-        subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
+        heading("Building the rule and the operator CLI (the first build compiles the AWS SDK: minutes)")
+        # cargo's own progress bar and "Compiling ..." lines, on stderr, so nothing looks stuck.
+        subprocess.run(["cargo", "build", "--bins"], cwd=ROOT, check=True)
         with localaws.MotoServer(workdir / "moto.log") as moto:
             env = localaws.aws_environment(moto.url)
             os.environ.update(env)
@@ -121,6 +122,25 @@ def main() -> int:
                 done = subprocess.run(cmd, env={**os.environ, **env}, text=True)
                 if done.returncode not in (0, 1):
                     raise SystemExit(f"kms-rotation remediate failed with exit status {done.returncode}")
+
+                heading("Findings where security teams look: one OCSF Compliance Finding (audit --output ocsf)")
+                ocsf = subprocess.run([str(cli), "audit", "--output", "ocsf"], env={**os.environ, **env},
+                                      text=True, capture_output=True)
+                findings = [json.loads(line) for line in ocsf.stdout.splitlines() if line.strip()]
+                failing = [f for f in findings if f.get("compliance", {}).get("status_id") == 3] or findings
+                if failing:
+                    say(json.dumps(failing[0], indent=2))
+                say(f"({len(findings)} findings, one per key; exit status {ocsf.returncode})")
+
+                heading("Security Hub: kms-rotation securityhub export --apply (BatchImportFindings, to moto)")
+                cmd = [str(cli), "securityhub", "export", "--apply"]
+                say("$ " + " ".join(["kms-rotation", *cmd[1:]]))
+                exported = subprocess.run(cmd, env={**os.environ, **env}, text=True, capture_output=True)
+                say(exported.stdout.strip()[-2000:])
+                if exported.stderr.strip():
+                    say(exported.stderr.strip()[-1000:])
+                if exported.returncode not in (0, 1):
+                    raise SystemExit(f"kms-rotation securityhub export failed with exit status {exported.returncode}")
 
                 heading("Periodic evaluation after remediation")
                 after = periodic(watch, moto, workdir)
