@@ -489,6 +489,9 @@ struct Floor {
     quota_bound: f64,
     quota_api: Api,
     latency_bound: f64,
+    /// The physical limit: the same calls at the account's own quotas (KMS Developer Guide's
+    /// request quotas), whatever the rule's ceilings are.
+    account_quota_bound: f64,
 }
 
 impl Floor {
@@ -517,6 +520,11 @@ impl Floor {
                 (Api::DescribeKey, 0.0),
                 |a, b| if b.1 > a.1 { b } else { a },
             );
+        let account_quota_bound = ceilings
+            .iter()
+            .filter_map(|(api, _)| Some((*api, api.account_quota()?)))
+            .map(|(api, q)| ((run.tally.answered(api) as f64) - q * 0.1).max(0.0) / q)
+            .fold(0.0, f64::max);
         let per_key_calls: u64 = ceilings.iter().map(|(a, _)| run.tally.answered(*a)).sum();
         let lat = run.cfg.latency.as_secs_f64();
         let latency_bound = lat * (2.0 + per_key_calls as f64 / concurrency as f64);
@@ -524,10 +532,15 @@ impl Floor {
             quota_bound,
             quota_api,
             latency_bound,
+            account_quota_bound,
         }
     }
     fn secs(&self) -> f64 {
         self.quota_bound.max(self.latency_bound)
+    }
+    /// The floor set by the account's quotas and the latency: no client could do better.
+    fn quota_floor_secs(&self) -> f64 {
+        self.account_quota_bound.max(self.latency_bound)
     }
 }
 
@@ -771,6 +784,11 @@ fn print_run(run: &Run, floor: &Floor) {
         floor.latency_bound,
         run.wall.as_secs_f64() / floor.secs().max(1e-9)
     );
+    println!(
+        "   quota floor {:.2} s (the account's own quotas: the physical limit) | ratio_to_quota_floor {:.3}",
+        floor.quota_floor_secs(),
+        run.wall.as_secs_f64() / floor.quota_floor_secs().max(1e-9)
+    );
     let per: Vec<String> = Api::KMS
         .iter()
         .map(|a| format!("{} {:.3}", a.name(), run.per_key(t.attempts(*a))))
@@ -918,6 +936,8 @@ fn run_json(run: &Run, floor: &Floor) -> Value {
         "wall_s": round(run.wall.as_secs_f64(), 3),
         "floor_s": round(floor.secs(), 3),
         "ratio_to_floor": round(run.wall.as_secs_f64() / floor.secs().max(1e-9), 3),
+        "quota_floor_s": round(floor.quota_floor_secs(), 3),
+        "ratio_to_quota_floor": round(run.wall.as_secs_f64() / floor.quota_floor_secs().max(1e-9), 3),
         "kms_calls_per_key": round(run.per_key(run.kms_attempts()), 4),
         "calls_per_key": per,
         "put_evaluations_calls": t.attempts(Api::PutEvaluations),
