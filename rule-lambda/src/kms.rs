@@ -18,8 +18,10 @@ use crate::exception::ExceptionTag;
 use crate::pace::{Pacer, Pacers, ThrottleSignal};
 use crate::params::RuleParameters;
 
-/// A ceiling on ListKeyRotations calls: its default quota is 100 a second per account and Region
-/// (KMS Developer Guide, request quotas), below the other reads'.
+/// A ceiling on ListKeyRotations calls: a deliberately low one. Its default quota is in the KMS
+/// Developer Guide's "Request quotas" table, which this project has not checked for this
+/// operation, so it is not assumed to be as high as GetKeyRotationStatus's; the adaptive pacer
+/// slows down further on ThrottlingException.
 pub const LIST_KEY_ROTATIONS_PER_SECOND: u32 = 100;
 
 /// ListKeys' largest page.
@@ -272,9 +274,8 @@ impl KmsReader {
 
     /// The date of the key's latest rotation (automatic or on demand), from ListKeyRotations,
     /// paged. Key material waiting to be rotated in (imported, `PENDING_ROTATION`) is not
-    /// current and does not count. Called only when `maxKeyMaterialAgeInDays` is set, and paced
-    /// with the rotation-status reads (ListKeyRotations has its own quota, 100/s in the KMS
-    /// Developer Guide's request quotas table, so it gets a pacer of its own below that).
+    /// current and does not count. Called only when `maxKeyMaterialAgeInDays` is set, under a
+    /// pacer of its own (see [`LIST_KEY_ROTATIONS_PER_SECOND`]).
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn key_material(&self, key_id: &str) -> Result<KeyMaterial, KmsError> {
         let mut marker = None;

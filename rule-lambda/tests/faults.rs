@@ -18,11 +18,10 @@ use std::collections::{HashMap, HashSet};
 
 use std::time::Duration;
 
-use common::{event, invocation, options, with_parameters, with_token};
+use common::{event, invocation, options, periodic, small_pages, with_token};
 use fake_aws::*;
-use kms_rotation::event::Invocation;
 use kms_rotation::rule::{run, Incomplete, Options, Outcome, RuleError};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// notificationCreationTime of tests/events/scheduled.json, in milliseconds.
 const SCHEDULED_MS: i64 = 1_795_860_000_000;
@@ -160,20 +159,6 @@ fn report(test: &str, fake: &FakeAws, evaluated: usize, named: usize) {
     println!(
         "{test}: faults injected {summary} over {attempts} attempts; {evaluated} key(s) evaluated, {named} named in the error"
     );
-}
-
-fn periodic(parameters: Value, token: &str) -> Invocation {
-    invocation(with_token(
-        with_parameters(event("scheduled.json", ""), parameters),
-        token,
-    ))
-}
-
-fn small_pages() -> Options {
-    Options {
-        page_size: 50,
-        ..options()
-    }
 }
 
 // =============================================================================================

@@ -14,28 +14,13 @@ mod fake_aws;
 
 use std::sync::{Arc, Mutex};
 
-use common::{event, invocation, options, with_parameters, with_token};
+use common::{event, invocation, options, periodic, small_pages, with_parameters, with_token};
 use fake_aws::*;
-use kms_rotation::event::Invocation;
-use kms_rotation::rule::{run, Options};
-use serde_json::{json, Value};
+use kms_rotation::rule::run;
+use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter};
-
-fn periodic(parameters: Value, token: &str) -> Invocation {
-    invocation(with_token(
-        with_parameters(event("scheduled.json", ""), parameters),
-        token,
-    ))
-}
-
-fn small_pages() -> Options {
-    Options {
-        page_size: 50,
-        ..options()
-    }
-}
 
 // =============================================================================================
 // No secrets in the logs

@@ -604,6 +604,22 @@ pub fn scheduled(parameters: Value) -> Invocation {
     invocation(with_parameters(event("scheduled.json", ""), parameters))
 }
 
+/// The scheduled event, with these rule parameters and this result token.
+pub fn periodic(parameters: Value, token: &str) -> Invocation {
+    invocation(with_token(
+        with_parameters(event("scheduled.json", ""), parameters),
+        token,
+    ))
+}
+
+/// The test options with ListKeys pages of 50, so paging is exercised.
+pub fn small_pages() -> Options {
+    Options {
+        page_size: 50,
+        ..options()
+    }
+}
+
 /// An expiry date `days` from today (UTC), as the exception tag writes it.
 pub fn days_from_today(days: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(days))
