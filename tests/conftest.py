@@ -56,5 +56,8 @@ def kms_for_region(aws_env):
 @pytest.fixture(scope="session")
 def binaries() -> Path:
     """Build the project's binaries once (debug) and return the directory that holds them."""
-    subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
+    build = subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, capture_output=True, text=True)
+    if build.returncode != 0:
+        # Every test that needs the binaries reports this; cargo's own words say why.
+        pytest.fail(f"`cargo build --bins` exited {build.returncode}:\n{build.stderr[-4000:]}", pytrace=False)
     return ROOT / "target" / "debug"
