@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use aws_sdk_kms::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::{KeyManagerType, KeyMaterialState, MultiRegionKeyType};
 use chrono::{DateTime, Utc};
@@ -23,6 +24,25 @@ use crate::params::RuleParameters;
 /// operation, so it is not assumed to be as high as GetKeyRotationStatus's; the adaptive pacer
 /// slows down further on ThrottlingException.
 pub const LIST_KEY_ROTATIONS_PER_SECOND: u32 = 100;
+
+/// The reader's own retry partition. The SDK's standard retry mode holds a retry quota per
+/// partition (a bucket of 500, a retry of a throttled attempt costs 5, of a 5xx 5, of a timeout 10)
+/// and stops retrying when it is empty: a circuit breaker for outages. Throttling is the pacers'
+/// job here (they slow every call down as soon as one attempt is throttled), so a throttled
+/// attempt costs nothing; 5xx and timeouts keep the SDK's costs. With the default bucket, a
+/// contended run at the quota emptied it and keys failed after one throttled attempt.
+fn retry_partition() -> RetryPartition {
+    RetryPartition::custom("kms-rotation-kms-reader")
+        .token_bucket(
+            TokenBucket::builder()
+                .capacity(500)
+                .retry_cost(5)
+                .timeout_retry_cost(10)
+                .throttling_retry_cost(0)
+                .build(),
+        )
+        .build()
+}
 
 /// ListKeys' largest page.
 pub const MAX_PAGE_SIZE: i32 = 1000;
@@ -84,6 +104,7 @@ impl KmsReader {
                 .config()
                 .to_builder()
                 .interceptor(ThrottleSignal(pacers.clone()))
+                .retry_partition(retry_partition())
                 .build(),
         );
         Self {
