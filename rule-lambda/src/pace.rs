@@ -19,13 +19,21 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use tokio::time::Instant;
 
-/// A client-side ceiling on one KMS API's request rate that adapts to throttling (AIMD): every
-/// ThrottlingException an attempt meets (the SDK's retries included) cuts the rate to 80%, at most
-/// once per `Pacer::COOL_DOWN` (250 ms) (the throttles of one overload arrive together); while calls
-/// succeed it climbs back by half the ceiling per second. It never exceeds the ceiling (the rule
-/// parameter) and never drops below a tenth of it. A throttled attempt also takes one slot, for
-/// the retry the SDK will make. Calls are spaced evenly, with a burst of at most a tenth of a
-/// second's worth.
+/// A client-side ceiling on one KMS API's request rate that adapts to throttling.
+///
+/// - Calls are spaced evenly at the current rate, with a burst of at most a tenth of a second's
+///   worth. The rate never exceeds the ceiling (the rule parameter) nor drops below a tenth of it.
+/// - **Cut to what gets through.** When an attempt is throttled (the SDK's retries included), at
+///   most once per [`Pacer::COOL_DOWN`], the rate drops to the rate of calls KMS actually answered
+///   over the last second (what the quota left to us allows), and at least to 95% of itself (80%
+///   before a second has been measured). A throttled attempt also takes one slot, for the retry
+///   the SDK will make.
+/// - **Judge the cut.** If after a cut fewer calls got through, in proportion to the cut, our rate
+///   was not what KMS was throttling (it throttles at random, or others briefly exhausted a
+///   shared quota): the rate goes back to what it was and cuts are held off for [`Pacer::HOLD`].
+/// - **Probe upward.** While calls are answered the rate climbs by a share of itself per second
+///   that starts at 5% and doubles with every second without a throttle (up to 100%), so it stays
+///   close to a contended quota and returns to the ceiling within seconds once the quota is free.
 #[derive(Debug)]
 pub struct Pacer {
     ceiling: f64,
@@ -41,15 +49,61 @@ struct PaceState {
     /// When `rate` last changed.
     changed: Instant,
     last_cut: Option<Instant>,
+    last_throttle: Option<Instant>,
+    /// No cut before this (the last one was judged not to help).
+    hold_until: Option<Instant>,
     throttles: u64,
+    /// Answers and throttles in the current and the previous [`Pacer::WINDOW`].
+    current: Counts,
+    previous: Counts,
+    /// The last cut, while it is being judged.
+    trial: Option<Trial>,
+}
+
+/// Attempts answered and throttled since `start`.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    start: Instant,
+    answered: u64,
+    throttled: u64,
+}
+
+impl Counts {
+    fn new(start: Instant) -> Self {
+        Self {
+            start,
+            answered: 0,
+            throttled: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Trial {
+    /// The rate before the cut.
+    from: f64,
+    /// The rate the cut set.
+    to: f64,
+    /// Answers per second before the cut, when measured over long enough.
+    delivered_before: Option<f64>,
+    /// What happened since the cut.
+    since: Counts,
 }
 
 impl Pacer {
     const BURST: Duration = Duration::from_millis(100);
-    const COOL_DOWN: Duration = Duration::from_millis(250);
+    /// At most one cut per this; a cut is judged at the first throttle after it.
+    const COOL_DOWN: Duration = Duration::from_millis(500);
+    /// How long cuts are held off after one that did not help.
+    const HOLD: Duration = Duration::from_secs(2);
+    /// The measuring window of the answered rate (two of them are used).
+    const WINDOW: Duration = Duration::from_millis(500);
+    /// The cut when what gets through is not measured yet, as a share of the rate.
     const CUT: f64 = 0.8;
-    /// Recovery per second, as a share of the ceiling.
-    const RECOVERY: f64 = 0.5;
+    /// The smallest cut, as a share of the rate.
+    const NEAR: f64 = 0.95;
+    /// Climb per second, as a share of the rate, right after a throttle; doubles every second.
+    const GROWTH: f64 = 0.05;
     /// The lowest rate, as a share of the ceiling.
     const FLOOR: f64 = 0.1;
 
@@ -64,7 +118,12 @@ impl Pacer {
                 next: now.checked_sub(Self::BURST).unwrap_or(now),
                 changed: now,
                 last_cut: None,
+                last_throttle: None,
+                hold_until: None,
                 throttles: 0,
+                current: Counts::new(now),
+                previous: Counts::new(now),
+                trial: None,
             }),
         }
     }
@@ -93,17 +152,49 @@ impl Pacer {
 
     fn throttled_at(&self, now: Instant) {
         let mut s = self.state();
+        s.roll(now);
+        s.current.throttled += 1;
+        if let Some(t) = s.trial.as_mut() {
+            t.since.throttled += 1;
+        }
         s.throttles += 1;
+        s.last_throttle = Some(now);
         // The SDK will retry this call without asking the pacer: charge the retry to the budget
         // now, so that new calls and retries together stay within the rate.
         let slot = s.next.max(now.checked_sub(Self::BURST).unwrap_or(now));
         s.next = slot + Duration::from_secs_f64(1.0 / s.rate);
-        if s.last_cut.is_some_and(|t| now < t + Self::COOL_DOWN) {
+        if s.last_cut.is_some_and(|t| now < t + Self::COOL_DOWN)
+            || s.hold_until.is_some_and(|t| now < t)
+        {
             return;
         }
-        s.rate = (s.rate * Self::CUT).max(self.ceiling * Self::FLOOR);
+        let mut from = s.rate;
+        if let Some(trial) = s.trial.take() {
+            if trial.did_not_help(now) {
+                s.rate = trial.from;
+                s.changed = now;
+                s.hold_until = Some(now + Self::HOLD);
+                return;
+            }
+            if trial.delivered_before.is_none() {
+                // That cut came too early to be judged: this one is judged for both.
+                from = trial.from;
+            }
+        }
+        let delivered = s.delivered(now);
+        let rate = match delivered {
+            Some(d) => d.min(s.rate * Self::NEAR),
+            None => s.rate * Self::CUT,
+        };
+        s.rate = rate.max(self.ceiling * Self::FLOOR);
         s.last_cut = Some(now);
         s.changed = now;
+        s.trial = Some(Trial {
+            from,
+            to: s.rate,
+            delivered_before: delivered,
+            since: Counts::new(now),
+        });
     }
 
     /// An attempt succeeded (or failed for a reason other than throttling).
@@ -113,9 +204,18 @@ impl Pacer {
 
     fn answered_at(&self, now: Instant) {
         let mut s = self.state();
+        s.roll(now);
+        s.current.answered += 1;
+        if let Some(t) = s.trial.as_mut() {
+            t.since.answered += 1;
+        }
         if s.rate < self.ceiling {
             let elapsed = now.saturating_duration_since(s.changed).as_secs_f64();
-            s.rate = (s.rate + self.ceiling * Self::RECOVERY * elapsed).min(self.ceiling);
+            let calm = s.last_throttle.map_or(f64::INFINITY, |t| {
+                now.saturating_duration_since(t).as_secs_f64()
+            });
+            let growth = (Self::GROWTH * calm.exp2()).min(1.0);
+            s.rate = (s.rate * (1.0 + growth * elapsed)).min(self.ceiling);
             s.changed = now;
         }
     }
@@ -128,6 +228,47 @@ impl Pacer {
     /// Throttled attempts seen so far.
     pub fn throttles(&self) -> u64 {
         self.state().throttles
+    }
+}
+
+impl PaceState {
+    /// Start a new window when the current one is over.
+    fn roll(&mut self, now: Instant) {
+        if now >= self.current.start + Pacer::WINDOW {
+            self.previous = if now < self.current.start + Pacer::WINDOW * 2 {
+                self.current
+            } else {
+                // Nothing was counted during a whole window.
+                Counts::new(now - Pacer::WINDOW)
+            };
+            self.current = Counts::new(now);
+        }
+    }
+
+    /// Answers per second over the last one to two windows; `None` before a window is complete.
+    fn delivered(&self, now: Instant) -> Option<f64> {
+        let span = now.saturating_duration_since(self.previous.start);
+        (span >= Pacer::WINDOW)
+            .then(|| (self.previous.answered + self.current.answered) as f64 / span.as_secs_f64())
+    }
+}
+
+impl Trial {
+    /// A cut did not help when fewer calls got through in proportion to it: had our rate been
+    /// above what the quota lets through, as many calls would still get through.
+    fn did_not_help(&self, now: Instant) -> bool {
+        let Some(before) = self.delivered_before else {
+            return false;
+        };
+        let span = now
+            .saturating_duration_since(self.since.start)
+            .as_secs_f64();
+        if span <= 0.0 || self.since.answered + self.since.throttled < 20 {
+            return false;
+        }
+        let delivered_after = self.since.answered as f64 / span;
+        // Halfway between "as many as before" (the cut helped) and "fewer in proportion".
+        delivered_after < before * (1.0 + self.to / self.from) / 2.0
     }
 }
 
@@ -212,27 +353,90 @@ mod tests {
         assert!((slots[11].as_secs_f64() - 0.010).abs() < 1e-3, "{slots:?}");
     }
 
-    #[test]
-    fn throttling_cuts_once_per_cool_down_then_the_rate_recovers_to_the_ceiling() {
-        let pacer = Pacer::new(500);
-        let t0 = Instant::now();
-        pacer.throttled_at(t0);
-        pacer.throttled_at(t0 + Duration::from_millis(10));
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
-        assert!(close(pacer.rate(), 400.0));
-        assert_eq!(pacer.throttles(), 2);
-        pacer.throttled_at(t0 + Pacer::COOL_DOWN);
-        assert!(close(pacer.rate(), 320.0));
-        // Never below a tenth of the ceiling.
-        for i in 2..40 {
-            pacer.throttled_at(t0 + Pacer::COOL_DOWN * i);
+    /// Sends for `secs` from `t` at the pacer's rate, and at most `offered` a second (a quota that
+    /// lets that many through answers the rest with throttles); every `throttle_every`-th attempt
+    /// is throttled whatever the rate (0: none). Returns the time after the last attempt.
+    fn feed(p: &Pacer, t: Instant, offered: f64, secs: f64, throttle_every: u64) -> Instant {
+        let end = t + Duration::from_secs_f64(secs);
+        let mut at = t;
+        let mut i = 0;
+        loop {
+            at += Duration::from_secs_f64(1.0 / p.rate().min(offered));
+            if at > end {
+                return end;
+            }
+            i += 1;
+            if throttle_every > 0 && i % throttle_every == 0 {
+                p.throttled_at(at);
+            } else {
+                p.answered_at(at);
+            }
         }
-        assert!(close(pacer.rate(), 50.0));
-        // Half the ceiling back per second of answers, up to the ceiling and no further.
-        let t1 = t0 + Pacer::COOL_DOWN * 39;
-        pacer.answered_at(t1 + Duration::from_millis(500));
-        assert!(close(pacer.rate(), 175.0));
-        pacer.answered_at(t1 + Duration::from_secs(5));
-        assert!(close(pacer.rate(), 500.0));
+    }
+
+    #[test]
+    fn a_throttle_cuts_the_rate_to_what_got_through_once_per_cool_down() {
+        let p = Pacer::new(1000);
+        let t0 = Instant::now();
+        // A quota that lets 300 calls a second through.
+        let t1 = feed(&p, t0, 300.0, 1.0, 0);
+        assert_eq!(p.rate(), 1000.0);
+        p.throttled_at(t1);
+        assert!((p.rate() - 300.0).abs() < 10.0, "{}", p.rate());
+        // More throttles of the same overload within the cool-down do not cut again.
+        p.throttled_at(t1 + Duration::from_millis(10));
+        p.throttled_at(t1 + Pacer::COOL_DOWN - Duration::from_millis(1));
+        assert!((p.rate() - 300.0).abs() < 10.0, "{}", p.rate());
+        assert_eq!(p.throttles(), 3);
+    }
+
+    #[test]
+    fn a_cut_is_at_least_a_fifth_and_never_below_a_tenth_of_the_ceiling() {
+        let p = Pacer::new(500);
+        let t0 = Instant::now();
+        // Before a whole window is measured the cut is 80%.
+        p.throttled_at(t0 + Duration::from_millis(10));
+        assert!((p.rate() - 400.0).abs() < 1e-6, "{}", p.rate());
+        // Nothing got through for a second: the rate falls to the floor, not to zero.
+        p.throttled_at(t0 + Duration::from_secs(1));
+        assert!((p.rate() - 50.0).abs() < 1e-6, "{}", p.rate());
+    }
+
+    #[test]
+    fn a_cut_that_did_not_help_is_undone_and_cuts_are_held_off() {
+        let p = Pacer::new(1000);
+        let t0 = Instant::now();
+        // One attempt in five throttled whatever the rate: not a quota we exceed.
+        let t1 = feed(&p, t0, 1000.0, 1.0, 5);
+        let cut = p.rate();
+        assert!(cut < 850.0, "{cut}");
+        let t2 = feed(&p, t1, cut, 0.6, 5);
+        // The first throttle after the cool-down finds the same share and fewer answers.
+        assert!((p.rate() - 1000.0).abs() < 1e-6, "{}", p.rate());
+        // No cut while held off (for two seconds from the judgement, made at about 1.0 s).
+        let t3 = feed(&p, t2, 1000.0, 1.3, 5);
+        assert!((p.rate() - 1000.0).abs() < 1e-6, "{}", p.rate());
+        // After the hold the next cut is tried again.
+        feed(&p, t3, 1000.0, 0.3, 5);
+        assert!(p.rate() < 1000.0, "{}", p.rate());
+    }
+
+    #[test]
+    fn a_cut_that_helped_stays_and_the_rate_probes_upward_slowly_then_faster() {
+        let p = Pacer::new(1000);
+        let t0 = Instant::now();
+        let t1 = feed(&p, t0, 300.0, 1.0, 0);
+        p.throttled_at(t1);
+        let cut = p.rate();
+        // Answers only, at the new rate: in the first second the rate climbs by about 5% to 10%.
+        let t2 = feed(&p, t1, cut, 1.0, 0);
+        let after_one = p.rate();
+        assert!(
+            after_one > cut * 1.04 && after_one < cut * 1.12,
+            "{cut} -> {after_one}"
+        );
+        // With no throttle for a few seconds it doubles its climb every second, up to the ceiling.
+        feed(&p, t2, 300.0, 5.0, 0);
+        assert!((p.rate() - 1000.0).abs() < 1e-6, "{}", p.rate());
     }
 }
