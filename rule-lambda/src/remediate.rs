@@ -1,21 +1,17 @@
-//! Remediation: which keys `EnableKeyRotation` fixes, in what order and batches (pure functions),
-//! and applying the plan within the EnableKeyRotation quota, verifying every change.
+//! The plan of remediation, pure: which keys `EnableKeyRotation` fixes, in what order and batches.
+//! No AWS call is made here; the CLI reads the keys' tags for the plan and applies it
+//! ([`crate::cli::remediate`], [`crate::cli::apply`]).
 //!
 //! Only keys that the rule's decision reports NON_COMPLIANT are candidates, and only when the
 //! reason is one `EnableKeyRotation` fixes: rotation off, or a period above the maximum. Multi-Region
 //! replicas are changed through their primary key (replicas share its rotation), once per primary.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-
-use crate::aws_error::{code, describe};
-use crate::decision::{Compliance, KeyFacts, Reason, RotationStatus};
+use crate::decision::{Compliance, KeyFacts, Reason};
 use crate::evaluate::KeyEvaluation;
-use crate::kms::{KmsError, KmsReader, Tags};
+use crate::kms::KmsReader;
 
 /// Keys changed per batch when `--batch-size` is not given.
 pub const DEFAULT_BATCH_SIZE: u32 = 25;
@@ -23,8 +19,6 @@ pub const DEFAULT_BATCH_SIZE: u32 = 25;
 pub const DEFAULT_MAX_RATE: u32 = 10;
 /// The default EnableKeyRotation quota, per account and Region.
 pub const MAX_RATE_CEILING: u32 = 15;
-/// GetKeyRotationStatus reads after a change before it counts as not taken.
-const VERIFY_ATTEMPTS: u32 = 3;
 
 /// `--priority-tag KEY=VALUE`: keys carrying this tag go first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +28,7 @@ pub struct PriorityTag {
 }
 
 impl PriorityTag {
+    /// The tag `key=value`.
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             key: key.into(),
@@ -41,6 +36,7 @@ impl PriorityTag {
         }
     }
 
+    /// Whether the key's tags carry this one.
     pub fn matches(&self, tags: &[(String, String)]) -> bool {
         tags.iter().any(|(k, v)| *k == self.key && *v == self.value)
     }
@@ -134,9 +130,10 @@ pub fn parse_key_arn(arn: &str) -> Option<(String, String)> {
 /// What becomes of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// In the plan, in this batch (1-based); nothing changed yet.
+    /// In the plan, in this batch (1-based); nothing changed yet. `change` says what will change.
     Planned {
         batch: usize,
+        change: String,
     },
     /// Rotation enabled and verified.
     Changed(String),
@@ -148,6 +145,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome's name in the report: `planned`, `changed`, `already_compliant`, `skipped`,
+    /// `failed`, `not_applied`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Planned { .. } => "planned",
@@ -159,9 +158,10 @@ impl Outcome {
         }
     }
 
+    /// Why, or what was done; for a planned key, its batch.
     pub fn detail(&self) -> String {
         match self {
-            Self::Planned { batch } => format!("batch {batch}"),
+            Self::Planned { batch, .. } => format!("batch {batch}"),
             Self::Changed(s)
             | Self::AlreadyCompliant(s)
             | Self::Skipped(s)
@@ -179,6 +179,7 @@ pub enum Selection {
     Done(Outcome),
 }
 
+/// Select a key from its verdict: a candidate with its fix, or its outcome.
 pub fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Selection {
     let verdict = &evaluation.verdict;
     let skip = |why: String| Selection::Done(Outcome::Skipped(why));
@@ -220,6 +221,25 @@ pub fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Selection 
     }
 }
 
+/// Triage one evaluated key from its verdict alone: what EnableKeyRotation fixes and where the
+/// change goes, or what becomes of the key when it is not a candidate.
+pub fn triage(
+    region: &str,
+    evaluation: &KeyEvaluation,
+    max_period: Option<i32>,
+) -> Result<(Fix, Target), Outcome> {
+    let fix = match select(evaluation, max_period) {
+        Selection::Done(outcome) => return Err(outcome),
+        Selection::Candidate(fix) => fix,
+    };
+    // `select` returns a candidate only for a key with facts.
+    let Some(facts) = &evaluation.facts else {
+        return Err(Outcome::Skipped(evaluation.verdict.annotation.clone()));
+    };
+    let target = target_of(region, facts).map_err(Outcome::Skipped)?;
+    Ok((fix, target))
+}
+
 /// A candidate: a NON_COMPLIANT key that EnableKeyRotation fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -231,6 +251,7 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// Whether the change goes to another key: the primary of this replica.
     pub fn via_primary(&self) -> bool {
         self.target.region != self.region || self.target.key_id != self.key_id
     }
@@ -292,150 +313,6 @@ pub fn batches(actions: Vec<Action>, size: usize) -> Vec<Vec<Action>> {
         out.push(rest.by_ref().take(size).collect());
     }
     out
-}
-
-/// Why a change failed.
-#[derive(Debug, Clone)]
-pub enum Failure {
-    /// A KMS call failed (after the SDK's retries with backoff).
-    Kms { region: String, error: KmsError },
-    /// The call succeeded but the rotation status does not show it.
-    Verify(String),
-}
-
-/// Triage one evaluated key: its fix, from the verdict's reason, and, for a candidate, its tags
-/// (for priorities; unreadable tags could hide an exception, so such a key is skipped).
-pub async fn triage(
-    kms: &KmsRegion,
-    evaluation: &KeyEvaluation,
-    max_period: Option<i32>,
-) -> Result<Result<Candidate, Outcome>, KmsError> {
-    let fix = match select(evaluation, max_period) {
-        Selection::Done(outcome) => return Ok(Err(outcome)),
-        Selection::Candidate(fix) => fix,
-    };
-    // `select` returns a candidate only for a key with facts.
-    let Some(facts) = &evaluation.facts else {
-        return Ok(Err(Outcome::Skipped(evaluation.verdict.annotation.clone())));
-    };
-    let target = match target_of(&kms.region, facts) {
-        Ok(t) => t,
-        Err(why) => return Ok(Err(Outcome::Skipped(why))),
-    };
-    let tags = match kms.reader.tags(&evaluation.key_id).await? {
-        Tags::Read(tags) => tags,
-        Tags::AccessDenied(msg) => {
-            return Ok(Err(Outcome::Skipped(format!(
-                "access denied on kms:ListResourceTags, so an approved exception cannot be ruled out: grant kms:ListResourceTags, then run again ({msg})"
-            ))))
-        }
-    };
-    Ok(Ok(Candidate {
-        region: kms.region.clone(),
-        key_id: evaluation.key_id.clone(),
-        fix,
-        tags,
-        target,
-    }))
-}
-
-/// Applies actions: EnableKeyRotation under a client-side rate limit, then GetKeyRotationStatus.
-pub struct Applier<'a> {
-    regions: &'a BTreeMap<String, KmsRegion>,
-    limiter: DefaultDirectRateLimiter,
-    period_days: i32,
-}
-
-impl<'a> Applier<'a> {
-    /// `regions` must hold every target Region.
-    pub fn new(
-        regions: &'a BTreeMap<String, KmsRegion>,
-        per_second: u32,
-        period_days: i32,
-    ) -> Self {
-        let rate =
-            NonZeroU32::new(per_second.clamp(1, MAX_RATE_CEILING)).unwrap_or(NonZeroU32::MIN);
-        Self {
-            regions,
-            // No burst: calls are spread evenly over each second.
-            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)),
-            period_days,
-        }
-    }
-
-    /// Enable rotation on the target, then read it back. `Ok` says what was verified.
-    #[tracing::instrument(skip(self), fields(key = %target.key, region = %target.region))]
-    pub async fn apply(&self, target: &Target) -> Result<String, Failure> {
-        let Some(kms) = self.regions.get(&target.region) else {
-            return Err(Failure::Verify(format!(
-                "no KMS client for Region {} (a bug: report it)",
-                target.region
-            )));
-        };
-        let fail = |error: KmsError| Failure::Kms {
-            region: target.region.clone(),
-            error,
-        };
-        self.limiter.until_ready().await;
-        kms.client
-            .enable_key_rotation()
-            .key_id(&target.key)
-            .rotation_period_in_days(self.period_days)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(KmsError {
-                    operation: "EnableKeyRotation",
-                    key_id: target.key.clone(),
-                    message: describe(&e),
-                    code: code(&e),
-                })
-            })?;
-        let want = self.period_days;
-        for attempt in 0..VERIFY_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-            }
-            match kms.reader.rotation_status(&target.key).await.map_err(fail)? {
-                RotationStatus::Enabled {
-                    period_days: Some(days),
-                    ..
-                } if days == want => return Ok(format!("rotation on, every {days} days (verified)")),
-                RotationStatus::Enabled {
-                    period_days: Some(days),
-                    ..
-                } => {
-                    return Err(Failure::Verify(format!(
-                        "EnableKeyRotation succeeded, but GetKeyRotationStatus reports every {days} days, not {want}"
-                    )))
-                }
-                RotationStatus::Enabled {
-                    period_days: None, ..
-                } => {
-                    return Ok(format!(
-                        "rotation on (verified; KMS did not report the period, {want} days were asked for)"
-                    ))
-                }
-                RotationStatus::Disabled => continue,
-                RotationStatus::AccessDenied(msg) => {
-                    return Err(Failure::Verify(format!(
-                        "EnableKeyRotation succeeded, but the change cannot be verified: access denied on kms:GetKeyRotationStatus ({msg})"
-                    )))
-                }
-                RotationStatus::Unsupported(msg) => {
-                    return Err(Failure::Verify(format!(
-                        "GetKeyRotationStatus after the change: {msg}"
-                    )))
-                }
-                RotationStatus::KeyNotFound => {
-                    return Err(Failure::Verify("the key no longer exists".into()))
-                }
-            }
-        }
-        Err(Failure::Verify(format!(
-            "EnableKeyRotation succeeded, but GetKeyRotationStatus still reports rotation off after {VERIFY_ATTEMPTS} reads: run again to check"
-        )))
-    }
 }
 
 #[cfg(test)]
@@ -606,6 +483,46 @@ mod tests {
             assert_eq!(outcome.label(), label, "{:?}", e.verdict.reason);
             assert!(outcome.detail().contains(says), "{outcome:?} lacks {says}");
         }
+    }
+
+    #[test]
+    fn triage_gives_a_candidate_its_fix_and_target_or_the_key_its_outcome() {
+        let off = evaluation(
+            Some(facts("us-east-1", "k")),
+            Compliance::NonCompliant,
+            Reason::RotationOff,
+        );
+        assert_eq!(
+            triage("us-east-1", &off, None),
+            Ok((
+                Fix::RotationOff,
+                Target {
+                    region: "us-east-1".into(),
+                    key_id: "k".into(),
+                    key: arn("us-east-1", "k"),
+                }
+            ))
+        );
+        let on = evaluation(
+            Some(facts("us-east-1", "k")),
+            Compliance::Compliant,
+            Reason::RotationOn,
+        );
+        assert!(matches!(
+            triage("us-east-1", &on, None),
+            Err(Outcome::AlreadyCompliant(_))
+        ));
+        let mut lost = facts("eu-west-1", "mrk-1");
+        lost.replica_of = Some("(primary ARN not returned)".into());
+        let replica = evaluation(
+            Some(lost),
+            Compliance::NonCompliant,
+            Reason::ReplicaRotationOff,
+        );
+        let Err(Outcome::Skipped(why)) = triage("eu-west-1", &replica, None) else {
+            panic!("a replica without its primary's ARN became a candidate");
+        };
+        assert!(why.contains("enable rotation on the primary key"), "{why}");
     }
 
     #[test]

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde::{Serialize, Serializer};
 
-use super::args::AuditOutput;
-use super::output::{json_lines, or_dash, table};
+use super::args::{AuditOutput, Output};
+use super::output::{or_dash, progress, warn, Report, Row};
 use super::session::Session;
 use super::{CliError, Exit};
 use crate::aws_error::{code, describe};
-use crate::decision::Compliance;
+use crate::decision::{Compliance, Reason};
 use crate::evaluate::{evaluate_key_id, evaluate_listed, KeyEvaluation, Listed};
 use crate::kms::KmsError;
 use crate::params::RuleParameters;
@@ -30,6 +30,7 @@ pub struct Audited {
 }
 
 impl Audited {
+    /// The key ARN, when KMS gave it.
     pub fn arn(&self) -> Option<&str> {
         self.evaluation
             .facts
@@ -37,20 +38,58 @@ impl Audited {
             .and_then(|f| f.arn.as_deref())
     }
 
+    /// The rule's verdict on the key.
     pub fn compliance(&self) -> Compliance {
         self.evaluation.verdict.compliance
     }
+}
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "resourceId": self.evaluation.key_id,
-            "arn": self.arn(),
-            "region": self.region,
-            "alias": self.alias,
-            "complianceType": self.compliance().as_str(),
-            "reason": self.evaluation.verdict.reason,
-            "annotation": self.evaluation.verdict.annotation,
-        })
+/// The JSON line: `resourceId`, `arn`, `region`, `alias`, `complianceType`, `reason`,
+/// `annotation`.
+impl Serialize for Audited {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Line<'a> {
+            resource_id: &'a str,
+            arn: Option<&'a str>,
+            region: &'a str,
+            alias: Option<&'a str>,
+            compliance_type: &'static str,
+            reason: Reason,
+            annotation: &'a str,
+        }
+        let verdict = &self.evaluation.verdict;
+        Line {
+            resource_id: &self.evaluation.key_id,
+            arn: self.arn(),
+            region: &self.region,
+            alias: self.alias.as_deref(),
+            compliance_type: verdict.compliance.as_str(),
+            reason: verdict.reason,
+            annotation: &verdict.annotation,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Row for Audited {
+    const HEADERS: &'static [&'static str] =
+        &["KEY ID", "ALIAS", "REGION", "COMPLIANCE", "ANNOTATION"];
+    const NOT_READ: &'static str = "not evaluated";
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.evaluation.key_id.clone(),
+            or_dash(self.alias.as_deref()),
+            self.region.clone(),
+            self.compliance().to_string(),
+            self.evaluation.verdict.annotation.clone(),
+        ]
+    }
+
+    fn is_finding(&self) -> bool {
+        self.compliance() == Compliance::NonCompliant
     }
 }
 
@@ -63,15 +102,6 @@ pub struct AuditRun {
     pub warnings: Vec<String>,
 }
 
-impl AuditRun {
-    pub fn count(&self, compliance: Compliance) -> usize {
-        self.keys
-            .iter()
-            .filter(|k| k.compliance() == compliance)
-            .count()
-    }
-}
-
 /// Evaluate every key of every Region with the rule's decision.
 pub async fn evaluate_regions(
     regions: &[KmsRegion],
@@ -79,7 +109,9 @@ pub async fn evaluate_regions(
     today: NaiveDate,
 ) -> AuditRun {
     let mut run = AuditRun::default();
+    let progress = progress(None, "key(s) evaluated");
     for r in regions {
+        progress.set_message(format!("({})", r.region));
         let aliases = match aliases(&r.client).await {
             Ok(a) => a,
             Err(e) => {
@@ -98,6 +130,7 @@ pub async fn evaluate_regions(
             }));
         // Read to the end even after the listing broke: keys already listed are finished.
         while let Some(listed) = results.next().await {
+            progress.inc(1);
             match listed {
                 Listed::Key(Ok(evaluation)) => run.keys.push(Audited {
                     region: r.region.clone(),
@@ -110,6 +143,7 @@ pub async fn evaluate_regions(
             }
         }
     }
+    progress.finish_and_clear();
     run.keys
         .sort_by(|a, b| (&a.region, &a.evaluation.key_id).cmp(&(&b.region, &b.evaluation.key_id)));
     run
@@ -145,80 +179,48 @@ pub async fn aliases(client: &aws_sdk_kms::Client) -> Result<HashMap<String, Str
 }
 
 /// The counts line printed after the results.
-pub fn summary(run: &AuditRun, regions: usize) -> String {
+fn summary(report: &Report<Audited>, regions: usize) -> String {
+    let count = |compliance| report.count(|k| k.compliance() == compliance);
     format!(
         "{} key(s) in {regions} Region(s): {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE, {} not evaluated (errors)",
-        run.keys.len(),
-        run.count(Compliance::Compliant),
-        run.count(Compliance::NonCompliant),
-        run.count(Compliance::NotApplicable),
-        run.errors.len(),
+        report.rows.len(),
+        count(Compliance::Compliant),
+        count(Compliance::NonCompliant),
+        count(Compliance::NotApplicable),
+        report.errors.len(),
     )
 }
 
-/// The exit status: errors first, then NON_COMPLIANT keys.
-pub fn exit(run: &AuditRun) -> Exit {
-    if !run.errors.is_empty() {
-        Exit::Error
-    } else if run.count(Compliance::NonCompliant) > 0 {
-        Exit::Findings
-    } else {
-        Exit::Clean
-    }
-}
-
-pub fn render_table(keys: &[Audited]) -> String {
-    let rows: Vec<Vec<String>> = keys
-        .iter()
-        .map(|k| {
-            vec![
-                k.evaluation.key_id.clone(),
-                or_dash(k.alias.as_deref()),
-                k.region.clone(),
-                k.compliance().to_string(),
-                k.evaluation.verdict.annotation.clone(),
-            ]
-        })
-        .collect();
-    table(
-        &["KEY ID", "ALIAS", "REGION", "COMPLIANCE", "ANNOTATION"],
-        &rows,
-    )
-}
-
+/// `kms-rotation audit`: read every key, then report the verdicts (or findings made of them).
 pub async fn command(
     session: &Session,
     params: &RuleParameters,
     output: AuditOutput,
 ) -> Result<Exit, CliError> {
     let regions: Vec<KmsRegion> = session.kms_regions(params);
-    let mut run = evaluate_regions(&regions, params, Utc::now().date_naive()).await;
-    for w in &run.warnings {
-        eprintln!("warning: {w}");
-    }
-    let summary = summary(&run, regions.len());
+    let run = evaluate_regions(&regions, params, Utc::now().date_naive()).await;
+    warn(&run.warnings);
+    let mut report = Report {
+        rows: run.keys,
+        errors: run.errors,
+    };
+    let summary = summary(&report, regions.len());
     match output {
-        AuditOutput::Table => {
-            print!("{}", render_table(&run.keys));
-            println!("\n{summary}");
-        }
-        AuditOutput::Json => {
-            let lines: Vec<Value> = run.keys.iter().map(Audited::to_json).collect();
-            print!("{}", json_lines(&lines));
-            eprintln!("{summary}");
-        }
+        AuditOutput::Table => report.print(Output::Table, &summary)?,
+        AuditOutput::Json => report.print(Output::Json, &summary)?,
         AuditOutput::Ocsf | AuditOutput::Asff => {
             let ocsf = output == AuditOutput::Ocsf;
-            let (lines, errors) =
-                super::securityhub::audit_findings(&regions, &run.keys, params, ocsf, Utc::now())
-                    .await;
-            run.errors.extend(errors);
-            print!("{}", json_lines(&lines));
-            eprintln!("{summary}");
+            let (findings, errors) = super::securityhub::audit_findings(
+                &regions,
+                &report.rows,
+                params,
+                ocsf,
+                Utc::now(),
+            )
+            .await;
+            report.errors.extend(errors);
+            report.print_json(&findings, &summary)?;
         }
     }
-    for e in &run.errors {
-        eprintln!("error: not evaluated: {e}");
-    }
-    Ok(exit(&run))
+    Ok(report.exit())
 }

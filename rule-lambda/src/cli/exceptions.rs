@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde::{Serialize, Serializer};
 
-use super::args::{ExceptionsArgs, Output};
+use super::args::ExceptionsArgs;
 use super::audit::{aliases, CONCURRENCY};
-use super::output::{json_lines, or_dash, table};
+use super::output::{or_dash, progress, Report, Row};
 use super::session::Session;
 use super::{CliError, Exit};
 use crate::evaluate::{evaluate_listed, Listed};
@@ -29,6 +29,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status's name in the report: `VALID`, `EXPIRING_SOON`, `EXPIRED`, `MALFORMED`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Valid { .. } => "VALID",
@@ -43,6 +44,7 @@ impl Status {
         matches!(self, Self::Expired { .. } | Self::Malformed { .. })
     }
 
+    /// When it expires, or what to do, in words.
     pub fn note(&self) -> String {
         match self {
             Self::Valid { days_left } | Self::ExpiringSoon { days_left } => match days_left {
@@ -92,16 +94,32 @@ pub struct Found {
     pub status: Status,
 }
 
-impl Found {
-    fn to_json(&self) -> Value {
+/// The JSON line: `resourceId`, `region`, `alias`, `status`, `owner`, `expires`, `ticket`,
+/// `daysLeft`, `value` (a malformed tag's), `note`.
+impl Serialize for Found {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Line<'a> {
+            resource_id: &'a str,
+            region: &'a str,
+            alias: Option<&'a str>,
+            status: &'static str,
+            owner: Option<&'a str>,
+            expires: Option<String>,
+            ticket: Option<&'a str>,
+            days_left: Option<i64>,
+            value: Option<&'a str>,
+            note: String,
+        }
         let (owner, expires, ticket, value) = match &self.tag {
             ExceptionTag::Present(e) => (
-                Some(e.owner.clone()),
+                Some(e.owner.as_str()),
                 Some(e.expires.to_string()),
-                e.ticket.clone(),
+                e.ticket.as_deref(),
                 None,
             ),
-            ExceptionTag::Malformed { value, .. } => (None, None, None, Some(value.clone())),
+            ExceptionTag::Malformed { value, .. } => (None, None, None, Some(value.as_str())),
             _ => (None, None, None, None),
         };
         let days_left = match &self.status {
@@ -109,18 +127,51 @@ impl Found {
             Status::Expired { days_ago } => Some(-days_ago),
             Status::Malformed { .. } => None,
         };
-        json!({
-            "resourceId": self.key_id,
-            "region": self.region,
-            "alias": self.alias,
-            "status": self.status.label(),
-            "owner": owner,
-            "expires": expires,
-            "ticket": ticket,
-            "daysLeft": days_left,
-            "value": value,
-            "note": self.status.note(),
-        })
+        Line {
+            resource_id: &self.key_id,
+            region: &self.region,
+            alias: self.alias.as_deref(),
+            status: self.status.label(),
+            owner,
+            expires,
+            ticket,
+            days_left,
+            value,
+            note: self.status.note(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Row for Found {
+    const HEADERS: &'static [&'static str] = &[
+        "KEY ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE",
+    ];
+    const NOT_READ: &'static str = "not checked";
+
+    fn cells(&self) -> Vec<String> {
+        let (owner, expires, ticket) = match &self.tag {
+            ExceptionTag::Present(e) => (
+                e.owner.clone(),
+                e.expires.to_string(),
+                or_dash(e.ticket.as_deref()),
+            ),
+            _ => ("-".into(), "-".into(), "-".into()),
+        };
+        vec![
+            self.key_id.clone(),
+            or_dash(self.alias.as_deref()),
+            self.region.clone(),
+            self.status.label().into(),
+            owner,
+            expires,
+            ticket,
+            self.status.note(),
+        ]
+    }
+
+    fn is_finding(&self) -> bool {
+        self.status.is_finding()
     }
 }
 
@@ -154,15 +205,18 @@ async fn exception_of(
     }
 }
 
-/// Every key with an exception tag in the Regions, ordered by Region then key id.
+/// Every key with an exception tag in the Regions, ordered by Region then key id, and the keys
+/// or Regions that could not be checked.
 pub async fn scan(
     regions: &[KmsRegion],
     tag_key: &str,
     today: NaiveDate,
     within_days: u32,
-) -> (Vec<Found>, Vec<CliError>) {
+) -> Report<Found> {
     let (mut found, mut errors) = (Vec::new(), Vec::new());
+    let progress = progress(None, "key(s) checked");
     for r in regions {
+        progress.set_message(format!("({})", r.region));
         let aliases: HashMap<String, String> = aliases(&r.client).await.unwrap_or_default();
         let mut results = std::pin::pin!(evaluate_listed(&r.reader, CONCURRENCY, |key_id| {
             async move {
@@ -172,6 +226,7 @@ pub async fn scan(
         }));
         // Read to the end even after the listing broke: keys already listed are finished.
         while let Some(listed) = results.next().await {
+            progress.inc(1);
             match listed {
                 Listed::Key((key_id, Ok(Some(tag)))) => {
                     if let Some(status) = classify(&tag, today, within_days) {
@@ -191,86 +246,50 @@ pub async fn scan(
             }
         }
     }
+    progress.finish_and_clear();
     found.sort_by(|a, b| (&a.region, &a.key_id).cmp(&(&b.region, &b.key_id)));
-    (found, errors)
+    Report {
+        rows: found,
+        errors,
+    }
 }
 
+/// The counts line printed after the results.
+fn summary(report: &Report<Found>, tag_key: &str, regions: usize, within_days: u32) -> String {
+    let count = |is: fn(&Status) -> bool| report.count(|f| is(&f.status));
+    format!(
+        "{} key(s) with the exception tag {tag_key} in {regions} Region(s): {} valid, {} expiring within {within_days} days, {} expired, {} malformed, {} not checked (errors)",
+        report.rows.len(),
+        count(|s| matches!(s, Status::Valid { .. })),
+        count(|s| matches!(s, Status::ExpiringSoon { .. })),
+        count(|s| matches!(s, Status::Expired { .. })),
+        count(|s| matches!(s, Status::Malformed { .. })),
+        report.errors.len(),
+    )
+}
+
+/// `kms-rotation exceptions`: read every key's exception tag, then report them classified.
 pub async fn command(
     session: &Session,
     params: &RuleParameters,
     args: &ExceptionsArgs,
 ) -> Result<Exit, CliError> {
     let regions: Vec<KmsRegion> = session.kms_regions(params);
-    let (found, errors) = scan(
+    let report = scan(
         &regions,
         &params.exception_tag_key,
         Utc::now().date_naive(),
         args.within_days,
     )
     .await;
-    let count = |label: &str| found.iter().filter(|f| f.status.label() == label).count();
-    let summary = format!(
-        "{} key(s) with the exception tag {} in {} Region(s): {} valid, {} expiring within {} days, {} expired, {} malformed, {} not checked (errors)",
-        found.len(),
-        params.exception_tag_key,
+    let summary = summary(
+        &report,
+        &params.exception_tag_key,
         regions.len(),
-        count("VALID"),
-        count("EXPIRING_SOON"),
         args.within_days,
-        count("EXPIRED"),
-        count("MALFORMED"),
-        errors.len(),
     );
-    match args.output {
-        Output::Table => {
-            let rows: Vec<Vec<String>> = found
-                .iter()
-                .map(|f| {
-                    let (owner, expires, ticket) = match &f.tag {
-                        ExceptionTag::Present(e) => (
-                            e.owner.clone(),
-                            e.expires.to_string(),
-                            or_dash(e.ticket.as_deref()),
-                        ),
-                        _ => ("-".into(), "-".into(), "-".into()),
-                    };
-                    vec![
-                        f.key_id.clone(),
-                        or_dash(f.alias.as_deref()),
-                        f.region.clone(),
-                        f.status.label().into(),
-                        owner,
-                        expires,
-                        ticket,
-                        f.status.note(),
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                table(
-                    &["KEY ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE"],
-                    &rows
-                )
-            );
-            println!("\n{summary}");
-        }
-        Output::Json => {
-            let lines: Vec<Value> = found.iter().map(Found::to_json).collect();
-            print!("{}", json_lines(&lines));
-            eprintln!("{summary}");
-        }
-    }
-    for e in &errors {
-        eprintln!("error: not checked: {e}");
-    }
-    Ok(if !errors.is_empty() {
-        Exit::Error
-    } else if found.iter().any(|f| f.status.is_finding()) {
-        Exit::Findings
-    } else {
-        Exit::Clean
-    })
+    report.print(args.output, &summary)?;
+    Ok(report.exit())
 }
 
 #[cfg(test)]
@@ -320,5 +339,29 @@ mod tests {
             .map(|s| s.label()),
             Some("VALID")
         );
+    }
+
+    #[test]
+    fn a_json_line_has_the_tags_parts_or_its_malformed_value() {
+        let found = |value: &str| {
+            let tag = tag(value);
+            Found {
+                region: "us-east-1".into(),
+                key_id: "k1".into(),
+                alias: None,
+                status: classify(&tag, d("2026-06-01"), 30).unwrap(),
+                tag,
+            }
+        };
+        assert_eq!(
+            serde_json::to_string(&found("owner=a expires=2026-12-31 ticket=SEC-1")).unwrap(),
+            r#"{"resourceId":"k1","region":"us-east-1","alias":null,"status":"VALID","owner":"a","expires":"2026-12-31","ticket":"SEC-1","daysLeft":213,"value":null,"note":"expires in 213 days"}"#
+        );
+        let malformed = serde_json::to_value(found("approved")).unwrap();
+        assert_eq!(malformed["status"], "MALFORMED");
+        assert_eq!(malformed["value"], "approved");
+        assert_eq!(malformed["daysLeft"], serde_json::Value::Null);
+        assert!(found("approved").is_finding());
+        assert_eq!(found("approved").cells()[4..7], ["-", "-", "-"]);
     }
 }

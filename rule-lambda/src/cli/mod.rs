@@ -9,9 +9,12 @@
 //! - [`rescan`]: asks Config for StartConfigRulesEvaluation.
 //! - [`check_iac`]: the decision on templates and plans, before deployment (no AWS call).
 //! - [`remediate`]: the `remediate` command around [`crate::remediate`].
+//! - [`apply`]: EnableKeyRotation, rate-limited and verified: the only change made to KMS.
 //! - [`securityhub`]: `securityhub export` and `securityhub sync-exceptions`.
-//! - [`output`]: tables and JSON lines.
+//! - [`output`]: the reports of `audit`, `exceptions` and `remediate`: tables, JSON lines, exit
+//!   status; progress on a terminal.
 
+pub mod apply;
 pub mod args;
 pub mod audit;
 pub mod check_iac;

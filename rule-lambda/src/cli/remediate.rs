@@ -1,22 +1,25 @@
-//! `kms-rotation remediate`: evaluate (the audit), triage and plan ([`crate::remediate`]), then,
-//! with `--apply`, run the batches, asking between them on a terminal, and report every key.
+//! `kms-rotation remediate`: read every key (the audit's evaluation), triage and plan
+//! ([`crate::remediate`]); then, with `--apply`, confirm and apply the batches ([`super::apply`]),
+//! asking between them on a terminal; and report every key.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::Utc;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use indicatif::ProgressBar;
+use serde::{Serialize, Serializer};
 
-use super::args::{Output, RemediateArgs};
+use super::apply::{Applier, Failure};
+use super::args::RemediateArgs;
 use super::audit::{evaluate_regions, Audited, CONCURRENCY};
-use super::output::{json_lines, or_dash, table};
+use super::output::{or_dash, progress, say, warn, Report, Row};
 use super::session::Session;
-use super::{explain_kms, CliError, Exit};
+use super::{CliError, Exit};
+use crate::evaluate::KeyEvaluation;
+use crate::kms::{KmsError, Tags};
 use crate::params::RuleParameters;
-use crate::remediate::{
-    batches, plan, triage, Action, Applier, Candidate, Failure, KmsRegion, Outcome,
-};
+use crate::remediate::{self, batches, plan, Action, Candidate, KmsRegion, Outcome};
 
 /// Refuse flag combinations before any AWS call.
 pub fn check_flags(args: &RemediateArgs, params: &RuleParameters) -> Result<(), CliError> {
@@ -40,38 +43,341 @@ fn check(args: &RemediateArgs, params: &RuleParameters, terminal: bool) -> Resul
     Ok(())
 }
 
+/// `kms-rotation remediate`: read, triage, plan, then apply the plan (`--apply`) or show it;
+/// report every key.
+pub async fn command(
+    session: &Session,
+    params: &RuleParameters,
+    args: &RemediateArgs,
+) -> Result<Exit, CliError> {
+    let listed = session.kms_regions(params);
+    let run = evaluate_regions(&listed, params, Utc::now().date_naive()).await;
+    warn(&run.warnings);
+    let mut regions: BTreeMap<String, KmsRegion> =
+        listed.into_iter().map(|r| (r.region.clone(), r)).collect();
+    let mut triaged = triage(&regions, run.keys, params.max_rotation_period_in_days).await;
+    let planned = batches(
+        plan(triaged.candidates(), &args.priority_tags),
+        args.batch_size as usize,
+    );
+    add_target_regions(&mut regions, &planned, session, params);
+    let mut rows = if args.apply {
+        apply(&regions, &planned, &triaged, args).await
+    } else {
+        show_plan(&planned, &triaged, args.rotation_period_days)
+    };
+    rows.append(&mut triaged.done);
+    let mut errors = run.errors;
+    errors.append(&mut triaged.errors);
+    let report = Report { rows, errors };
+    report.print(args.output, &summary(&report, args, &planned))?;
+    Ok(report.exit())
+}
+
 /// One key in the report.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub struct Remediated {
     pub audited: Audited,
     pub outcome: Outcome,
     /// The key EnableKeyRotation goes to, for candidates.
     pub target: Option<String>,
 }
 
-impl Row {
-    fn to_json(&self) -> Value {
-        let mut v = self.audited.to_json();
+/// The audit's JSON line, with `outcome`, `detail`, `batch` (of a planned key) and `target`.
+impl Serialize for Remediated {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            #[serde(flatten)]
+            key: &'a Audited,
+            outcome: &'static str,
+            detail: String,
+            batch: Option<usize>,
+            target: Option<&'a str>,
+        }
         let batch = match self.outcome {
-            Outcome::Planned { batch } => Some(batch),
+            Outcome::Planned { batch, .. } => Some(batch),
             _ => None,
         };
-        if let Value::Object(m) = &mut v {
-            m.insert("outcome".into(), json!(self.outcome.label()));
-            m.insert("detail".into(), json!(self.outcome.detail()));
-            m.insert("batch".into(), json!(batch));
-            m.insert("target".into(), json!(self.target));
+        Line {
+            key: &self.audited,
+            outcome: self.outcome.label(),
+            detail: self.outcome.detail(),
+            batch,
+            target: self.target.as_deref(),
         }
-        v
+        .serialize(serializer)
     }
 }
 
-/// " via its primary key ARN" for a replica.
-fn via(c: &Candidate) -> String {
-    if c.via_primary() {
-        format!(" (via its primary key {})", c.target.key)
+impl Row for Remediated {
+    const HEADERS: &'static [&'static str] = &["KEY ID", "ALIAS", "REGION", "OUTCOME", "DETAIL"];
+    const NOT_READ: &'static str = "not evaluated";
+
+    fn cells(&self) -> Vec<String> {
+        let detail = match &self.outcome {
+            Outcome::Planned { batch, change } => format!("batch {batch}: {change}"),
+            other => other.detail(),
+        };
+        vec![
+            self.audited.evaluation.key_id.clone(),
+            or_dash(self.audited.alias.as_deref()),
+            self.audited.region.clone(),
+            self.outcome.label().to_owned(),
+            detail,
+        ]
+    }
+
+    fn is_finding(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed(_) | Outcome::NotApplied(_))
+    }
+}
+
+/// The evaluated keys, triaged.
+struct Triaged {
+    /// The candidates with their evaluations, by Region and key id.
+    candidates: BTreeMap<(String, String), (Audited, Candidate)>,
+    /// The keys with an outcome already (compliant, skipped), by Region and key id.
+    done: Vec<Remediated>,
+    /// The candidates whose tags could not be read.
+    errors: Vec<CliError>,
+}
+
+impl Triaged {
+    fn candidates(&self) -> Vec<Candidate> {
+        self.candidates.values().map(|(_, c)| c.clone()).collect()
+    }
+
+    /// The rows of the keys an action fixes, each with its outcome.
+    fn rows(&self, action: &Action, outcome: impl Fn(&Candidate) -> Outcome) -> Vec<Remediated> {
+        action
+            .keys
+            .iter()
+            .filter_map(|c| {
+                let (audited, _) = self.candidates.get(&(c.region.clone(), c.key_id.clone()))?;
+                Some(Remediated {
+                    audited: audited.clone(),
+                    outcome: outcome(c),
+                    target: Some(action.target.key.clone()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Triage every evaluated key, a few at a time.
+async fn triage(
+    regions: &BTreeMap<String, KmsRegion>,
+    keys: Vec<Audited>,
+    max_period: Option<i32>,
+) -> Triaged {
+    let results: Vec<_> = futures::stream::iter(keys)
+        .map(|audited| {
+            let kms = &regions[&audited.region];
+            async move {
+                let result = triage_key(kms, &audited.evaluation, max_period).await;
+                (audited, result)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut triaged = Triaged {
+        candidates: BTreeMap::new(),
+        done: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (audited, result) in results {
+        match result {
+            Ok(Ok(c)) => {
+                triaged
+                    .candidates
+                    .insert((c.region.clone(), c.key_id.clone()), (audited, c));
+            }
+            Ok(Err(outcome)) => triaged.done.push(Remediated {
+                audited,
+                outcome,
+                target: None,
+            }),
+            Err(e) => triaged.errors.push(CliError::kms(&audited.region, e)),
+        }
+    }
+    triaged.done.sort_by(|a, b| {
+        (&a.audited.region, &a.audited.evaluation.key_id)
+            .cmp(&(&b.audited.region, &b.audited.evaluation.key_id))
+    });
+    triaged
+}
+
+/// Triage one key: from its verdict ([`remediate::triage`]), then, for a candidate, its tags for
+/// the priorities (unreadable tags could hide an exception, so such a key is skipped).
+async fn triage_key(
+    kms: &KmsRegion,
+    evaluation: &KeyEvaluation,
+    max_period: Option<i32>,
+) -> Result<Result<Candidate, Outcome>, KmsError> {
+    let (fix, target) = match remediate::triage(&kms.region, evaluation, max_period) {
+        Ok(found) => found,
+        Err(outcome) => return Ok(Err(outcome)),
+    };
+    let tags = match kms.reader.tags(&evaluation.key_id).await? {
+        Tags::Read(tags) => tags,
+        Tags::AccessDenied(msg) => {
+            return Ok(Err(Outcome::Skipped(format!(
+                "access denied on kms:ListResourceTags, so an approved exception cannot be ruled out: grant kms:ListResourceTags, then run again ({msg})"
+            ))))
+        }
+    };
+    Ok(Ok(Candidate {
+        region: kms.region.clone(),
+        key_id: evaluation.key_id.clone(),
+        fix,
+        tags,
+        target,
+    }))
+}
+
+/// Clients for the Regions of primary keys outside the Regions listed.
+fn add_target_regions(
+    regions: &mut BTreeMap<String, KmsRegion>,
+    planned: &[Vec<Action>],
+    session: &Session,
+    params: &RuleParameters,
+) {
+    for action in planned.iter().flatten() {
+        let region = &action.target.region;
+        if !regions.contains_key(region) {
+            regions.insert(region.clone(), session.kms_region(region, params));
+        }
+    }
+}
+
+/// Without `--apply`: every candidate as planned, in its batch.
+fn show_plan(planned: &[Vec<Action>], triaged: &Triaged, period: i32) -> Vec<Remediated> {
+    let mut rows = Vec::new();
+    for (i, batch) in planned.iter().enumerate() {
+        for action in batch {
+            rows.extend(triaged.rows(action, |c| Outcome::Planned {
+                batch: i + 1,
+                change: intent(c, period),
+            }));
+        }
+    }
+    rows
+}
+
+/// With `--apply`: the batches in order, each confirmed first when asking; the batches after a
+/// "no" are reported not applied.
+async fn apply(
+    regions: &BTreeMap<String, KmsRegion>,
+    planned: &[Vec<Action>],
+    triaged: &Triaged,
+    args: &RemediateArgs,
+) -> Vec<Remediated> {
+    let period = args.rotation_period_days;
+    let applier = Applier::new(regions, args.max_rate, period);
+    let total_batches = planned.len();
+    let total_actions: usize = planned.iter().map(Vec::len).sum();
+    let progress = progress(Some(total_actions as u64), "change(s)");
+    let mut confirm = if args.yes {
+        Confirm::All
     } else {
-        String::new()
+        Confirm::Each
+    };
+    let (mut rows, mut done, mut failed) = (Vec::new(), 0, 0);
+    for (i, batch) in planned.iter().enumerate() {
+        let n = i + 1;
+        progress.set_message(format!("batch {n}/{total_batches}"));
+        confirm.before(n, total_batches, batch, &progress);
+        if let Confirm::StoppedAt(at) = confirm {
+            for action in batch {
+                rows.extend(triaged.rows(action, |_| {
+                    Outcome::NotApplied(format!(
+                        "not applied: stopped before batch {at}/{total_batches}; run again to continue"
+                    ))
+                }));
+            }
+            continue;
+        }
+        for action in batch {
+            let result = applier.apply(&action.target).await;
+            progress.inc(1);
+            done += 1;
+            failed += usize::from(result.is_err());
+            rows.extend(triaged.rows(action, |c| applied(&result, c, period)));
+        }
+        let failed_note = if failed > 0 {
+            format!(" ({failed} failed)")
+        } else {
+            String::new()
+        };
+        say(
+            &progress,
+            &format!(
+                "batch {n}/{total_batches}: {} keys ... done {done}/{total_actions}{failed_note}",
+                batch.len()
+            ),
+        );
+    }
+    progress.finish_and_clear();
+    rows
+}
+
+/// Whether the next batch runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    /// Ask before each batch (a terminal, without `--yes`).
+    Each,
+    /// Run every batch (`--yes`, or the answer "all").
+    All,
+    /// Stopped before this batch: it and those after it are not run.
+    StoppedAt(usize),
+}
+
+impl Confirm {
+    /// Ask before batch `n` when asking each. A prompt that cannot be read stops here; the
+    /// batches already applied are still reported.
+    fn before(&mut self, n: usize, total: usize, batch: &[Action], progress: &ProgressBar) {
+        if *self == Self::Each {
+            *self = progress
+                .suspend(|| ask(n, total, batch))
+                .unwrap_or_else(|e| {
+                    eprintln!("\nerror: could not read the answer ({e}); stopping");
+                    Self::StoppedAt(n)
+                });
+        }
+    }
+}
+
+/// Ask the operator whether batch `n` runs, and the ones after it.
+fn ask(n: usize, total: usize, actions: &[Action]) -> std::io::Result<Confirm> {
+    let first = actions
+        .first()
+        .map(|a| format!(", first {}", a.target.key))
+        .unwrap_or_default();
+    let mut err = std::io::stderr().lock();
+    write!(
+        err,
+        "batch {n}/{total}: {} key(s){first}. Apply? [y]es / [a]ll remaining / [n]o, stop: ",
+        actions.len()
+    )?;
+    err.flush()?;
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line)? == 0 {
+        return Ok(Confirm::StoppedAt(n));
+    }
+    Ok(match line.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Confirm::Each,
+        "a" | "all" => Confirm::All,
+        _ => Confirm::StoppedAt(n),
+    })
+}
+
+/// What became of a candidate whose action ran.
+fn applied(result: &Result<String, Failure>, c: &Candidate, period: i32) -> Outcome {
+    match result {
+        Ok(verified) => Outcome::Changed(format!("was {}; {verified}{}", c.fix, via(c))),
+        Err(failure) => Outcome::Failed(format!("{}: {failure}", intent(c, period))),
     }
 }
 
@@ -80,265 +386,44 @@ fn intent(c: &Candidate, period: i32) -> String {
     format!("{} -> enable rotation every {period} days{}", c.fix, via(c))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Yes,
-    All,
-    Stop,
-}
-
-fn ask(batch: usize, total: usize, actions: &[Action]) -> std::io::Result<Answer> {
-    let first = actions
-        .first()
-        .map(|a| format!(", first {}", a.target.key))
-        .unwrap_or_default();
-    let mut err = std::io::stderr().lock();
-    write!(
-        err,
-        "batch {batch}/{total}: {} key(s){first}. Apply? [y]es / [a]ll remaining / [n]o, stop: ",
-        actions.len()
-    )?;
-    err.flush()?;
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line)? == 0 {
-        return Ok(Answer::Stop);
-    }
-    Ok(match line.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" => Answer::Yes,
-        "a" | "all" => Answer::All,
-        _ => Answer::Stop,
-    })
-}
-
-pub async fn command(
-    session: &Session,
-    params: &RuleParameters,
-    args: &RemediateArgs,
-) -> Result<Exit, CliError> {
-    let period = args.rotation_period_days;
-    let max = params.max_rotation_period_in_days;
-    let mut regions: BTreeMap<String, KmsRegion> = BTreeMap::new();
-    let listed: Vec<KmsRegion> = session.kms_regions(params);
-    for r in &listed {
-        regions.insert(r.region.clone(), r.clone());
-    }
-
-    // 1. Evaluate every key with the rule's decision.
-    let run = evaluate_regions(&listed, params, Utc::now().date_naive()).await;
-    for w in &run.warnings {
-        eprintln!("warning: {w}");
-    }
-    let mut errors = run.errors;
-
-    // 2. Triage: which NON_COMPLIANT keys EnableKeyRotation fixes.
-    let triaged: Vec<_> = futures::stream::iter(run.keys)
-        .map(|audited| {
-            let kms = &regions[&audited.region];
-            async move {
-                let t = triage(kms, &audited.evaluation, max).await;
-                (audited, t)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut others: Vec<Row> = Vec::new();
-    let mut candidates: BTreeMap<(String, String), (Audited, Candidate)> = BTreeMap::new();
-    for (audited, result) in triaged {
-        match result {
-            Ok(Ok(c)) => {
-                candidates.insert((c.region.clone(), c.key_id.clone()), (audited, c));
-            }
-            Ok(Err(outcome)) => others.push(Row {
-                audited,
-                outcome,
-                target: None,
-            }),
-            Err(e) => errors.push(CliError::kms(&audited.region, e)),
-        }
-    }
-    others.sort_by(|a, b| {
-        (&a.audited.region, &a.audited.evaluation.key_id)
-            .cmp(&(&b.audited.region, &b.audited.evaluation.key_id))
-    });
-
-    // 3. Plan: one action per target, by priority, in batches.
-    let actions = plan(
-        candidates.values().map(|(_, c)| c.clone()).collect(),
-        &args.priority_tags,
-    );
-    for a in &actions {
-        if !regions.contains_key(&a.target.region) {
-            let r = session.kms_region(&a.target.region, params);
-            regions.insert(r.region.clone(), r);
-        }
-    }
-    let planned = batches(actions, args.batch_size as usize);
-    let total_batches = planned.len();
-    let total_actions: usize = planned.iter().map(Vec::len).sum();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut push = |action: &Action, outcome: &dyn Fn(&Candidate) -> Outcome| {
-        for c in &action.keys {
-            if let Some((audited, _)) = candidates.get(&(c.region.clone(), c.key_id.clone())) {
-                rows.push(Row {
-                    audited: audited.clone(),
-                    outcome: outcome(c),
-                    target: Some(action.target.key.clone()),
-                });
-            }
-        }
-    };
-
-    // 4. Apply, batch by batch.
-    let mut stopped: Option<usize> = None;
-    if !args.apply {
-        for (i, batch) in planned.iter().enumerate() {
-            for action in batch {
-                push(action, &|_| Outcome::Planned { batch: i + 1 });
-            }
-        }
+/// " (via its primary key ARN)" for a replica.
+fn via(c: &Candidate) -> String {
+    if c.via_primary() {
+        format!(" (via its primary key {})", c.target.key)
     } else {
-        let applier = Applier::new(&regions, args.max_rate, period);
-        let mut ask_each = !args.yes;
-        let mut done = 0;
-        let mut failed = 0;
-        for (i, batch) in planned.iter().enumerate() {
-            let n = i + 1;
-            if ask_each && stopped.is_none() {
-                // A prompt that cannot be read stops here; the batches already applied are
-                // still reported below.
-                let answer = ask(n, total_batches, batch).unwrap_or_else(|e| {
-                    eprintln!("\nerror: could not read the answer ({e}); stopping");
-                    Answer::Stop
-                });
-                match answer {
-                    Answer::Yes => {}
-                    Answer::All => ask_each = false,
-                    Answer::Stop => stopped = Some(n),
-                }
-            }
-            if let Some(at) = stopped {
-                for action in batch {
-                    push(action, &|_| {
-                        Outcome::NotApplied(format!(
-                            "not applied: stopped before batch {at}/{total_batches}; run again to continue"
-                        ))
-                    });
-                }
-                continue;
-            }
-            eprint!("batch {n}/{total_batches}: {} keys ... ", batch.len());
-            for action in batch {
-                let result = applier.apply(&action.target).await;
-                done += 1;
-                match result {
-                    Ok(verified) => push(action, &|c| {
-                        Outcome::Changed(format!("was {}; {verified}{}", c.fix, via(c)))
-                    }),
-                    Err(failure) => {
-                        failed += 1;
-                        let why = match &failure {
-                            Failure::Kms { region, error } => explain_kms(region, error),
-                            Failure::Verify(s) => s.clone(),
-                        };
-                        push(action, &|c| {
-                            Outcome::Failed(format!("{}: {why}", intent(c, period)))
-                        });
-                    }
-                }
-            }
-            let failed_note = if failed > 0 {
-                format!(" ({failed} failed)")
-            } else {
-                String::new()
-            };
-            eprintln!("done {done}/{total_actions}{failed_note}");
-        }
+        String::new()
     }
-    rows.extend(others);
+}
 
-    // 5. Report.
-    let count = |label: &str| rows.iter().filter(|r| r.outcome.label() == label).count();
-    let summary = if args.apply {
+/// The counts line printed after the results.
+fn summary(report: &Report<Remediated>, args: &RemediateArgs, planned: &[Vec<Action>]) -> String {
+    let count = |is: fn(&Outcome) -> bool| report.count(|r| is(&r.outcome));
+    let already = count(|o| matches!(o, Outcome::AlreadyCompliant(_)));
+    let skipped = count(|o| matches!(o, Outcome::Skipped(_)));
+    let errors = report.errors.len();
+    if args.apply {
         format!(
-            "remediate: {} changed, {} failed, {} not applied, {} already compliant, {} skipped, {} not evaluated (errors)",
-            count("changed"),
-            count("failed"),
-            count("not_applied"),
-            count("already_compliant"),
-            count("skipped"),
-            errors.len()
+            "remediate: {} changed, {} failed, {} not applied, {already} already compliant, {skipped} skipped, {errors} not evaluated (errors)",
+            count(|o| matches!(o, Outcome::Changed(_))),
+            count(|o| matches!(o, Outcome::Failed(_))),
+            count(|o| matches!(o, Outcome::NotApplied(_))),
         )
     } else {
+        let calls: usize = planned.iter().map(Vec::len).sum();
         format!(
-            "remediate (plan only, nothing changed): {} key(s) to change with {total_actions} EnableKeyRotation call(s) in {total_batches} batch(es) of up to {}, {} already compliant, {} skipped, {} not evaluated (errors). Run again with --apply to make the changes.",
-            count("planned"),
+            "remediate (plan only, nothing changed): {} key(s) to change with {calls} EnableKeyRotation call(s) in {} batch(es) of up to {}, {already} already compliant, {skipped} skipped, {errors} not evaluated (errors). Run again with --apply to make the changes.",
+            count(|o| matches!(o, Outcome::Planned { .. })),
+            planned.len(),
             args.batch_size,
-            count("already_compliant"),
-            count("skipped"),
-            errors.len()
         )
-    };
-    match args.output {
-        Output::Table => {
-            print!("{}", render_table(&rows, period, &candidates));
-            println!("\n{summary}");
-        }
-        Output::Json => {
-            let lines: Vec<Value> = rows.iter().map(Row::to_json).collect();
-            print!("{}", json_lines(&lines));
-            eprintln!("{summary}");
-        }
     }
-    for e in &errors {
-        eprintln!("error: not evaluated: {e}");
-    }
-    Ok(if !errors.is_empty() {
-        Exit::Error
-    } else if count("failed") > 0 || count("not_applied") > 0 {
-        Exit::Findings
-    } else {
-        Exit::Clean
-    })
-}
-
-fn render_table(
-    rows: &[Row],
-    period: i32,
-    candidates: &BTreeMap<(String, String), (Audited, Candidate)>,
-) -> String {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let detail = match &r.outcome {
-                Outcome::Planned { batch } => {
-                    let key = (
-                        r.audited.region.clone(),
-                        r.audited.evaluation.key_id.clone(),
-                    );
-                    match candidates.get(&key) {
-                        Some((_, c)) => format!("batch {batch}: {}", intent(c, period)),
-                        None => r.outcome.detail(),
-                    }
-                }
-                other => other.detail(),
-            };
-            vec![
-                r.audited.evaluation.key_id.clone(),
-                or_dash(r.audited.alias.as_deref()),
-                r.audited.region.clone(),
-                r.outcome.label().to_owned(),
-                detail,
-            ]
-        })
-        .collect();
-    table(&["KEY ID", "ALIAS", "REGION", "OUTCOME", "DETAIL"], &cells)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::args::{Cli, Command};
+    use crate::decision::{Compliance, Reason, Verdict};
     use clap::Parser;
 
     fn remediate(extra: &[&str]) -> RemediateArgs {
@@ -380,5 +465,66 @@ mod tests {
             true,
         )
         .unwrap();
+    }
+
+    fn row(outcome: Outcome) -> Remediated {
+        Remediated {
+            audited: Audited {
+                region: "us-east-1".into(),
+                alias: Some("alias/app".into()),
+                evaluation: KeyEvaluation {
+                    key_id: "k1".into(),
+                    facts: None,
+                    verdict: Verdict::new(
+                        Compliance::NonCompliant,
+                        Reason::RotationOff,
+                        "Automatic rotation is off.",
+                    ),
+                },
+            },
+            outcome,
+            target: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
+        }
+    }
+
+    #[test]
+    fn a_row_is_the_audits_json_line_and_what_became_of_the_key() {
+        let planned = row(Outcome::Planned {
+            batch: 2,
+            change: "rotation off -> enable rotation every 365 days".into(),
+        });
+        assert_eq!(
+            serde_json::to_string(&planned).unwrap(),
+            r#"{"resourceId":"k1","arn":null,"region":"us-east-1","alias":"alias/app","complianceType":"NON_COMPLIANT","reason":"ROTATION_OFF","annotation":"Automatic rotation is off.","outcome":"planned","detail":"batch 2","batch":2,"target":"arn:aws:kms:us-east-1:111122223333:key/k1"}"#
+        );
+        // The table says what the batch will do.
+        assert_eq!(
+            planned.cells()[3..],
+            [
+                "planned",
+                "batch 2: rotation off -> enable rotation every 365 days"
+            ]
+        );
+        let failed = row(Outcome::Failed("it broke".into()));
+        let json: serde_json::Value = serde_json::to_value(&failed).unwrap();
+        assert_eq!(
+            (&json["outcome"], &json["batch"]),
+            (&"failed".into(), &serde_json::Value::Null)
+        );
+    }
+
+    #[test]
+    fn failed_and_not_applied_keys_are_findings() {
+        let report = |outcome: Outcome| Report {
+            rows: vec![row(Outcome::AlreadyCompliant("on".into())), row(outcome)],
+            errors: Vec::new(),
+        };
+        assert_eq!(report(Outcome::Failed("x".into())).exit(), Exit::Findings);
+        assert_eq!(
+            report(Outcome::NotApplied("x".into())).exit(),
+            Exit::Findings
+        );
+        assert_eq!(report(Outcome::Changed("x".into())).exit(), Exit::Clean);
+        assert_eq!(report(Outcome::Skipped("x".into())).exit(), Exit::Clean);
     }
 }
