@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_config::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_config::operation::get_resource_config_history::GetResourceConfigHistoryError;
 use aws_sdk_config::types::{ComplianceType, ConfigurationItemStatus, ResourceType};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -167,7 +168,13 @@ impl ConfigService {
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(e) if e.code() == Some("ResourceNotDiscoveredException") => return Ok(None),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    GetResourceConfigHistoryError::is_resource_not_discovered_exception,
+                ) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(api_error("GetResourceConfigHistory", &e)),
         };
         Ok(out

@@ -70,6 +70,18 @@ pub enum RotationStatus {
     AccessDenied(String),
 }
 
+impl RotationStatus {
+    /// What a recorded rotation flag (Config's configuration item: `KeyRotationStatus`, on or off)
+    /// is worth to the decision. The item never holds the period nor `NextRotationDate`, so "off"
+    /// decides and "on" does not: the maximum period (`maxRotationPeriodInDays`) and the overdue
+    /// row (`rotationGraceDays`, always in force) need GetKeyRotationStatus's answer. Taking "on"
+    /// as enough would make a change-triggered evaluation say COMPLIANT for a key the periodic
+    /// run finds overdue.
+    pub fn from_recorded_flag(enabled: bool) -> Option<Self> {
+        (!enabled).then_some(Self::Disabled)
+    }
+}
+
 /// What ListKeyRotations says about the key's current key material.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyMaterial {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::decision::{KeyFacts, RotationStatus};
+use crate::decision::KeyFacts;
 use crate::params::{ParamError, RuleParameters};
 
 /// The only resource type this rule evaluates.
@@ -275,19 +275,6 @@ impl ConfigurationItem {
             _ => None,
         }
     }
-
-    /// The rotation status, when the item alone is enough for the decision: the item never holds
-    /// the period, so with `maxRotationPeriodInDays` set a key that rotates needs GetKeyRotationStatus.
-    pub fn rotation_status(&self, params: &RuleParameters) -> Option<RotationStatus> {
-        match self.rotation_enabled()? {
-            false => Some(RotationStatus::Disabled),
-            true if params.max_rotation_period_in_days.is_none() => Some(RotationStatus::Enabled {
-                period_days: None,
-                next_rotation: None,
-            }),
-            true => None,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -446,18 +433,6 @@ mod tests {
             supplementary_configuration: json!({"KeyRotationStatus": true}),
         };
         assert!(item.key_facts().is_none());
-        let max = RuleParameters {
-            max_rotation_period_in_days: Some(365),
-            ..Default::default()
-        };
-        assert_eq!(
-            item.rotation_status(&max),
-            None,
-            "the period is never in the item"
-        );
-        assert!(matches!(
-            item.rotation_status(&RuleParameters::default()),
-            Some(RotationStatus::Enabled { .. })
-        ));
+        assert_eq!(item.rotation_enabled(), Some(true));
     }
 }

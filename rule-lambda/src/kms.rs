@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use aws_sdk_kms::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusError;
+use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsError;
 use aws_sdk_kms::types::{KeyManagerType, KeyMaterialState, MultiRegionKeyType};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
@@ -13,7 +16,7 @@ use thiserror::Error;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::aws_error::{code, describe, is_access_denied};
+use crate::aws_error::{code, denied, describe};
 use crate::decision::{KeyFacts, KeyMaterial, RotationStatus};
 use crate::exception::ExceptionTag;
 use crate::pace::{Pacer, Pacers, ThrottleSignal};
@@ -217,11 +220,9 @@ impl KmsReader {
         let out = match self.client.describe_key().key_id(key_id).send().await {
             Ok(out) => out,
             Err(e) => {
-                return match e.code() {
-                    Some("NotFoundException") => Ok(Described::NotFound),
-                    Some(code) if is_access_denied(code) => {
-                        Ok(Described::AccessDenied(message(&e)))
-                    }
+                return match e.as_service_error() {
+                    Some(DescribeKeyError::NotFoundException(_)) => Ok(Described::NotFound),
+                    _ if denied(&e) => Ok(Described::AccessDenied(message(&e))),
                     _ => Err(kms_error("DescribeKey", key_id, &e)),
                 }
             }
@@ -280,14 +281,14 @@ impl KmsReader {
                     .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
             }),
             Ok(_) => Ok(RotationStatus::Disabled),
-            Err(e) => match e.code() {
-                Some("UnsupportedOperationException") => {
+            Err(e) => match e.as_service_error() {
+                Some(GetKeyRotationStatusError::UnsupportedOperationException(_)) => {
                     Ok(RotationStatus::Unsupported(message(&e)))
                 }
-                Some("NotFoundException") => Ok(RotationStatus::KeyNotFound),
-                Some(code) if is_access_denied(code) => {
-                    Ok(RotationStatus::AccessDenied(message(&e)))
+                Some(GetKeyRotationStatusError::NotFoundException(_)) => {
+                    Ok(RotationStatus::KeyNotFound)
                 }
+                _ if denied(&e) => Ok(RotationStatus::AccessDenied(message(&e))),
                 _ => Err(kms_error("GetKeyRotationStatus", key_id, &e)),
             },
         }
@@ -313,11 +314,11 @@ impl KmsReader {
             {
                 Ok(out) => out,
                 Err(e) => {
-                    return match e.code() {
-                        Some("NotFoundException") => Ok(KeyMaterial::KeyNotFound),
-                        Some(code) if is_access_denied(code) => {
-                            Ok(KeyMaterial::AccessDenied(message(&e)))
+                    return match e.as_service_error() {
+                        Some(ListKeyRotationsError::NotFoundException(_)) => {
+                            Ok(KeyMaterial::KeyNotFound)
                         }
+                        _ if denied(&e) => Ok(KeyMaterial::AccessDenied(message(&e))),
                         _ => Err(kms_error("ListKeyRotations", key_id, &e)),
                     }
                 }
@@ -379,10 +380,11 @@ impl KmsReader {
             {
                 Ok(out) => out,
                 Err(e) => {
-                    return match e.code() {
-                        Some(code) if is_access_denied(code) => Ok(Tags::AccessDenied(message(&e))),
-                        _ => Err(kms_error("ListResourceTags", key_id, &e)),
-                    }
+                    return if denied(&e) {
+                        Ok(Tags::AccessDenied(message(&e)))
+                    } else {
+                        Err(kms_error("ListResourceTags", key_id, &e))
+                    };
                 }
             };
             tags.extend(
@@ -397,6 +399,15 @@ impl KmsReader {
             }
         }
     }
+}
+
+/// KMS in one Region, as the CLI works with it: the Region's name, the raw client (for
+/// EnableKeyRotation) and the rule's reader over the same client.
+#[derive(Clone)]
+pub struct KmsRegion {
+    pub region: String,
+    pub client: aws_sdk_kms::Client,
+    pub reader: KmsReader,
 }
 
 fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {

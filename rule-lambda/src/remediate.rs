@@ -11,7 +11,6 @@ use std::str::FromStr;
 
 use crate::decision::{Compliance, KeyFacts, Reason};
 use crate::evaluate::KeyEvaluation;
-use crate::kms::KmsReader;
 
 /// Keys changed per batch when `--batch-size` is not given.
 pub const DEFAULT_BATCH_SIZE: u32 = 25;
@@ -58,14 +57,6 @@ impl std::fmt::Display for PriorityTag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}={}", self.key, self.value)
     }
-}
-
-/// KMS in one Region: the raw client (for EnableKeyRotation) and the rule's reader.
-#[derive(Clone)]
-pub struct KmsRegion {
-    pub region: String,
-    pub client: aws_sdk_kms::Client,
-    pub reader: KmsReader,
 }
 
 /// What `EnableKeyRotation` fixes on a candidate.

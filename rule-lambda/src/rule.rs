@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::clients::{AssumeRoleError, Clients};
 use crate::config::{ConfigError, ConfigService, Evaluation, MAX_BATCH};
-use crate::decision::{Compliance, NoKey};
+use crate::decision::{Compliance, NoKey, RotationStatus};
 use crate::evaluate::{evaluate_facts, evaluate_key_id, evaluate_listed, Listed, Prior};
 use crate::event::{ConfigurationItem, EventError, Invocation, Message, KMS_KEY};
 use crate::exception::ExceptionTag;
@@ -292,7 +292,9 @@ async fn change(
         Some(facts) => {
             // The item records the key's tags, so no ListResourceTags is needed.
             let prior = Prior {
-                rotation: item.rotation_status(params),
+                rotation: item
+                    .rotation_enabled()
+                    .and_then(RotationStatus::from_recorded_flag),
                 exception: Some(ExceptionTag::from_tags(
                     &params.exception_tag_key,
                     item.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),

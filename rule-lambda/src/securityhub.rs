@@ -15,6 +15,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_securityhub::error::ProvideErrorMetadata;
+use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsError;
+use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsError;
+use aws_sdk_securityhub::operation::get_findings::GetFindingsError;
 use aws_sdk_securityhub::types::{
     AwsKmsKeyDetails, AwsSecurityFinding, AwsSecurityFindingFilters, AwsSecurityFindingIdentifier,
     Compliance, ComplianceStatus, NoteUpdate, Partition, Recommendation, RecordState, Remediation,
@@ -23,7 +26,7 @@ use aws_sdk_securityhub::types::{
 };
 use thiserror::Error;
 
-use crate::aws_error::describe;
+use crate::aws_error::{describe, throttled};
 use crate::findings::{Asff, CONTROL, GENERATOR_ID};
 use crate::pace::Pacer;
 
@@ -56,13 +59,34 @@ pub struct HubError {
     pub region: String,
     pub code: Option<String>,
     pub message: String,
+    /// Security Hub answered `InvalidAccessException`, the error the operation's model defines
+    /// for an account that is not subscribed to Security Hub in the Region.
+    pub not_enabled: bool,
 }
 
-fn is_throttling(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("TooManyRequestsException" | "ThrottlingException" | "Throttling")
-    )
+/// The errors of the Security Hub operations called here that their models define and this
+/// module acts on.
+trait HubOperationError {
+    /// `InvalidAccessException`: the account is not subscribed to Security Hub in the Region.
+    fn is_invalid_access(&self) -> bool;
+}
+
+impl HubOperationError for GetFindingsError {
+    fn is_invalid_access(&self) -> bool {
+        self.is_invalid_access_exception()
+    }
+}
+
+impl HubOperationError for BatchImportFindingsError {
+    fn is_invalid_access(&self) -> bool {
+        self.is_invalid_access_exception()
+    }
+}
+
+impl HubOperationError for BatchUpdateFindingsError {
+    fn is_invalid_access(&self) -> bool {
+        self.is_invalid_access_exception()
+    }
 }
 
 /// An ASFF finding as the SDK sends it.
@@ -450,13 +474,14 @@ impl Hub {
         >,
     ) -> HubError
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: HubOperationError + ProvideErrorMetadata + std::error::Error + 'static,
     {
         HubError {
             operation,
             region: self.region.clone(),
             code: e.code().map(str::to_owned),
             message: describe(e),
+            not_enabled: e.as_service_error().is_some_and(E::is_invalid_access),
         }
     }
 
@@ -468,7 +493,7 @@ impl Hub {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut throttled = 0;
+            let mut retries = 0;
             let page = loop {
                 self.get_pace.ready().await;
                 match self
@@ -484,9 +509,9 @@ impl Hub {
                         self.get_pace.answered();
                         break page;
                     }
-                    Err(e) if is_throttling(e.code()) && throttled + 1 < ATTEMPTS => {
+                    Err(e) if throttled(&e) && retries + 1 < ATTEMPTS => {
                         self.get_pace.throttled();
-                        throttled += 1;
+                        retries += 1;
                     }
                     Err(e) => return Err(self.error("GetFindings", &e)),
                 }
@@ -586,7 +611,7 @@ impl Hub {
                             .collect()
                     }
                     Err(e) => {
-                        if is_throttling(e.code()) {
+                        if throttled(&e) {
                             self.import_pace.throttled();
                         }
                         let err = self.error("BatchImportFindings", &e);
@@ -703,7 +728,7 @@ impl Hub {
                                 .collect()
                         }
                         Err(e) => {
-                            if is_throttling(e.code()) {
+                            if throttled(&e) {
                                 self.update_pace.throttled();
                             }
                             let err = self.error("BatchUpdateFindings", &e);

@@ -974,16 +974,44 @@ async fn change_event_with_a_full_item_is_decided_without_calling_kms() {
 }
 
 #[tokio::test]
-async fn change_event_with_rotation_on_is_compliant_without_calling_kms() {
+async fn change_event_with_rotation_on_reads_the_rotation_status_for_its_next_date() {
+    // Given the item says rotation is on (it never says NextRotationDate, which the overdue row
+    // needs)
     let mut event = event("change-rotation-off.json", K);
     edit_invoking_event(&mut event, |ie| {
         ie["configurationItem"]["supplementaryConfiguration"]["KeyRotationStatus"] = json!(true)
     });
-    let (result, put) = change_run(event, &[]).await;
+    let r = rotation_on(K, 365, "2999-05-01T00:00:00Z");
+    let (result, put) = change_run(event, &[&r]).await;
     result.unwrap();
+    // Then only GetKeyRotationStatus was called (the item has the key's facts and tags)
+    assert_eq!(r.num_calls(), 1);
     let e = put.only();
     assert_eq!(compliance(&e), "COMPLIANT");
-    assert_eq!(annotation(&e), "Automatic rotation is on.");
+    assert_eq!(
+        annotation(&e),
+        "Automatic rotation is on, every 365 days; next rotation 2999-05-01."
+    );
+}
+
+#[tokio::test]
+async fn change_event_finds_an_overdue_rotation_as_the_periodic_run_does() {
+    // Given the item says rotation is on, and KMS's next rotation date is a year past
+    let mut event = event("change-rotation-off.json", K);
+    edit_invoking_event(&mut event, |ie| {
+        ie["configurationItem"]["supplementaryConfiguration"]["KeyRotationStatus"] = json!(true)
+    });
+    let past = (chrono::Utc::now() - chrono::Duration::days(365)).format("%Y-%m-%dT00:00:00Z");
+    let r = rotation_on(K, 365, &past.to_string());
+    let (result, put) = change_run(event, &[&r]).await;
+    result.unwrap();
+    // Then it is NON_COMPLIANT, not COMPLIANT from the item's flag alone
+    let e = put.only();
+    assert_eq!(compliance(&e), "NON_COMPLIANT");
+    assert!(
+        annotation(&e).starts_with("Automatic rotation is on but overdue since"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -1146,9 +1174,12 @@ async fn oversized_event_reads_the_latest_item_from_config() {
 
 #[tokio::test]
 async fn oversized_event_item_with_rotation_on_is_compliant() {
+    // The item from Config's history says rotation is on; GetKeyRotationStatus gives the date
+    // the overdue row needs.
     let (history, _) = config_history(history_item("true"));
     let put = PutEvaluations::accepting();
-    let clients = clients(&[], &[&put.rule, &history], &[]);
+    let r = rotation_on(K, 365, "2999-05-01T00:00:00Z");
+    let clients = clients(&[&r], &[&put.rule, &history], &[]);
     run(
         &invocation(event("oversized.json", K)),
         &clients,
@@ -1726,4 +1757,239 @@ async fn the_default_run_never_calls_list_key_rotations() {
         scheduled_one_key(json!({"maxKeyMaterialAgeInDays": "90"}), &[&young, &r]).await;
     result.unwrap();
     assert_eq!(compliance(&put.only()), "COMPLIANT");
+}
+
+// =============================================================================================
+// Errors recognized by the operation's error type, not by their code
+// =============================================================================================
+
+/// An error's metadata with a message and no code: what a modeled error built in code carries.
+/// The reader must recognize such an error by its type alone.
+fn no_code(message: &str) -> aws_smithy_types::error::ErrorMetadata {
+    aws_smithy_types::error::ErrorMetadata::builder()
+        .message(message)
+        .build()
+}
+
+#[tokio::test]
+async fn modeled_kms_errors_are_recognized_by_their_type() {
+    use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+    use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusError;
+    use aws_sdk_kms::types::error::{NotFoundException, UnsupportedOperationException};
+
+    // Given DescribeKey's NotFoundException for one key, GetKeyRotationStatus's
+    // UnsupportedOperationException and NotFoundException for two others, none with a code
+    let (deleted, unsupported, gone) = ("k-deleted", "k-unsupported", "k-gone");
+    let d_deleted = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(move |req| req.key_id() == Some(deleted))
+        .then_error(|| {
+            DescribeKeyError::NotFoundException(
+                NotFoundException::builder()
+                    .meta(no_code("Key does not exist"))
+                    .build(),
+            )
+        });
+    let d_unsupported = describe(key(unsupported));
+    let d_gone = describe(key(gone));
+    let r_unsupported = mock!(aws_sdk_kms::Client::get_key_rotation_status)
+        .match_requests(move |req| req.key_id() == Some(unsupported))
+        .then_error(|| {
+            GetKeyRotationStatusError::UnsupportedOperationException(
+                UnsupportedOperationException::builder()
+                    .meta(no_code(
+                        "origin is EXTERNAL which is not valid for this operation.",
+                    ))
+                    .build(),
+            )
+        });
+    let r_gone = mock!(aws_sdk_kms::Client::get_key_rotation_status)
+        .match_requests(move |req| req.key_id() == Some(gone))
+        .then_error(|| {
+            GetKeyRotationStatusError::NotFoundException(
+                NotFoundException::builder()
+                    .meta(no_code("Key does not exist"))
+                    .build(),
+            )
+        });
+
+    // When the rule runs
+    let (result, put) = periodic_run(
+        json!({}),
+        &[deleted, unsupported, gone],
+        &[&d_deleted, &d_unsupported, &d_gone, &r_unsupported, &r_gone],
+    )
+    .await;
+
+    // Then each is a verdict, not a failed key, after one call each
+    result.unwrap();
+    let e = put.of(deleted);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+    let e = put.of(unsupported);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).starts_with("KMS does not support automatic rotation for this key: "),
+        "{e:?}"
+    );
+    assert!(annotation(&e).contains("origin is EXTERNAL"), "{e:?}");
+    let e = put.of(gone);
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+    assert_eq!(d_deleted.num_calls(), 1);
+    assert_eq!(r_unsupported.num_calls(), 1);
+    assert_eq!(r_gone.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn key_deleted_before_its_rotations_are_listed_is_not_applicable() {
+    use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsError;
+    use aws_sdk_kms::types::error::NotFoundException;
+
+    let params = json!({"maxKeyMaterialAgeInDays": "180"});
+    // Given ListKeyRotations answers NotFoundException as KMS sends it
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let gone = mock!(aws_sdk_kms::Client::list_key_rotations)
+        .then_http_response(|| json_error(400, "NotFoundException", "Key does not exist"));
+    let (result, put) = scheduled_one_key(params.clone(), &[&old_key(), &r, &gone]).await;
+    // Then the key is NOT_APPLICABLE
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+    assert_eq!(gone.num_calls(), 1);
+
+    // And the same for the modeled error without a code
+    let r = rotation_on(K, 365, "2099-05-01T00:00:00Z");
+    let gone = mock!(aws_sdk_kms::Client::list_key_rotations).then_error(|| {
+        ListKeyRotationsError::NotFoundException(
+            NotFoundException::builder()
+                .meta(no_code("Key does not exist"))
+                .build(),
+        )
+    });
+    let (result, put) = scheduled_one_key(params, &[&old_key(), &r, &gone]).await;
+    result.unwrap();
+    let e = put.only();
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert_eq!(annotation(&e), "Key no longer exists.");
+}
+
+#[tokio::test]
+async fn undiscovered_resource_is_recognized_by_its_type() {
+    use aws_sdk_config::operation::get_resource_config_history::GetResourceConfigHistoryError;
+    use aws_sdk_config::types::error::ResourceNotDiscoveredException;
+
+    // Given Config's history answers the modeled ResourceNotDiscoveredException without a code
+    let history = mock!(aws_sdk_config::Client::get_resource_config_history).then_error(|| {
+        GetResourceConfigHistoryError::ResourceNotDiscoveredException(
+            ResourceNotDiscoveredException::builder()
+                .meta(no_code("Resource has not been discovered"))
+                .build(),
+        )
+    });
+    let put = PutEvaluations::accepting();
+    let clients = clients(&[], &[&put.rule, &history], &[]);
+
+    // When the rule runs on an oversized event
+    run(
+        &invocation(event("oversized.json", K)),
+        &clients,
+        None,
+        &options(),
+    )
+    .await
+    .unwrap();
+
+    // Then the key is NOT_APPLICABLE
+    let e = put.only();
+    assert_eq!(compliance(&e), "NOT_APPLICABLE");
+    assert!(
+        annotation(&e).starts_with("AWS Config has no configuration item for this key"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn security_hub_not_enabled_is_recognized_by_its_type_and_explained() {
+    use aws_sdk_securityhub::operation::get_findings::GetFindingsError;
+    use aws_sdk_securityhub::types::error::InvalidAccessException;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use kms_rotation::cli::securityhub::explain;
+    use kms_rotation::securityhub::Hub;
+
+    /// A restJson1 error, as Security Hub sends it.
+    fn hub_error(status: u16, code: &str, message: &str) -> HttpResponse {
+        let body = json!({ "Code": code, "Message": message }).to_string();
+        let mut r = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+        r.headers_mut().insert("x-amzn-errortype", code.to_owned());
+        r
+    }
+    fn hub(rule: &Rule) -> Hub {
+        let client = aws_smithy_mocks::mock_client!(
+            aws_sdk_securityhub,
+            aws_smithy_mocks::RuleMode::MatchAny,
+            &[rule]
+        );
+        Hub::new(client, REGION)
+    }
+
+    let not_enabled_text =
+        format!("Security Hub is not enabled in {REGION} for this account: enable it");
+
+    // Given GetFindings answers InvalidAccessException, as Security Hub sends it
+    let rule = mock!(aws_sdk_securityhub::Client::get_findings).then_http_response(|| {
+        hub_error(
+            401,
+            "InvalidAccessException",
+            "Account 123456789012 is not subscribed to AWS Security Hub",
+        )
+    });
+    let e = hub(&rule).control_findings("aws").await.unwrap_err();
+    // Then the error says so, and the CLI explains it
+    assert!(e.not_enabled, "{e:?}");
+    assert_eq!(e.code.as_deref(), Some("InvalidAccessException"));
+    assert!(
+        explain(&e).starts_with(&not_enabled_text),
+        "{}",
+        explain(&e)
+    );
+
+    // And the modeled error without a code is recognized the same
+    let rule = mock!(aws_sdk_securityhub::Client::get_findings).then_error(|| {
+        GetFindingsError::InvalidAccessException(
+            InvalidAccessException::builder()
+                .meta(no_code("not subscribed"))
+                .build(),
+        )
+    });
+    let e = hub(&rule)
+        .own_findings("arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default")
+        .await
+        .unwrap_err();
+    assert!(e.not_enabled, "{e:?}");
+    assert!(
+        explain(&e).starts_with(&not_enabled_text),
+        "{}",
+        explain(&e)
+    );
+
+    // While access denied (no model defines it for GetFindings) is not "not enabled"
+    let rule = mock!(aws_sdk_securityhub::Client::get_findings).then_http_response(|| {
+        hub_error(
+            403,
+            "AccessDeniedException",
+            "not authorized to perform: securityhub:GetFindings",
+        )
+    });
+    let e = hub(&rule).control_findings("aws").await.unwrap_err();
+    assert!(!e.not_enabled, "{e:?}");
+    assert!(
+        explain(&e).starts_with(&format!(
+            "access denied on securityhub:GetFindings in {REGION}"
+        )),
+        "{}",
+        explain(&e)
+    );
 }

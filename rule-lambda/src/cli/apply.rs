@@ -12,7 +12,8 @@ use super::explain_kms;
 use crate::aws_error::{code, describe};
 use crate::decision::RotationStatus;
 use crate::kms::KmsError;
-use crate::remediate::{KmsRegion, Target, MAX_RATE_CEILING};
+use crate::kms::KmsRegion;
+use crate::remediate::{Target, MAX_RATE_CEILING};
 
 /// GetKeyRotationStatus reads after a change before it counts as not taken.
 const VERIFY_ATTEMPTS: u32 = 3;

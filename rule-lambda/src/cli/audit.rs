@@ -15,8 +15,8 @@ use crate::aws_error::{code, describe};
 use crate::decision::{Compliance, Reason};
 use crate::evaluate::{evaluate_key_id, evaluate_listed, KeyEvaluation, Listed};
 use crate::kms::KmsError;
+use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
-use crate::remediate::KmsRegion;
 
 /// Keys evaluated at once in a Region.
 pub const CONCURRENCY: usize = 16;

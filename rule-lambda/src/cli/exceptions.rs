@@ -15,9 +15,9 @@ use super::session::Session;
 use super::{CliError, Exit};
 use crate::evaluate::{evaluate_listed, Listed};
 use crate::exception::ExceptionTag;
+use crate::kms::KmsRegion;
 use crate::kms::{Described, KmsError, Tags};
 use crate::params::RuleParameters;
-use crate::remediate::KmsRegion;
 
 /// Where an exception stands on a given day.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,9 +17,10 @@ use super::output::{or_dash, progress, say, warn, Report, Row};
 use super::session::Session;
 use super::{CliError, Exit};
 use crate::evaluate::KeyEvaluation;
+use crate::kms::KmsRegion;
 use crate::kms::{KmsError, Tags};
 use crate::params::RuleParameters;
-use crate::remediate::{self, batches, plan, Action, Candidate, KmsRegion, Outcome};
+use crate::remediate::{self, batches, plan, Action, Candidate, Outcome};
 
 /// Refuse flag combinations before any AWS call.
 pub fn check_flags(args: &RemediateArgs, params: &RuleParameters) -> Result<(), CliError> {

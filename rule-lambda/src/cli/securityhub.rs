@@ -14,13 +14,13 @@ use super::audit::{evaluate_regions, Audited};
 use super::output::{json_lines, table};
 use super::session::Session;
 use super::{CliError, Exit};
-use crate::aws_error::describe;
+use crate::aws_error::{describe, is_access_denied, is_throttling};
 use crate::decision::Reason;
 use crate::findings::{
     asff, asff_id, asff_status, partition_of, product_arn, Asff, FindingError, Subject, Times,
 };
+use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
-use crate::remediate::KmsRegion;
 use crate::securityhub::{plan_sync, Hub, HubError, KeyException, Report, SyncItem, SyncStep};
 
 /// A Security Hub error in words that say what to do.
@@ -28,15 +28,15 @@ pub fn explain(e: &HubError) -> String {
     let op = e.operation;
     let region = &e.region;
     match e.code.as_deref() {
-        Some(code) if crate::aws_error::is_access_denied(code) => format!(
+        Some(code) if is_access_denied(code) => format!(
             "access denied on securityhub:{op} in {region}: grant it to the identity you run as (docs/security-hub.md, IAM). {}",
             e.message
         ),
-        Some("InvalidAccessException") => format!(
+        _ if e.not_enabled => format!(
             "Security Hub is not enabled in {region} for this account: enable it (aws securityhub enable-security-hub --region {region}), or leave {region} out. {}",
             e.message
         ),
-        Some("TooManyRequestsException" | "ThrottlingException") => format!(
+        Some(code) if is_throttling(code) => format!(
             "securityhub:{op} in {region} was throttled every time: run again later. {}",
             e.message
         ),

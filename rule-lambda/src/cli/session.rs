@@ -8,8 +8,8 @@ use aws_credential_types::provider::ProvideCredentials;
 use super::CliError;
 use crate::clients::load_sdk_config;
 use crate::kms::KmsReader;
+use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
-use crate::remediate::KmsRegion;
 
 /// The SDK configuration and the Regions of this run.
 #[derive(Debug, Clone)]
