@@ -69,15 +69,15 @@ SCP_PATH = PACK_DIR / "scp-deny-disable-key-rotation.json"
 # Actions without resource-level permissions in the IAM Service Authorization Reference: the only
 # ones an Allow statement may grant on Resource "*". (Checked against parliament's copy of the
 # reference below, so a wrong entry fails.)
-RESOURCE_STAR_ALLOWED = {"kms:ListKeys", "config:PutEvaluations", "config:GetResourceConfigHistory"}
+RESOURCE_STAR_ALLOWED = {"kms:ListKeys", "kms:ListAliases", "config:PutEvaluations", "config:GetResourceConfigHistory"}
 
 # parliament findings accepted, {(policy label regex, issue): reason}. None today.
 PARLIAMENT_WAIVERS: dict[tuple[str, str], str] = {}
 
 # What each role may do: exactly these actions (least privilege, from the rule's design).
 FUNCTION_ACTIONS = {
-    "kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
-    "config:PutEvaluations", "config:GetComplianceDetailsByConfigRule",
+    "kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags", "kms:ListKeyRotations", "config:PutEvaluations", "config:GetComplianceDetailsByConfigRule",
     "config:GetResourceConfigHistory",
 }
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
