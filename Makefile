@@ -49,7 +49,7 @@ test: rust-checks deny pytest
 
 # More property-test cases than `make test` runs (about 13 minutes on 2 cores).
 fuzz:
-	PROPTEST_CASES=100000 cargo test -p rule-lambda --test properties
+	PROPTEST_CASES=100000 cargo test -p rule-lambda --test it properties::
 
 # The scale benchmark: the release rule against a simulated AWS endpoint (docs/performance.md).
 bench:

@@ -1,12 +1,13 @@
 //! `kms-rotation-bench`: the scale benchmark of the rule's periodic run (docs/performance.md).
 //!
-//! It starts a simulated AWS endpoint (see `sim.rs`) and a fake Lambda Runtime API in this
-//! process, spawns the real `kms-rotation-rule` release binary against them, hands it one
-//! ScheduledNotification, and measures the run from the outside: wall time, HTTP attempts per API
-//! at the endpoint, throttles, what reached PutEvaluations, the invocation's result, the process's
-//! peak RSS (VmHWM) and the time from spawn to its first `next` poll (cold start). It then runs the
-//! same account one key at a time (the library's own `rule::run` with concurrency 1, in this
-//! process) on a sample of the keys, and extrapolates per-key time to the full account.
+//! It starts a simulated AWS endpoint (the workspace's `fake-aws` crate, its HTTP server, over the
+//! account of `sim.rs`) and a fake Lambda Runtime API in this process, spawns the real
+//! `kms-rotation-rule` release binary against them, hands it one ScheduledNotification, and
+//! measures the run from the outside: wall time, HTTP attempts per API at the endpoint, throttles,
+//! what reached PutEvaluations, the invocation's result, the process's peak RSS (VmHWM) and the
+//! time from spawn to its first `next` poll (cold start). It then runs the same account one key at
+//! a time (the library's own `rule::run` with concurrency 1, in this process) on a sample of the
+//! keys, and extrapolates per-key time to the full account.
 //!
 //! The last line of output is one JSON object describing the largest run.
 
@@ -1006,7 +1007,7 @@ async fn bench(args: Args) -> Result<Vec<String>, String> {
     let mut failures = Vec::new();
     let concurrency = Options::default().concurrency;
     println!(
-        "kms-rotation-bench: rule binary {} | ceilings DescribeKey {}/s, GetKeyRotationStatus {}/s, ListResourceTags {}/s | concurrency {} | account quotas DescribeKey 2000/s, GetKeyRotationStatus 1000/s, ListKeys 500/s, ListResourceTags 2000/s",
+        "kms-rotation-bench: rule binary {} | ceilings DescribeKey {}/s, GetKeyRotationStatus {}/s, ListResourceTags {}/s | concurrency {} | account quotas DescribeKey 2000/s, GetKeyRotationStatus 1000/s, ListKeys 500/s, ListAliases 500/s, ListResourceTags 2000/s",
         args.rule_bin.display(),
         params.describe_key_per_second,
         params.get_key_rotation_status_per_second,
@@ -1024,7 +1025,9 @@ async fn bench(args: Args) -> Result<Vec<String>, String> {
         params.exception_tag_key
     );
     println!(
-        "   key mix (repeats every 100 keys): 20% AWS-managed, 60% rotation on (50% every 365 days, 5% every 180, 5% every 730), 8% rotation off, 1% valid exception, 1% expired exception, 4% RSA, 2% HMAC, 1% disabled, 1% pending deletion, 1% imported, 1% multi-Region replica"
+        "   key mix (repeats every 100 keys): 20% AWS-managed, 60% rotation on (50% every 365 days, 5% every 180, 5% every 730), 8% rotation off, 1% valid exception, 1% expired exception, 4% RSA, 2% HMAC, 1% disabled, 1% pending deletion, 1% imported, 1% multi-Region replica; aliases: alias/aws/<service> on every AWS-managed key, alias/app-<n> on one customer key in {}, {} predefined alias/aws/... naming no key",
+        fake_aws::CUSTOMER_ALIAS_EVERY,
+        fake_aws::PREDEFINED_ALIASES.len()
     );
 
     // Cold start: spawn to first poll of the Runtime API.

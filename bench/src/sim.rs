@@ -1,10 +1,14 @@
-//! A simulated AWS endpoint for the benchmark: KMS (`TrentService.*`) and Config
-//! (`StarlingDoveService.*`) over the AWS JSON 1.1 protocol, one account of N keys, a fixed
-//! latency on every answer, per-API token buckets at the account's request quotas that answer
-//! `ThrottlingException` when empty, and an optional share of KMS calls throttled at random
-//! (seeded). It counts every HTTP attempt per API and records, per key, what ListKeys handed out
-//! and which evaluations Config took, checking each against the key's expected verdict under the
-//! rule parameters of the run.
+//! The benchmark's simulated account, served by the workspace's one fake AWS (`fake-aws`, its
+//! HTTP server transport): N keys in a fixed mix ([`Kind`]), the expected verdict of each under
+//! the run's rule parameters, and a [`Tally`] of what the fake saw, per API and per key.
+//!
+//! The fake answers KMS (`TrentService.*`: ListKeys, ListAliases, DescribeKey,
+//! GetKeyRotationStatus, ListResourceTags) and Config (`StarlingDoveService.*`) over the AWS JSON
+//! 1.1 protocol, with a fixed latency on every answer, per-API token buckets at the account's
+//! request quotas that answer `ThrottlingException` when empty, and an optional share of KMS calls
+//! throttled at random (seeded). It counts every HTTP attempt per API and records what ListKeys
+//! handed out and which evaluations Config took; the tally checks each against the key's expected
+//! verdict under the rule parameters of the run.
 //!
 //! Faults ([`Faults`]), each deterministic: ListKeys refused from a chosen page on, a seeded share
 //! of evaluations listed in FailedEvaluations (once, or on every attempt), chosen PutEvaluations
@@ -13,27 +17,14 @@
 //! keys deleted since.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use fake_aws::{FakeAws, FaultPlan, Journal, Key, Rotation, Traffic};
 use kms_rotation::params::{RuleParameters, DEFAULT_EXCEPTION_TAG_KEY};
-use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
-pub const ACCOUNT: &str = "123456789012";
-pub const REGION: &str = "us-east-1";
+pub use fake_aws::{ACCOUNT, REGION};
 /// Where the account also keeps a valid-looking exception on its rotation-off keys: a tag the
 /// rule must ignore, because it is not the configured `exceptionTagKey`.
 const DECOY_TAG_KEY: &str = "rotation-waiver";
@@ -42,6 +33,7 @@ const DECOY_TAG_KEY: &str = "rotation-waiver";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Api {
     ListKeys,
+    ListAliases,
     DescribeKey,
     GetKeyRotationStatus,
     ListResourceTags,
@@ -50,38 +42,28 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 6] = [
+    pub const ALL: [Api; 7] = [
         Api::ListKeys,
+        Api::ListAliases,
         Api::DescribeKey,
         Api::GetKeyRotationStatus,
         Api::ListResourceTags,
         Api::PutEvaluations,
         Api::GetComplianceDetailsByConfigRule,
     ];
-    pub const KMS: [Api; 4] = [
+    pub const KMS: [Api; 5] = [
         Api::ListKeys,
+        Api::ListAliases,
         Api::DescribeKey,
         Api::GetKeyRotationStatus,
         Api::ListResourceTags,
     ];
 
-    fn from_target(target: &str) -> Option<Self> {
-        Some(match target {
-            "TrentService.ListKeys" => Api::ListKeys,
-            "TrentService.DescribeKey" => Api::DescribeKey,
-            "TrentService.GetKeyRotationStatus" => Api::GetKeyRotationStatus,
-            "TrentService.ListResourceTags" => Api::ListResourceTags,
-            "StarlingDoveService.PutEvaluations" => Api::PutEvaluations,
-            "StarlingDoveService.GetComplianceDetailsByConfigRule" => {
-                Api::GetComplianceDetailsByConfigRule
-            }
-            _ => return None,
-        })
-    }
-
+    /// The operation's name: `TrentService.<name>` or `StarlingDoveService.<name>`.
     pub fn name(self) -> &'static str {
         match self {
             Api::ListKeys => "ListKeys",
+            Api::ListAliases => "ListAliases",
             Api::DescribeKey => "DescribeKey",
             Api::GetKeyRotationStatus => "GetKeyRotationStatus",
             Api::ListResourceTags => "ListResourceTags",
@@ -90,23 +72,9 @@ impl Api {
         }
     }
 
-    fn is_kms(self) -> bool {
-        Api::KMS.contains(&self)
-    }
-
-    fn index(self) -> usize {
-        Api::ALL.iter().position(|a| *a == self).unwrap_or(0)
-    }
-
     /// The default account quota (KMS developer guide); Config's calls are not limited here.
     pub fn account_quota(self) -> Option<f64> {
-        match self {
-            Api::ListKeys => Some(500.0),
-            Api::DescribeKey => Some(2000.0),
-            Api::GetKeyRotationStatus => Some(1000.0),
-            Api::ListResourceTags => Some(2000.0),
-            _ => None,
-        }
+        fake_aws::kms_quota(self.name())
     }
 }
 
@@ -216,6 +184,87 @@ impl Account {
             DECOY_TAG_KEY
         }
     }
+
+    /// Key `i` as KMS describes it. Every key has a `team` tag; rotation-off keys also carry a
+    /// valid exception under a tag key that is not the configured one (the rule must ignore it);
+    /// the exception keys carry theirs under the configured `exceptionTagKey`.
+    fn key(&self, i: usize) -> Key {
+        let kind = Kind::of(i);
+        let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let configured = self.params.exception_tag_key.as_str();
+        let mut tags = vec![tag("team", "payments")];
+        match kind {
+            Kind::RotationOff => tags.push(tag(
+                self.decoy_tag_key(),
+                "owner=team-payments expires=2099-12-31",
+            )),
+            Kind::ExceptionValid => tags.push(tag(
+                configured,
+                "owner=team-payments expires=2099-12-31 ticket=SEC-1",
+            )),
+            Kind::ExceptionExpired => {
+                tags.push(tag(configured, "owner=team-payments expires=2020-01-31"))
+            }
+            _ => {}
+        }
+        let (key_spec, key_usage) = match kind {
+            Kind::Asymmetric => ("RSA_2048", "SIGN_VERIFY"),
+            Kind::Hmac => ("HMAC_256", "GENERATE_VERIFY_MAC"),
+            _ => ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        };
+        Key {
+            aws_managed: kind == Kind::AwsManaged,
+            key_spec,
+            key_usage,
+            key_state: match kind {
+                Kind::Disabled => "Disabled",
+                Kind::PendingDeletion => "PendingDeletion",
+                _ => "Enabled",
+            },
+            origin: if kind == Kind::Imported {
+                "EXTERNAL"
+            } else {
+                "AWS_KMS"
+            },
+            replica: kind == Kind::Replica,
+            rotation: match kind {
+                Kind::Asymmetric | Kind::Hmac | Kind::Imported => Rotation::Unsupported,
+                _ if kind.rotation_on() => Rotation::On {
+                    period_days: rotation_period(i),
+                },
+                _ => Rotation::Off,
+            },
+            tags: Some(tags),
+            ..Key::new(key_id(i))
+        }
+    }
+
+    /// The fake's account: the live keys, the deleted ones, and (with `history`) the results
+    /// Config holds: each live key's verdict of the last run, and a COMPLIANT or NON_COMPLIANT
+    /// result for each deleted key (its verdict before it was deleted).
+    fn simulated(&self, history: bool) -> fake_aws::Account {
+        let live = (0..self.keys).map(|i| self.key(i)).collect();
+        let deleted = (self.keys..self.ids()).map(key_id).collect();
+        let held = if history {
+            (0..self.ids())
+                .map(|i| {
+                    let recorded = if self.is_live(i) {
+                        self.expected(i)
+                    } else if i.is_multiple_of(2) {
+                        COMPLIANT
+                    } else {
+                        NON_COMPLIANT
+                    };
+                    (key_id(i), recorded)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        fake_aws::Account::new(live)
+            .with_deleted(deleted)
+            .with_history(held)
+    }
 }
 
 pub fn key_id(i: usize) -> String {
@@ -245,8 +294,9 @@ pub fn key_ids_in(text: &str) -> Vec<usize> {
         .collect()
 }
 
+#[cfg(test)]
 fn key_arn(i: usize) -> String {
-    format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", key_id(i))
+    fake_aws::key_arn(&key_id(i))
 }
 
 /// Faults the simulation injects. Each falls the same way on every run: pages and calls are
@@ -297,92 +347,10 @@ impl SimConfig {
     }
 }
 
-/// A uniform draw in [0, 1) from a seed and an index (splitmix64).
-fn hash01(seed: u64, i: u64) -> f64 {
-    let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
-struct Bucket {
-    rate: f64,
-    capacity: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(rate: f64) -> Self {
-        // A fifth of a second's worth of burst.
-        let capacity = (rate / 5.0).max(1.0);
-        Self {
-            rate,
-            capacity,
-            tokens: capacity,
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// Counters of one API.
-#[derive(Default)]
-struct Counter {
-    attempts: AtomicU64,
-    throttled_quota: AtomicU64,
-    throttled_injected: AtomicU64,
-}
-
-#[derive(Default)]
-struct Received {
-    /// Per id (live keys, then deleted ones): evaluations Config took.
-    taken: Vec<u16>,
-    /// Per id: evaluations that arrived, taken or not.
-    arrived: Vec<u16>,
-    /// Per id: an evaluation arrived whose compliance differs from the expected verdict, or whose
-    /// annotation is empty or longer than Config's 256 characters.
-    wrong: Vec<bool>,
-    /// Per live key: ListKeys handed it out.
-    listed: Vec<bool>,
-    /// Evaluations for ids that are not the account's.
-    unknown: usize,
-    /// Evaluations listed in FailedEvaluations.
-    refused: usize,
-    /// ListKeys calls refused by the listing fault.
-    list_faults: usize,
-    /// PutEvaluations attempts failed whole (retried, refused).
-    put_failed_retried: usize,
-    put_failed_refused: usize,
-    /// Ids the clean-up read answered.
-    cleanup_ids: usize,
-    batch_sizes: Vec<usize>,
-    /// When each PutEvaluations arrived, since the simulation started.
-    put_times: Vec<Duration>,
-    compliance: HashMap<String, usize>,
-}
-
+/// One simulated account behind the fake AWS.
 pub struct Sim {
-    cfg: SimConfig,
     account: Account,
-    started: Instant,
-    buckets: Vec<Option<Mutex<Bucket>>>,
-    counters: Vec<Counter>,
-    rng: AtomicU64,
-    received: Mutex<Received>,
+    fake: FakeAws,
 }
 
 /// What the simulation saw, per API and per key.
@@ -426,427 +394,96 @@ impl Tally {
 }
 
 impl Sim {
-    pub fn new(cfg: SimConfig) -> Arc<Self> {
-        let buckets = Api::ALL
-            .iter()
-            .map(|api| {
-                api.account_quota()
-                    .filter(|_| cfg.quotas)
-                    .map(|q| Mutex::new(Bucket::new(q * cfg.quota_share)))
-            })
-            .collect();
+    pub fn new(cfg: SimConfig) -> Self {
         let account = cfg.account();
-        let ids = account.ids();
-        Arc::new(Self {
-            started: Instant::now(),
-            buckets,
-            counters: Api::ALL.iter().map(|_| Counter::default()).collect(),
-            rng: AtomicU64::new(cfg.seed),
-            received: Mutex::new(Received {
-                taken: vec![0; ids],
-                arrived: vec![0; ids],
-                wrong: vec![false; ids],
-                listed: vec![false; cfg.keys],
-                ..Default::default()
-            }),
-            account,
-            cfg,
-        })
+        let plan = FaultPlan {
+            seed: cfg.seed,
+            list_keys_denied_from_page: cfg.faults.list_keys_fail_page,
+            refuse_once_share: cfg.faults.refuse_once_share,
+            refuse_always_share: cfg.faults.refuse_always_share,
+            put_fail_retried: cfg.faults.put_fail_retried.clone(),
+            put_fail_refused: cfg.faults.put_fail_refused.clone(),
+            ..FaultPlan::none()
+        };
+        let traffic = Traffic {
+            latency: cfg.latency,
+            quota_share: cfg.quotas.then_some(cfg.quota_share),
+            random_throttling: cfg.throttle_share,
+            seed: cfg.seed,
+        };
+        let fake =
+            FakeAws::with_account(account.simulated(cfg.faults.cleanup_history), plan, traffic);
+        Self { account, fake }
     }
 
     /// Serve on 127.0.0.1 (a free port) until the task is aborted.
-    pub async fn serve(self: &Arc<Self>) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let sim = self.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let _ = stream.set_nodelay(true);
-                let sim = sim.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let sim = sim.clone();
-                        async move { Ok::<_, Infallible>(sim.handle(req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok((addr, task))
-    }
-
-    /// A uniform draw in [0, 1) (splitmix64 over a seeded counter): the random throttling.
-    fn draw(&self) -> f64 {
-        let n = self.rng.fetch_add(1, Ordering::Relaxed);
-        hash01(self.cfg.seed, n)
-    }
-
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let body = match req.into_body().collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
-        let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let Some(api) = Api::from_target(&target) else {
-            tokio::time::sleep(self.cfg.latency).await;
-            return error(
-                StatusCode::BAD_REQUEST,
-                "UnknownOperationException",
-                &format!("the benchmark endpoint does not answer {target}"),
-            );
-        };
-        let counter = &self.counters[api.index()];
-        let attempt = counter.attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        let over_quota = self.buckets[api.index()]
-            .as_ref()
-            .is_some_and(|b| !b.lock().unwrap().take());
-        let injected = !over_quota
-            && api.is_kms()
-            && self.cfg.throttle_share > 0.0
-            && self.draw() < self.cfg.throttle_share;
-        tokio::time::sleep(self.cfg.latency).await;
-        if over_quota || injected {
-            let c = if over_quota {
-                &counter.throttled_quota
-            } else {
-                &counter.throttled_injected
-            };
-            c.fetch_add(1, Ordering::Relaxed);
-            return error(
-                StatusCode::BAD_REQUEST,
-                "ThrottlingException",
-                "Rate exceeded",
-            );
-        }
-        match api {
-            Api::ListKeys => self.list_keys(&input),
-            Api::DescribeKey => self.with_key(&input, describe_key),
-            Api::GetKeyRotationStatus => self.with_key(&input, rotation_status),
-            Api::ListResourceTags => self.with_key(&input, |i, kind| self.tags(i, kind)),
-            Api::PutEvaluations => self.put_evaluations(&input, attempt),
-            Api::GetComplianceDetailsByConfigRule => self.compliance_details(&input),
-        }
-    }
-
-    fn list_keys(&self, input: &Value) -> Response<Full<Bytes>> {
-        let limit = input["Limit"].as_u64().unwrap_or(100).clamp(1, 1000) as usize;
-        let start: usize = input["Marker"]
-            .as_str()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        let page = start / limit + 1;
-        if self
-            .cfg
-            .faults
-            .list_keys_fail_page
-            .is_some_and(|fail| page >= fail)
-        {
-            self.received.lock().unwrap().list_faults += 1;
-            return error(
-                StatusCode::BAD_REQUEST,
-                "AccessDeniedException",
-                &format!("the benchmark refuses ListKeys page {page} (marker {start})"),
-            );
-        }
-        let end = (start + limit).min(self.cfg.keys);
-        self.received.lock().unwrap().listed[start.min(end)..end].fill(true);
-        let keys: Vec<Value> = (start..end)
-            .map(|i| json!({ "KeyId": key_id(i), "KeyArn": key_arn(i) }))
-            .collect();
-        let mut out = json!({ "Keys": keys, "Truncated": end < self.cfg.keys });
-        if end < self.cfg.keys {
-            out["NextMarker"] = json!(end.to_string());
-        }
-        ok(out)
-    }
-
-    fn with_key(
-        &self,
-        input: &Value,
-        answer: impl Fn(usize, Kind) -> Response<Full<Bytes>>,
-    ) -> Response<Full<Bytes>> {
-        match input["KeyId"]
-            .as_str()
-            .and_then(key_index)
-            .filter(|i| self.account.is_live(*i))
-        {
-            Some(i) => answer(i, Kind::of(i)),
-            None => error(
-                StatusCode::BAD_REQUEST,
-                "NotFoundException",
-                "Key not found",
-            ),
-        }
-    }
-
-    fn put_evaluations(&self, input: &Value, attempt: u64) -> Response<Full<Bytes>> {
-        let evaluations = input["Evaluations"].as_array().cloned().unwrap_or_default();
-        if evaluations.is_empty() || evaluations.len() > 100 {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterValueException",
-                "Evaluations must hold 1 to 100 evaluations",
-            );
-        }
-        let faults = &self.cfg.faults;
-        let mut r = self.received.lock().unwrap();
-        if faults.put_fail_retried.contains(&attempt) {
-            r.put_failed_retried += 1;
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                &format!("the benchmark fails PutEvaluations attempt {attempt} (retried)"),
-            );
-        }
-        if faults.put_fail_refused.contains(&attempt) {
-            r.put_failed_refused += 1;
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterValueException",
-                &format!("the benchmark refuses PutEvaluations attempt {attempt}"),
-            );
-        }
-        r.batch_sizes.push(evaluations.len());
-        r.put_times.push(self.started.elapsed());
-        let mut failed = Vec::new();
-        for e in &evaluations {
-            let compliance = e["ComplianceType"].as_str().unwrap_or("").to_owned();
-            let annotation = e["Annotation"].as_str().unwrap_or("");
-            let Some(i) = e["ComplianceResourceId"]
-                .as_str()
-                .and_then(key_index)
-                .filter(|i| *i < self.account.ids())
-            else {
-                r.unknown += 1;
-                continue;
-            };
-            if annotation.is_empty()
-                || annotation.chars().count() > 256
-                || self.account.expected(i) != compliance
-                || e["ComplianceResourceType"].as_str() != Some("AWS::KMS::Key")
-            {
-                r.wrong[i] = true;
-            }
-            r.arrived[i] = r.arrived[i].saturating_add(1);
-            let draw = hash01(self.cfg.seed ^ 0x5EED_FA11, i as u64);
-            let refused = draw < faults.refuse_always_share
-                || (r.arrived[i] == 1
-                    && draw < faults.refuse_always_share + faults.refuse_once_share);
-            if refused {
-                r.refused += 1;
-                failed.push(e.clone());
-                continue;
-            }
-            r.taken[i] = r.taken[i].saturating_add(1);
-            *r.compliance.entry(compliance).or_default() += 1;
-        }
-        ok(json!({ "FailedEvaluations": failed }))
-    }
-
-    /// GetComplianceDetailsByConfigRule, paged by `Limit` and `NextToken`.
-    fn compliance_details(&self, input: &Value) -> Response<Full<Bytes>> {
-        if !self.cfg.faults.cleanup_history {
-            return ok(json!({ "EvaluationResults": [] }));
-        }
-        let types: Vec<&str> = input["ComplianceTypes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let held = |i: &usize| {
-            // Config holds a COMPLIANT or NON_COMPLIANT result for each deleted key (the verdict
-            // before it was deleted), and the result of the last run for each live key.
-            let recorded = if self.account.is_live(*i) {
-                self.account.expected(*i)
-            } else if i.is_multiple_of(2) {
-                COMPLIANT
-            } else {
-                NON_COMPLIANT
-            };
-            (types.is_empty() || types.contains(&recorded)).then_some((*i, recorded))
-        };
-        let all: Vec<(usize, &str)> = (0..self.account.ids()).filter_map(|i| held(&i)).collect();
-        let limit = input["Limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
-        let start: usize = input["NextToken"]
-            .as_str()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        let end = (start + limit).min(all.len());
-        let results: Vec<Value> = all[start.min(end)..end]
-            .iter()
-            .map(|(i, compliance)| {
-                json!({
-                    "EvaluationResultIdentifier": {
-                        "EvaluationResultQualifier": {
-                            "ConfigRuleName": "kms-rotation-rule",
-                            "ResourceType": "AWS::KMS::Key",
-                            "ResourceId": key_id(*i),
-                        },
-                        "OrderingTimestamp": 1_764_000_000.0,
-                    },
-                    "ComplianceType": compliance,
-                    "ResultRecordedTime": 1_764_000_000.0,
-                    "ConfigRuleInvokedTime": 1_764_000_000.0,
-                })
-            })
-            .collect();
-        self.received.lock().unwrap().cleanup_ids += results.len();
-        let mut out = json!({ "EvaluationResults": results });
-        if end < all.len() {
-            out["NextToken"] = json!(end.to_string());
-        }
-        ok(out)
-    }
-
-    /// ListResourceTags: every key has a `team` tag; rotation-off keys also carry a valid
-    /// exception under a tag key that is not the configured one (the rule must ignore it); the
-    /// exception keys carry theirs under the configured `exceptionTagKey`.
-    fn tags(&self, _i: usize, kind: Kind) -> Response<Full<Bytes>> {
-        let configured = self.account.params.exception_tag_key.as_str();
-        let mut tags = vec![json!({ "TagKey": "team", "TagValue": "payments" })];
-        match kind {
-            Kind::RotationOff => tags.push(json!({
-                "TagKey": self.account.decoy_tag_key(),
-                "TagValue": "owner=team-payments expires=2099-12-31"
-            })),
-            Kind::ExceptionValid => tags.push(json!({
-                "TagKey": configured,
-                "TagValue": "owner=team-payments expires=2099-12-31 ticket=SEC-1"
-            })),
-            Kind::ExceptionExpired => tags.push(json!({
-                "TagKey": configured,
-                "TagValue": "owner=team-payments expires=2020-01-31"
-            })),
-            _ => {}
-        }
-        ok(json!({ "Tags": tags, "Truncated": false }))
+    pub async fn serve(&self) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+        self.fake.serve().await
     }
 
     pub fn tally(&self) -> Tally {
-        let map = |f: &dyn Fn(&Counter) -> u64| -> HashMap<Api, u64> {
-            Api::ALL
-                .iter()
-                .map(|a| (*a, f(&self.counters[a.index()])))
-                .collect()
-        };
-        let r = self.received.lock().unwrap();
-        Tally {
-            attempts: map(&|c| c.attempts.load(Ordering::Relaxed)),
-            throttled_quota: map(&|c| c.throttled_quota.load(Ordering::Relaxed)),
-            throttled_injected: map(&|c| c.throttled_injected.load(Ordering::Relaxed)),
-            taken: r.taken.clone(),
-            wrong: r.wrong.clone(),
-            listed: r.listed.clone(),
-            unknown: r.unknown,
-            refused: r.refused,
-            list_faults: r.list_faults,
-            put_failed_retried: r.put_failed_retried,
-            put_failed_refused: r.put_failed_refused,
-            cleanup_ids: r.cleanup_ids,
-            evaluations: r.taken.iter().map(|n| usize::from(*n)).sum(),
-            max_batch: r.batch_sizes.iter().copied().max().unwrap_or(0),
-            full_batches: r.batch_sizes.iter().filter(|n| **n == 100).count(),
-            first_put: r.put_times.first().copied(),
-            last_put: r.put_times.last().copied(),
-        }
-    }
-}
-
-fn ok(body: Value) -> Response<Full<Bytes>> {
-    respond(StatusCode::OK, body)
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
-    respond(status, json!({ "__type": code, "message": message }))
-}
-
-fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amzn-requestid", "00000000-0000-4000-8000-000000000000")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a valid response")
-}
-
-fn describe_key(i: usize, kind: Kind) -> Response<Full<Bytes>> {
-    let (spec, usage) = match kind {
-        Kind::Asymmetric => ("RSA_2048", "SIGN_VERIFY"),
-        Kind::Hmac => ("HMAC_256", "GENERATE_VERIFY_MAC"),
-        _ => ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
-    };
-    let state = match kind {
-        Kind::Disabled => "Disabled",
-        Kind::PendingDeletion => "PendingDeletion",
-        _ => "Enabled",
-    };
-    let mut m = json!({
-        "AWSAccountId": ACCOUNT,
-        "KeyId": key_id(i),
-        "Arn": key_arn(i),
-        "CreationDate": 1_700_000_000.0,
-        "Enabled": state == "Enabled",
-        "Description": "",
-        "KeyUsage": usage,
-        "KeyState": state,
-        "Origin": if kind == Kind::Imported { "EXTERNAL" } else { "AWS_KMS" },
-        "KeyManager": if kind == Kind::AwsManaged { "AWS" } else { "CUSTOMER" },
-        "CustomerMasterKeySpec": spec,
-        "KeySpec": spec,
-        "MultiRegion": kind == Kind::Replica,
-    });
-    if kind == Kind::Replica {
-        m["MultiRegionConfiguration"] = json!({
-            "MultiRegionKeyType": "REPLICA",
-            "PrimaryKey": {
-                "Arn": format!("arn:aws:kms:us-west-2:{ACCOUNT}:key/{}", key_id(i)),
-                "Region": "us-west-2"
-            },
-            "ReplicaKeys": []
-        });
-    }
-    if kind == Kind::PendingDeletion {
-        m["DeletionDate"] = json!(1_900_000_000.0);
-    }
-    ok(json!({ "KeyMetadata": m }))
-}
-
-/// 30 days from now, in epoch seconds.
-fn next_rotation_date() -> f64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (now + Duration::from_secs(30 * 86_400)).as_secs() as f64
-}
-
-fn rotation_status(i: usize, kind: Kind) -> Response<Full<Bytes>> {
-    match kind {
-        Kind::Asymmetric | Kind::Hmac | Kind::Imported => error(
-            StatusCode::BAD_REQUEST,
-            "UnsupportedOperationException",
-            "this key does not support automatic rotation",
-        ),
-        _ if kind.rotation_on() => ok(json!({
-            "KeyRotationEnabled": true,
-            "KeyId": key_arn(i),
-            "RotationPeriodInDays": rotation_period(i),
-            // Always ahead of today, so that no key is ever overdue.
-            "NextRotationDate": next_rotation_date()
-        })),
-        _ => ok(json!({ "KeyRotationEnabled": false, "KeyId": key_arn(i) })),
+        let account = &self.account;
+        let ids = account.ids();
+        self.fake.journal(|j| {
+            let per_api = |map| -> HashMap<Api, u64> {
+                Api::ALL
+                    .iter()
+                    .map(|a| (*a, Journal::count(map, a.name()) as u64))
+                    .collect()
+            };
+            let mut taken = vec![0u16; ids];
+            let mut wrong = vec![false; ids];
+            let mut unknown = 0;
+            for r in &j.received {
+                let Some(i) = key_index(&r.resource_id).filter(|i| *i < ids) else {
+                    unknown += 1;
+                    continue;
+                };
+                if r.annotation.is_empty()
+                    || r.annotation.chars().count() > 256
+                    || account.expected(i) != r.compliance
+                    || r.resource_type != "AWS::KMS::Key"
+                {
+                    wrong[i] = true;
+                }
+                if r.taken {
+                    taken[i] = taken[i].saturating_add(1);
+                }
+            }
+            let mut listed = vec![false; account.keys];
+            for i in j.listed.iter().filter_map(|id| key_index(id)) {
+                if let Some(l) = listed.get_mut(i) {
+                    *l = true;
+                }
+            }
+            let injected = |what: &str| Journal::count(&j.injected, what);
+            Tally {
+                attempts: per_api(&j.attempts),
+                throttled_quota: per_api(&j.throttled_by_quota),
+                throttled_injected: per_api(&j.throttled_at_random),
+                evaluations: taken.iter().map(|n| usize::from(*n)).sum(),
+                taken,
+                wrong,
+                listed,
+                unknown,
+                refused: injected("failed_evaluations"),
+                list_faults: injected("listkeysdenied"),
+                put_failed_retried: injected("put_failed_retried"),
+                put_failed_refused: injected("put_failed_refused"),
+                cleanup_ids: j.results_answered,
+                max_batch: j.batches.iter().map(|b| b.evaluations).max().unwrap_or(0),
+                full_batches: j.batches.iter().filter(|b| b.evaluations == 100).count(),
+                first_put: j.batches.first().map(|b| b.at),
+                last_put: j.batches.last().map(|b| b.at),
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fake_aws::hash01;
 
     #[test]
     fn key_ids_round_trip_and_are_found_in_text() {

@@ -553,6 +553,9 @@ pub enum NoKey {
     KeyNotFound,
     /// DescribeKey is denied to the rule's role.
     DescribeDenied(String),
+    /// The key has an `alias/aws/...` alias, which only AWS managed keys have: row 1 without
+    /// DescribeKey.
+    AwsManagedAlias(String),
 }
 
 impl NoKey {
@@ -572,6 +575,11 @@ impl NoKey {
             ),
             Self::NotRecorded => Verdict::new(NotApplicable, Reason::NotRecorded, "AWS Config has no configuration item for this key; it is evaluated when recorded."),
             Self::KeyNotFound => Verdict::new(NotApplicable, Reason::KeyNotFound, "Key no longer exists."),
+            Self::AwsManagedAlias(alias) => Verdict::new(
+                NotApplicable,
+                Reason::AwsManaged,
+                format!("AWS managed key ({alias}): AWS rotates it automatically every year. Only customer managed keys are in scope."),
+            ),
             Self::DescribeDenied(msg) => Verdict::new(
                 NonCompliant,
                 Reason::AccessDenied,
@@ -1189,6 +1197,21 @@ mod tests {
             NoKey::DescribeDenied("x".into()).verdict().reason,
             Reason::AccessDenied
         );
+        // An alias/aws/ alias gives row 1's verdict, as DescribeKey's KeyManager AWS does.
+        let by_alias = NoKey::AwsManagedAlias("alias/aws/s3".into()).verdict();
+        let by_facts = verdict(
+            &with(|k| k.key_manager = KeyManagerType::Aws),
+            None,
+            None,
+            &RuleParameters::default(),
+        );
+        assert_eq!(
+            (by_alias.compliance, by_alias.reason),
+            (by_facts.compliance, by_facts.reason)
+        );
+        assert!(by_alias
+            .annotation
+            .starts_with("AWS managed key (alias/aws/s3):"));
         // The period travels with the verdicts that rest on it.
         assert_eq!(
             verdict(&key(), Some(on(730)), None, &max_365).period_days,

@@ -3,6 +3,7 @@
 //! and every run over all keys lists them through [`evaluate_listed`].
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDate;
 use futures::future::{ready, Either};
@@ -10,7 +11,7 @@ use futures::{FutureExt, Stream, StreamExt};
 
 use crate::decision::{decide, KeyFacts, Known, NoKey, RotationStatus, Step, Verdict};
 use crate::exception::ExceptionTag;
-use crate::kms::{Described, KmsError, KmsReader};
+use crate::kms::{Aliases, Described, KmsError, KmsReader};
 use crate::params::RuleParameters;
 
 /// A key and its verdict. `facts` is absent when DescribeKey could not describe the key.
@@ -82,6 +83,53 @@ pub async fn evaluate_key_id(
         facts,
         verdict,
     })
+}
+
+/// The AWS managed keys the account's aliases name (`alias/aws/...`), learnt while a run goes
+/// on: a key evaluated before the aliases are read is described as usual, one after needs no
+/// DescribeKey. Clones share what was learnt.
+#[derive(Debug, Clone, Default)]
+pub struct AwsManagedKeys(Arc<OnceLock<Aliases>>);
+
+impl AwsManagedKeys {
+    /// Read the account's aliases (ListAliases) and keep them; the number of AWS managed keys
+    /// they name.
+    pub async fn learn(&self, kms: &KmsReader) -> Result<usize, KmsError> {
+        let aliases = kms.aliases().await?;
+        let aws_managed = aliases
+            .0
+            .keys()
+            .filter(|k| aliases.aws_managed(k).is_some())
+            .count();
+        // Learnt once per run; a second reading would say the same.
+        let _ = self.0.set(aliases);
+        Ok(aws_managed)
+    }
+
+    /// The key's `alias/aws/...` alias, once the aliases are read.
+    pub fn alias_of(&self, key_id: &str) -> Option<&str> {
+        self.0.get()?.aws_managed(key_id)
+    }
+}
+
+/// A listed key: NOT_APPLICABLE at once when its alias says it is AWS managed (row 1 of the
+/// decision, [`NoKey::AwsManagedAlias`]), otherwise described and decided as
+/// [`evaluate_key_id`] does.
+pub async fn evaluate_listed_key(
+    kms: &KmsReader,
+    key_id: &str,
+    known: &AwsManagedKeys,
+    params: &RuleParameters,
+    today: NaiveDate,
+) -> Result<KeyEvaluation, KmsError> {
+    match known.alias_of(key_id) {
+        Some(alias) => Ok(KeyEvaluation {
+            key_id: key_id.to_owned(),
+            facts: None,
+            verdict: NoKey::AwsManagedAlias(alias.to_owned()).verdict(),
+        }),
+        None => evaluate_key_id(kms, key_id, params, today).await,
+    }
 }
 
 /// What [`evaluate_listed`] yields: one listed key's result, or the listing's end.

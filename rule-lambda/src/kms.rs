@@ -2,6 +2,7 @@
 //! the decision's types. Answers that are facts about the key (unsupported, not found, access
 //! denied) become values; everything else is a [`KmsError`] after the SDK's retries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_kms::config::retry::{RetryPartition, TokenBucket};
@@ -49,6 +50,34 @@ fn retry_partition() -> RetryPartition {
 
 /// ListKeys' largest page.
 pub const MAX_PAGE_SIZE: i32 = 1000;
+
+/// The account's aliases by key: each key's first alias by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aliases(pub HashMap<String, String>);
+
+impl Aliases {
+    /// The key's alias (the first by name when it has several).
+    pub fn get(&self, key_id: &str) -> Option<&str> {
+        self.0.get(key_id).map(String::as_str)
+    }
+
+    /// The `alias/aws/...` alias of an AWS managed key. That prefix is reserved for AWS managed
+    /// keys: the alias of a customer managed key cannot begin with it (KMS Developer Guide,
+    /// "Create aliases"), and customers cannot manage the aliases of AWS managed keys, so a key
+    /// with such an alias is AWS managed without asking DescribeKey.
+    pub fn aws_managed(&self, key_id: &str) -> Option<&str> {
+        self.get(key_id).filter(|a| a.starts_with("alias/aws/"))
+    }
+
+    /// How many keys have an alias.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// A KMS call that failed after the SDK's retries (throttling, 5xx, network) or answered
 /// something this code does not understand.
@@ -292,6 +321,39 @@ impl KmsReader {
                 _ => Err(kms_error("GetKeyRotationStatus", key_id, &e)),
             },
         }
+    }
+
+    /// Every alias of the account and Region that names a key, from ListAliases (pages of 100).
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn aliases(&self) -> Result<Aliases, KmsError> {
+        let mut by_key: HashMap<String, String> = HashMap::new();
+        let mut items = self
+            .client
+            .list_aliases()
+            .limit(100)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            let alias = item.map_err(|e| KmsError {
+                operation: "ListAliases",
+                key_id: String::new(),
+                message: describe(&e),
+                code: code(&e),
+            })?;
+            // Predefined aliases of AWS managed keys not created yet name no key.
+            if let (Some(key_id), Some(name)) = (alias.target_key_id, alias.alias_name) {
+                by_key
+                    .entry(key_id)
+                    .and_modify(|cur| {
+                        if name < *cur {
+                            cur.clone_from(&name)
+                        }
+                    })
+                    .or_insert(name);
+            }
+        }
+        Ok(Aliases(by_key))
     }
 
     /// The date of the key's latest rotation (automatic or on demand), from ListKeyRotations,

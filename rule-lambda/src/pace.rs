@@ -330,10 +330,7 @@ fn is_throttling(e: &AttemptError) -> bool {
             e.downcast_ref::<ListKeyRotationsError>()
                 .and_then(|e| e.code())
         });
-    matches!(
-        code,
-        Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
-    )
+    code.is_some_and(crate::aws_error::is_throttling)
 }
 
 #[cfg(test)]

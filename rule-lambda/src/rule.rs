@@ -18,7 +18,9 @@ use tokio::time::Instant;
 use crate::clients::{AssumeRoleError, Clients};
 use crate::config::{ConfigError, ConfigService, Evaluation, MAX_BATCH};
 use crate::decision::{Compliance, NoKey, RotationStatus};
-use crate::evaluate::{evaluate_facts, evaluate_key_id, evaluate_listed, Listed, Prior};
+use crate::evaluate::{
+    evaluate_facts, evaluate_listed, evaluate_listed_key, AwsManagedKeys, Listed, Prior,
+};
 use crate::event::{ConfigurationItem, EventError, Invocation, Message, KMS_KEY};
 use crate::exception::ExceptionTag;
 use crate::kms::{Described, KmsError, KmsReader, MAX_PAGE_SIZE};
@@ -338,6 +340,24 @@ async fn periodic(
         .as_deref()
         .filter(|_| !inv.result_token.is_test_mode());
     let (tx, rx) = mpsc::channel::<Evaluation>(MAX_BATCH * 2);
+    // The aliases are read beside the keys, not before them: the keys listed before they are
+    // known are described as usual, so reading them never delays the run.
+    let aws_managed = AwsManagedKeys::default();
+    let learning = tokio::spawn({
+        let (kms, known) = (kms.clone(), aws_managed.clone());
+        async move {
+            match known.learn(&kms).await {
+                Ok(n) => tracing::debug!(
+                    aws_managed = n,
+                    "aliases read: AWS managed keys need no DescribeKey"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "aliases not read: every key is described (grant kms:ListAliases to skip DescribeKey for AWS managed keys)")
+                }
+            }
+        }
+    });
+    let aws_managed = &aws_managed;
 
     let produce = async move {
         let mut incomplete = Incomplete::default();
@@ -353,7 +373,7 @@ async fn periodic(
                     if near_deadline() {
                         return KeyResult::NotStarted(key_id);
                     }
-                    match evaluate_key_id(kms, &key_id, params, today).await {
+                    match evaluate_listed_key(kms, &key_id, aws_managed, params, today).await {
                         Ok(e) => {
                             KeyResult::Evaluated(evaluation(KMS_KEY, &e.key_id, e.verdict, at))
                         }
@@ -412,6 +432,7 @@ async fn periodic(
     };
     let write = write_batches(config, rx);
     let (mut incomplete, (outcome, unsent)) = tokio::join!(produce, write);
+    learning.abort();
     incomplete.outcome = outcome;
     for id in unsent.iter().flat_map(ConfigError::unsent) {
         tracing::warn!(key_id = %id, reason = "not_taken_by_config", "key not evaluated");

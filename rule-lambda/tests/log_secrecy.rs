@@ -8,14 +8,18 @@
 //! so the capture here would miss it (it did once, on a fresh clone). With a global subscriber
 //! and no other test in the process, every callsite's interest is the capture's, and
 //! `reload::Handle::reload` rebuilds the cache when the filter changes.
+//!
+//! That is why it is not a module of `tests/it`, the binary that holds every other integration
+//! test: it shares only the fake AWS (the `fake-aws` crate) and the events and options of
+//! `tests/support/fixtures.rs` with it.
 
-mod common;
-mod fake_aws;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 use std::sync::{Arc, Mutex};
 
-use common::{event, invocation, options, periodic, small_pages, with_parameters, with_token};
 use fake_aws::*;
+use fixtures::{event, invocation, options, periodic, small_pages, with_parameters, with_token};
 use kms_rotation::rule::run;
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;

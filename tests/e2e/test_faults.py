@@ -190,7 +190,8 @@ def test_the_rule_calls_only_read_only_kms_operations(rule_behind_proxy, proxy, 
 
     assert ok, result
     kms_ops = {op for op in proxy.journal.operations if op.startswith("kms.")}
-    assert kms_ops <= {"kms.ListKeys", "kms.DescribeKey", "kms.GetKeyRotationStatus", "kms.ListResourceTags"}
+    assert kms_ops <= {"kms.ListKeys", "kms.ListAliases", "kms.DescribeKey", "kms.GetKeyRotationStatus",
+                       "kms.ListResourceTags"}
     config_ops = {op for op in proxy.journal.operations if op.startswith("config.")}
     assert config_ops <= {"config.PutEvaluations", "config.GetComplianceDetailsByConfigRule",
                           "config.GetResourceConfigHistory"}

@@ -8,7 +8,7 @@
   types, enums, list and string limits), and against the limits the ASFF documentation states.
 - moto 5.2.5 has BatchImportFindings and GetFindings (it ignores GetFindings' filters, which the
   CLI checks again itself); it has no BatchUpdateFindings, so `sync-exceptions --apply` is tested
-  with aws-smithy-mocks (rule-lambda/tests/securityhub.rs) and only its plan here.
+  with aws-smithy-mocks (rule-lambda/tests/it/securityhub.rs) and only its plan here.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 //! `kms-rotation audit`: every key of every Region, through the rule's own evaluation
 //! ([`evaluate_key_id`]), a few keys at a time.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use serde::{Serialize, Serializer};
@@ -11,10 +9,9 @@ use super::args::{AuditOutput, Output};
 use super::output::{or_dash, progress, warn, Report, Row};
 use super::session::Session;
 use super::{CliError, Exit};
-use crate::aws_error::{code, describe};
 use crate::decision::{Compliance, Reason};
 use crate::evaluate::{evaluate_key_id, evaluate_listed, KeyEvaluation, Listed};
-use crate::kms::KmsError;
+use crate::kms::Aliases;
 use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
 
@@ -112,7 +109,7 @@ pub async fn evaluate_regions(
     let progress = progress(None, "key(s) evaluated");
     for r in regions {
         progress.set_message(format!("({})", r.region));
-        let aliases = match aliases(&r.client).await {
+        let aliases = match r.reader.aliases().await {
             Ok(a) => a,
             Err(e) => {
                 run.warnings.push(format!(
@@ -120,7 +117,7 @@ pub async fn evaluate_regions(
                     r.region,
                     super::explain_kms(&r.region, &e)
                 ));
-                HashMap::new()
+                Aliases::default()
             }
         };
         let reader = &r.reader;
@@ -134,7 +131,7 @@ pub async fn evaluate_regions(
             match listed {
                 Listed::Key(Ok(evaluation)) => run.keys.push(Audited {
                     region: r.region.clone(),
-                    alias: aliases.get(&evaluation.key_id).cloned(),
+                    alias: aliases.get(&evaluation.key_id).map(str::to_owned),
                     evaluation,
                 }),
                 Listed::Key(Err(e)) => run.errors.push(CliError::kms(&r.region, e)),
@@ -147,35 +144,6 @@ pub async fn evaluate_regions(
     run.keys
         .sort_by(|a, b| (&a.region, &a.evaluation.key_id).cmp(&(&b.region, &b.evaluation.key_id)));
     run
-}
-
-/// Key id to alias name (the first by name when a key has several), from ListAliases.
-pub async fn aliases(client: &aws_sdk_kms::Client) -> Result<HashMap<String, String>, KmsError> {
-    let mut out: HashMap<String, String> = HashMap::new();
-    let mut items = client
-        .list_aliases()
-        .limit(100)
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(item) = items.next().await {
-        let alias = item.map_err(|e| KmsError {
-            operation: "ListAliases",
-            key_id: String::new(),
-            message: describe(&e),
-            code: code(&e),
-        })?;
-        if let (Some(key_id), Some(name)) = (alias.target_key_id, alias.alias_name) {
-            out.entry(key_id)
-                .and_modify(|cur| {
-                    if name < *cur {
-                        cur.clone_from(&name)
-                    }
-                })
-                .or_insert(name);
-        }
-    }
-    Ok(out)
 }
 
 /// The counts line printed after the results.

@@ -2,14 +2,12 @@
 //! ticket; expired, expiring and malformed ones flagged. The tag is parsed by
 //! [`crate::exception`], as the rule parses it.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use serde::{Serialize, Serializer};
 
 use super::args::ExceptionsArgs;
-use super::audit::{aliases, CONCURRENCY};
+use super::audit::CONCURRENCY;
 use super::output::{or_dash, progress, Report, Row};
 use super::session::Session;
 use super::{CliError, Exit};
@@ -217,7 +215,7 @@ pub async fn scan(
     let progress = progress(None, "key(s) checked");
     for r in regions {
         progress.set_message(format!("({})", r.region));
-        let aliases: HashMap<String, String> = aliases(&r.client).await.unwrap_or_default();
+        let aliases = r.reader.aliases().await.unwrap_or_default();
         let mut results = std::pin::pin!(evaluate_listed(&r.reader, CONCURRENCY, |key_id| {
             async move {
                 let tag = exception_of(r, &key_id, tag_key).await;
@@ -232,7 +230,7 @@ pub async fn scan(
                     if let Some(status) = classify(&tag, today, within_days) {
                         found.push(Found {
                             region: r.region.clone(),
-                            alias: aliases.get(&key_id).cloned(),
+                            alias: aliases.get(&key_id).map(str::to_owned),
                             key_id,
                             tag,
                             status,

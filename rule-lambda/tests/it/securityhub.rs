@@ -3,13 +3,12 @@
 //! BatchUpdateFindings), and what they do with FailedFindings, UnprocessedFindings and
 //! throttling. Each test reads given / when / then; a request no rule matches fails the test.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{ACCOUNT, REGION};
 use aws_sdk_securityhub::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_securityhub::operation::batch_import_findings::{
     BatchImportFindingsInput, BatchImportFindingsOutput,
@@ -28,7 +27,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Utc};
-use common::{ACCOUNT, REGION};
 use kms_rotation::decision::{Compliance as Verdict, Reason, Verdict as V};
 use kms_rotation::evaluate::KeyEvaluation;
 use kms_rotation::findings::{asff, product_arn, Asff, Subject, Times, GENERATOR_ID};
@@ -46,7 +44,7 @@ fn hub(rules: &[&Rule]) -> Hub {
     let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, rules, |b| b
         .retry_config(
             RetryConfig::standard()
-                .with_max_attempts(common::MAX_ATTEMPTS)
+                .with_max_attempts(crate::common::MAX_ATTEMPTS)
                 .with_initial_backoff(Duration::from_millis(1))
                 .with_max_backoff(Duration::from_millis(5))
         )
@@ -97,7 +95,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn key_arn(id: &str) -> String {
-    common::key_arn(id)
+    crate::common::key_arn(id)
 }
 
 /// The ASFF finding of key `id` (no ARN known: the account is the caller's).

@@ -11,11 +11,9 @@
 //! `PROPTEST_RNG_SEED` the seed is fixed, so `make test` draws the same cases every run; `make fuzz`
 //! draws new ones. Failures are not persisted to files; proptest prints the minimal failing input.
 
-mod common;
-mod fake_aws;
-
 use std::sync::OnceLock;
 
+use crate::fixtures;
 use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use fake_aws::{FakeAws, FaultPlan, Kind};
@@ -287,7 +285,7 @@ fn run_and_check(inv: &Invocation, kind: Kind) -> Result<(), TestCaseError> {
         None => fake_aws::account(3),
     };
     let fake = FakeAws::new(keys.clone(), FaultPlan::none());
-    let result = runtime().block_on(run(inv, &fake.clients(), None, &common::options()));
+    let result = runtime().block_on(run(inv, &fake.clients(), None, &fixtures::options()));
     let (received, refused) = fake.journal(|j| (j.received.clone(), j.refused.clone()));
 
     // Whatever Config refused, it refused for a reason outside the rule's control: a resource id
@@ -422,7 +420,7 @@ fn config_events_with_arbitrary_fields_get_a_decision_or_a_clear_error() {
                 kind(),
             ),
             |(fixture, key, fields, kind)| {
-                let mut event = common::event(fixture, &json_escape(&key));
+                let mut event = fixtures::event(fixture, &json_escape(&key));
                 for (name, value) in fields {
                     event[name.as_str()] = value;
                 }
@@ -444,7 +442,7 @@ fn mutated_invoking_events_get_a_decision_or_a_clear_error() {
                 kind(),
             ),
             |(fixture, key, mutations, kind)| {
-                let mut event = common::event(fixture, &json_escape(&key));
+                let mut event = fixtures::event(fixture, &json_escape(&key));
                 let mut invoking: Value =
                     serde_json::from_str(event["invokingEvent"].as_str().unwrap()).unwrap();
                 for m in &mutations {
@@ -469,7 +467,7 @@ fn truncated_and_byte_flipped_invoking_events_are_refused_or_decided() {
                 kind(),
             ),
             |(fixture, at, byte, truncate, kind)| {
-                let mut event = common::event(fixture, "1234abcd-12ab-34cd-56ef-1234567890ab");
+                let mut event = fixtures::event(fixture, "1234abcd-12ab-34cd-56ef-1234567890ab");
                 let text = event["invokingEvent"].as_str().unwrap().as_bytes().to_vec();
                 let i = at.index(text.len());
                 let bytes = if truncate {
@@ -561,7 +559,7 @@ fn change_events_with_hostile_items_get_exactly_one_valid_evaluation() {
                         "supplementaryConfiguration": {"KeyRotationStatus": rotation}
                     }
                 });
-                let mut event = common::event("change-minimal.json", "x");
+                let mut event = fixtures::event("change-minimal.json", "x");
                 event["invokingEvent"] = Value::String(invoking.to_string());
                 event["ruleParameters"] = Value::String(params.to_string());
                 check_parse(event, kind)

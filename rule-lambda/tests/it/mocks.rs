@@ -4,8 +4,8 @@
 //! Each test reads given / when / then. Clients panic on any request no rule matches, so a test
 //! that registers no rule for an operation asserts that the operation is never called.
 
-mod common;
-
+use crate::common::*;
+use crate::fixtures::*;
 use aws_sdk_kms::operation::list_key_rotations::{ListKeyRotationsInput, ListKeyRotationsOutput};
 use aws_sdk_kms::operation::list_keys::ListKeysOutput;
 use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
@@ -14,7 +14,6 @@ use aws_sdk_kms::types::{
     MultiRegionKey, MultiRegionKeyType, OriginType, Tag,
 };
 use aws_smithy_mocks::{mock, Rule};
-use common::*;
 use kms_rotation::event::{EventError, Invocation, Message};
 use kms_rotation::rule::{run, Options, Outcome, RuleError};
 use serde_json::{json, Value};
@@ -1992,4 +1991,116 @@ async fn security_hub_not_enabled_is_recognized_by_its_type_and_explained() {
         "{}",
         explain(&e)
     );
+}
+
+// =============================================================================================
+// AWS managed keys known by their aliases (no DescribeKey)
+// =============================================================================================
+
+fn alias(name: &str, target: Option<&str>) -> aws_sdk_kms::types::AliasListEntry {
+    aws_sdk_kms::types::AliasListEntry::builder()
+        .alias_name(name)
+        .set_target_key_id(target.map(str::to_owned))
+        .build()
+}
+
+/// ListAliases in two pages: an AWS managed key's alias, a customer key's, and a predefined
+/// `alias/aws/...` that names no key.
+fn two_pages_of_aliases(aws_managed: &str, customer: &str) -> Rule {
+    let (a, c) = (aws_managed.to_owned(), customer.to_owned());
+    mock!(aws_sdk_kms::Client::list_aliases).then_compute_output(move |req| match req.marker() {
+        None => aws_sdk_kms::operation::list_aliases::ListAliasesOutput::builder()
+            .aliases(alias("alias/aws/s3", Some(&a)))
+            .aliases(alias("alias/aws/dynamodb", None))
+            .truncated(true)
+            .next_marker("page-2")
+            .build(),
+        Some(_) => aws_sdk_kms::operation::list_aliases::ListAliasesOutput::builder()
+            .aliases(alias("alias/app-payments", Some(&c)))
+            .truncated(false)
+            .build(),
+    })
+}
+
+#[tokio::test]
+async fn an_aws_managed_key_named_by_its_alias_is_not_applicable_without_describe_key() {
+    use kms_rotation::evaluate::{evaluate_listed_key, AwsManagedKeys};
+    use kms_rotation::kms::KmsReader;
+    use kms_rotation::params::RuleParameters;
+    let (aws_managed, customer) = ("aaaa0000-0000-0000-0000-000000000001", K);
+    // Given the account's aliases (two pages), and DescribeKey answering only for the customer
+    // key
+    let aliases = two_pages_of_aliases(aws_managed, customer);
+    let (d, r) = (
+        describe(key(customer)),
+        rotation_on(customer, 365, "2999-05-01T00:00:00Z"),
+    );
+    let clients = clients(&[&aliases, &d, &r], &[], &[]);
+    let params = RuleParameters::default();
+    let kms = KmsReader::new(clients.kms, &params);
+    let today = chrono::Utc::now().date_naive();
+
+    // When the aliases are learnt, then both keys evaluated
+    let known = AwsManagedKeys::default();
+    assert_eq!(known.learn(&kms).await.unwrap(), 1, "one AWS managed key");
+    assert_eq!(aliases.num_calls(), 2, "both pages read");
+    let by_alias = evaluate_listed_key(&kms, aws_managed, &known, &params, today)
+        .await
+        .unwrap();
+    let described = evaluate_listed_key(&kms, customer, &known, &params, today)
+        .await
+        .unwrap();
+
+    // Then the AWS managed key is NOT_APPLICABLE (AWS_MANAGED) with no DescribeKey, and the
+    // customer key (its alias is not alias/aws/) is described and decided
+    assert_eq!(by_alias.verdict.reason.code(), "AWS_MANAGED");
+    assert!(
+        by_alias
+            .verdict
+            .annotation
+            .starts_with("AWS managed key (alias/aws/s3):"),
+        "{by_alias:?}"
+    );
+    assert!(by_alias.facts.is_none());
+    assert_eq!(d.num_calls(), 1, "only the customer key was described");
+    assert_eq!(described.verdict.reason.code(), "ROTATION_ON");
+}
+
+#[tokio::test]
+async fn aliases_that_cannot_be_read_leave_every_key_described() {
+    use kms_rotation::evaluate::{evaluate_listed_key, AwsManagedKeys};
+    use kms_rotation::kms::KmsReader;
+    use kms_rotation::params::RuleParameters;
+    // Given ListAliases is denied (a role deployed before kms:ListAliases was granted)
+    let denied = mock!(aws_sdk_kms::Client::list_aliases).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "not authorized to perform: kms:ListAliases",
+        )
+    });
+    let aws_managed = "aaaa0000-0000-0000-0000-000000000001";
+    let d = describe(key(aws_managed).key_manager(KeyManagerType::Aws));
+    let clients = clients(&[&denied, &d], &[], &[]);
+    let params = RuleParameters::default();
+    let kms = KmsReader::new(clients.kms, &params);
+
+    // When the aliases are learnt and the key evaluated
+    let known = AwsManagedKeys::default();
+    let e = known.learn(&kms).await.unwrap_err();
+    assert_eq!(e.operation, "ListAliases");
+    let got = evaluate_listed_key(
+        &kms,
+        aws_managed,
+        &known,
+        &params,
+        chrono::Utc::now().date_naive(),
+    )
+    .await
+    .unwrap();
+
+    // Then DescribeKey decides it, as before aliases were read
+    assert_eq!(d.num_calls(), 1);
+    assert_eq!(got.verdict.reason.code(), "AWS_MANAGED");
+    assert!(got.facts.is_some());
 }

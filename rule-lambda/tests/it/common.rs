@@ -6,12 +6,11 @@
 //! retry classification are the SDK's own. A request that no rule matches panics, which is how a
 //! test asserts "no such call".
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::fixtures::{event, invocation, with_parameters};
 use aws_sdk_config::operation::get_compliance_details_by_config_rule::{
     GetComplianceDetailsByConfigRuleInput, GetComplianceDetailsByConfigRuleOutput,
 };
@@ -25,6 +24,7 @@ use aws_sdk_config::types::{
 use aws_sdk_kms::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusOutput;
+use aws_sdk_kms::operation::list_aliases::ListAliasesOutput;
 use aws_sdk_kms::operation::list_keys::{ListKeysInput, ListKeysOutput};
 use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
 use aws_sdk_kms::types::builders::KeyMetadataBuilder;
@@ -44,7 +44,6 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::DateTime;
 use kms_rotation::clients::Clients;
 use kms_rotation::event::Invocation;
-use kms_rotation::rule::Options;
 use serde_json::Value;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -89,8 +88,13 @@ pub fn clients_signed(
     signers: &Signers,
 ) -> Clients {
     let (k, c) = (signers.clone(), signers.clone());
+    // The periodic run reads the account's aliases beside its keys; unless a test gives its own
+    // ListAliases rule (rules match in order), the account has none.
+    let no_aliases = mock!(aws_sdk_kms::Client::list_aliases)
+        .then_output(|| ListAliasesOutput::builder().build());
+    let kms: Vec<&Rule> = kms.iter().copied().chain([&no_aliases]).collect();
     Clients {
-        kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, kms, |b| b
+        kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, &kms, |b| b
             .retry_config(fast_retries())
             .retry_partition(own_partition("kms"))
             .interceptor(k.clone())),
@@ -135,15 +139,6 @@ impl Intercept for Signers {
             .to_owned();
         self.0.lock().unwrap().push(key);
         Ok(())
-    }
-}
-
-/// Options for a test run: small pages are set per test.
-pub fn options() -> Options {
-    Options {
-        page_size: 1000,
-        concurrency: 8,
-        deadline_margin: Duration::from_secs(10),
     }
 }
 
@@ -568,13 +563,6 @@ pub const FIXTURES: &[&str] = &[
     "unknown-message-type.json",
 ];
 
-/// A fixture, with `KEY_ID` replaced by `key_id`.
-pub fn event(name: &str, key_id: &str) -> Value {
-    let path = format!("{}/../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text.replace("KEY_ID", key_id)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// Edit the `invokingEvent` JSON string of an event as JSON.
 pub fn edit_invoking_event(event: &mut Value, edit: impl FnOnce(&mut Value)) {
     let mut invoking: Value =
@@ -583,41 +571,9 @@ pub fn edit_invoking_event(event: &mut Value, edit: impl FnOnce(&mut Value)) {
     event["invokingEvent"] = Value::String(invoking.to_string());
 }
 
-/// Set the rule parameters (a JSON string in the event).
-pub fn with_parameters(mut event: Value, parameters: Value) -> Value {
-    event["ruleParameters"] = Value::String(parameters.to_string());
-    event
-}
-
-/// Set the result token.
-pub fn with_token(mut event: Value, token: &str) -> Value {
-    event["resultToken"] = Value::String(token.to_owned());
-    event
-}
-
-pub fn invocation(event: Value) -> Invocation {
-    Invocation::parse(event).expect("the test event parses")
-}
-
 /// The scheduled event, with these rule parameters.
 pub fn scheduled(parameters: Value) -> Invocation {
     invocation(with_parameters(event("scheduled.json", ""), parameters))
-}
-
-/// The scheduled event, with these rule parameters and this result token.
-pub fn periodic(parameters: Value, token: &str) -> Invocation {
-    invocation(with_token(
-        with_parameters(event("scheduled.json", ""), parameters),
-        token,
-    ))
-}
-
-/// The test options with ListKeys pages of 50, so paging is exercised.
-pub fn small_pages() -> Options {
-    Options {
-        page_size: 50,
-        ..options()
-    }
 }
 
 /// An expiry date `days` from today (UTC), as the exception tag writes it.

@@ -6,19 +6,17 @@
 //! Config error's resource ids). Never a wrong ComplianceType, never a second evaluation of a key
 //! that differs from the first, never a panic.
 //!
-//! The AWS side is `fake_aws::FakeAws`, an in-memory KMS, Config and STS behind the SDK's real
-//! pipeline (serialization, signing, retries with the production attempt count, error parsing):
-//! faults are injected per HTTP attempt by a seeded hash, so every run is reproducible. Each test
-//! prints how many faults it injected (`cargo test --test faults -- --nocapture`).
-
-mod common;
-mod fake_aws;
+//! The AWS side is `fake_aws::FakeAws` (the workspace's `fake-aws` crate), an in-memory KMS,
+//! Config and STS behind the SDK's real pipeline (serialization, signing, retries with the
+//! production attempt count, error parsing): faults are injected per HTTP attempt by a seeded
+//! hash, so every run is reproducible. Each test prints how many faults it injected
+//! (`cargo test -p rule-lambda --test it faults:: -- --nocapture`).
 
 use std::collections::{HashMap, HashSet};
 
 use std::time::Duration;
 
-use common::{event, invocation, options, periodic, small_pages, with_token};
+use crate::fixtures::{event, invocation, options, periodic, small_pages, with_token};
 use fake_aws::*;
 use kms_rotation::rule::{run, Incomplete, Options, Outcome, RuleError};
 use serde_json::json;
