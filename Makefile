@@ -33,6 +33,10 @@ demo: venv
 rust-checks:
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
+	# The shared core builds alone, and each door with only its own glue (rule-lambda/Cargo.toml).
+	cargo clippy -p rule-lambda --no-default-features --lib -- -D warnings
+	cargo clippy -p rule-lambda --no-default-features --features lambda --lib --bins -- -D warnings
+	cargo clippy -p rule-lambda --no-default-features --features cli --lib --bins -- -D warnings
 	cargo test --all-targets
 
 $(DENY):
@@ -61,10 +65,11 @@ bench-iac:
 	cargo build --release -p rule-lambda --bin kms-rotation
 	python3 tools/bench_iac.py --binary target/release/kms-rotation
 
-# The Lambda deployment zip, built with cargo-lambda (from the venv) for x86_64; for arm64 (Graviton)
-# run `cargo lambda build --release --arm64 --output-format zip` on a machine with that target.
+# The Lambda deployment zip, built with cargo-lambda (from the venv) for x86_64, with the Lambda's
+# glue only (no CLI crates); for arm64 (Graviton) run the same with --arm64 instead of --x86-64 on a
+# machine with that target.
 package: venv
-	$(VENV)/bin/cargo-lambda lambda build --release --x86-64 --output-format zip --bin kms-rotation-rule
+	$(VENV)/bin/cargo-lambda lambda build --release --x86-64 --output-format zip --bin kms-rotation-rule --no-default-features --features lambda
 	@ls -l target/lambda/kms-rotation-rule/bootstrap.zip
 
 clean-venv:

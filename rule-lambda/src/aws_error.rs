@@ -26,7 +26,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// AWS's error code, when the service answered.
-pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<String> {
+pub(crate) fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<String> {
     e.code().map(str::to_owned)
 }
 
@@ -34,7 +34,7 @@ pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<String> {
 /// answered that is not an AWS error (an endpoint that lacks the operation, a proxy); otherwise
 /// the whole error chain (timeouts, connection failures, ...), so the reason is never just
 /// "dispatch failure".
-pub fn describe<E>(e: &SdkError<E, HttpResponse>) -> String
+pub(crate) fn describe<E>(e: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -50,7 +50,7 @@ where
 
 /// Whether an error code means the caller lacks a permission. By code, because no operation this
 /// crate calls models the error (see the module's documentation).
-pub fn is_access_denied(code: &str) -> bool {
+pub(crate) fn is_access_denied(code: &str) -> bool {
     matches!(
         code,
         "AccessDeniedException" | "AccessDenied" | "AccessDeniedFault"
@@ -58,13 +58,13 @@ pub fn is_access_denied(code: &str) -> bool {
 }
 
 /// Whether the service answered that the caller lacks a permission ([`is_access_denied`]).
-pub fn denied<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+pub(crate) fn denied<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.code().is_some_and(is_access_denied)
 }
 
 /// Whether an error code means the call was throttled. By code, because no operation this crate
 /// calls models the error (see the module's documentation).
-pub fn is_throttling(code: &str) -> bool {
+pub(crate) fn is_throttling(code: &str) -> bool {
     matches!(
         code,
         "TooManyRequestsException" | "ThrottlingException" | "Throttling"
@@ -72,6 +72,7 @@ pub fn is_throttling(code: &str) -> bool {
 }
 
 /// Whether the service answered that the call was throttled ([`is_throttling`]).
-pub fn throttled<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+#[cfg(feature = "cli")]
+pub(crate) fn throttled<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.code().is_some_and(is_throttling)
 }

@@ -30,7 +30,7 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// The retry policy both binaries use: the SDK's standard mode, [`MAX_ATTEMPTS`] attempts,
 /// backoff from 200 ms up to 5 s with jitter. (Slowing down on throttling is the KMS reader's
-/// job: see [`crate::pace::Pacer`].)
+/// job: see `crate::pace::Pacer`.)
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)

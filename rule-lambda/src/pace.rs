@@ -35,7 +35,7 @@ use tokio::time::Instant;
 ///   that starts at 5% and doubles with every second without a throttle (up to 100%), so it stays
 ///   close to a contended quota and returns to the ceiling within seconds once the quota is free.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     ceiling: f64,
     state: Mutex<PaceState>,
 }
@@ -107,7 +107,7 @@ impl Pacer {
     /// The lowest rate, as a share of the ceiling.
     const FLOOR: f64 = 0.1;
 
-    pub fn new(per_second: u32) -> Self {
+    pub(crate) fn new(per_second: u32) -> Self {
         let ceiling = f64::from(per_second.max(1));
         let now = Instant::now();
         Self {
@@ -133,7 +133,7 @@ impl Pacer {
     }
 
     /// Wait for this call's turn.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         let slot = self.reserve(Instant::now());
         tokio::time::sleep_until(slot).await;
     }
@@ -146,7 +146,7 @@ impl Pacer {
     }
 
     /// An attempt was throttled.
-    pub fn throttled(&self) {
+    pub(crate) fn throttled(&self) {
         self.throttled_at(Instant::now());
     }
 
@@ -198,7 +198,7 @@ impl Pacer {
     }
 
     /// An attempt succeeded (or failed for a reason other than throttling).
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         self.answered_at(Instant::now());
     }
 
@@ -221,12 +221,13 @@ impl Pacer {
     }
 
     /// Calls per second allowed now.
-    pub fn rate(&self) -> f64 {
+    #[cfg(test)]
+    fn rate(&self) -> f64 {
         self.state().rate
     }
 
     /// Throttled attempts seen so far.
-    pub fn throttles(&self) -> u64 {
+    pub(crate) fn throttles(&self) -> u64 {
         self.state().throttles
     }
 }

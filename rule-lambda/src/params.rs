@@ -34,7 +34,7 @@ pub const GET_KEY_ROTATION_STATUS_PER_SECOND: std::ops::RangeInclusive<i64> = 1.
 pub const DESCRIBE_KEY_PER_SECOND: std::ops::RangeInclusive<i64> = 1..=2000;
 /// Defaults: the account's default request quotas (KMS Developer Guide, "Request quotas":
 /// GetKeyRotationStatus 1,000/s, DescribeKey 2,000/s per account and Region). Other callers get
-/// their share through the pacers ([`crate::pace::Pacer`]): when the quota is shared, the rule's
+/// their share through the pacers (`crate::pace::Pacer`): when the quota is shared, the rule's
 /// rate drops to what KMS lets through and stays there (docs/performance.md, the contended run).
 pub const DEFAULT_GET_KEY_ROTATION_STATUS_PER_SECOND: u32 = 1000;
 pub const DEFAULT_DESCRIBE_KEY_PER_SECOND: u32 = 2000;

@@ -13,11 +13,11 @@ use crate::decision::{Compliance, KeyFacts, Reason};
 use crate::evaluate::KeyEvaluation;
 
 /// Keys changed per batch when `--batch-size` is not given.
-pub const DEFAULT_BATCH_SIZE: u32 = 25;
+pub(crate) const DEFAULT_BATCH_SIZE: u32 = 25;
 /// EnableKeyRotation calls a second when `--max-rate` is not given: room under the quota.
-pub const DEFAULT_MAX_RATE: u32 = 10;
+pub(crate) const DEFAULT_MAX_RATE: u32 = 10;
 /// The default EnableKeyRotation quota, per account and Region.
-pub const MAX_RATE_CEILING: u32 = 15;
+pub(crate) const MAX_RATE_CEILING: u32 = 15;
 
 /// `--priority-tag KEY=VALUE`: keys carrying this tag go first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl std::fmt::Display for PriorityTag {
 
 /// What `EnableKeyRotation` fixes on a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fix {
+pub(crate) enum Fix {
     RotationOff,
     PeriodTooLong { days: i32, max: i32 },
 }
@@ -79,7 +79,7 @@ impl std::fmt::Display for Fix {
 
 /// Where `EnableKeyRotation` goes: the key itself, or the primary of a multi-Region replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub region: String,
     pub key_id: String,
     /// What is sent as `KeyId`: the key ARN when known.
@@ -87,7 +87,7 @@ pub struct Target {
 }
 
 /// Where a key's change goes. A replica's goes to its primary, in the primary's Region.
-pub fn target_of(region: &str, facts: &KeyFacts) -> Result<Target, String> {
+pub(crate) fn target_of(region: &str, facts: &KeyFacts) -> Result<Target, String> {
     match &facts.replica_of {
         Some(primary) => parse_key_arn(primary)
             .map(|(region, key_id)| Target {
@@ -107,7 +107,7 @@ pub fn target_of(region: &str, facts: &KeyFacts) -> Result<Target, String> {
 }
 
 /// `arn:<partition>:kms:<region>:<account>:key/<key-id>` to (region, key id).
-pub fn parse_key_arn(arn: &str) -> Option<(String, String)> {
+pub(crate) fn parse_key_arn(arn: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
         ["arn", _, "kms", region, _, resource] if !region.is_empty() => {
@@ -120,7 +120,7 @@ pub fn parse_key_arn(arn: &str) -> Option<(String, String)> {
 
 /// What becomes of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// In the plan, in this batch (1-based); nothing changed yet. `change` says what will change.
     Planned {
         batch: usize,
@@ -138,7 +138,7 @@ pub enum Outcome {
 impl Outcome {
     /// The outcome's name in the report: `planned`, `changed`, `already_compliant`, `skipped`,
     /// `failed`, `not_applied`.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Self::Planned { .. } => "planned",
             Self::Changed(_) => "changed",
@@ -150,7 +150,7 @@ impl Outcome {
     }
 
     /// Why, or what was done; for a planned key, its batch.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Self::Planned { batch, .. } => format!("batch {batch}"),
             Self::Changed(s)
@@ -165,13 +165,13 @@ impl Outcome {
 /// Whether a key is a candidate, from the rule's verdict alone: its reason code says what
 /// EnableKeyRotation can fix. Nothing is read again and no row of the decision is re-derived.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
+pub(crate) enum Selection {
     Candidate(Fix),
     Done(Outcome),
 }
 
 /// Select a key from its verdict: a candidate with its fix, or its outcome.
-pub fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Selection {
+pub(crate) fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Selection {
     let verdict = &evaluation.verdict;
     let skip = |why: String| Selection::Done(Outcome::Skipped(why));
     match verdict.compliance {
@@ -214,7 +214,7 @@ pub fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Selection 
 
 /// Triage one evaluated key from its verdict alone: what EnableKeyRotation fixes and where the
 /// change goes, or what becomes of the key when it is not a candidate.
-pub fn triage(
+pub(crate) fn triage(
     region: &str,
     evaluation: &KeyEvaluation,
     max_period: Option<i32>,
@@ -233,7 +233,7 @@ pub fn triage(
 
 /// A candidate: a NON_COMPLIANT key that EnableKeyRotation fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub region: String,
     pub key_id: String,
     pub fix: Fix,
@@ -243,14 +243,14 @@ pub struct Candidate {
 
 impl Candidate {
     /// Whether the change goes to another key: the primary of this replica.
-    pub fn via_primary(&self) -> bool {
+    pub(crate) fn via_primary(&self) -> bool {
         self.target.region != self.region || self.target.key_id != self.key_id
     }
 }
 
 /// One EnableKeyRotation call and the keys it fixes (a primary and its listed replicas).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Action {
+pub(crate) struct Action {
     pub target: Target,
     /// Index of the first `--priority-tag` that a key of the action matches; lower goes first.
     pub priority: usize,
@@ -258,7 +258,7 @@ pub struct Action {
 }
 
 /// The index of the first priority tag the tags match, or `priority_tags.len()` for none.
-pub fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag]) -> usize {
+pub(crate) fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag]) -> usize {
     priority_tags
         .iter()
         .position(|p| p.matches(tags))
@@ -267,7 +267,7 @@ pub fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag]) -> usi
 
 /// One action per target (a primary listed with its replicas is changed once), ordered by
 /// priority, then Region, then key id.
-pub fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
+pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
     let mut by_target: BTreeMap<(String, String), Action> = BTreeMap::new();
     for c in candidates {
         let p = priority(&c.tags, priority_tags);
@@ -296,7 +296,7 @@ pub fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Ac
 }
 
 /// The plan cut into batches of at most `size` actions.
-pub fn batches(actions: Vec<Action>, size: usize) -> Vec<Vec<Action>> {
+pub(crate) fn batches(actions: Vec<Action>, size: usize) -> Vec<Vec<Action>> {
     let size = size.max(1);
     let mut out = Vec::new();
     let mut rest = actions.into_iter().peekable();

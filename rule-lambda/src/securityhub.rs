@@ -38,7 +38,7 @@ pub const PAGE_SIZE: i32 = 100;
 /// time included) before it is named as failed.
 pub const ATTEMPTS: usize = 3;
 /// Calls a second, below Security Hub's quotas (BatchImportFindings and BatchUpdateFindings 10/s,
-/// GetFindings 3/s); each pace slows down on throttling (see [`Pacer`]).
+/// GetFindings 3/s); each pace slows down on throttling (see `Pacer`).
 pub const IMPORT_RATE: u32 = 10;
 pub const UPDATE_RATE: u32 = 10;
 pub const GET_RATE: u32 = 3;

@@ -20,7 +20,7 @@ const VERIFY_ATTEMPTS: u32 = 3;
 
 /// Why a change failed.
 #[derive(Debug, Clone)]
-pub enum Failure {
+pub(super) enum Failure {
     /// A KMS call failed (after the SDK's retries with backoff).
     Kms { region: String, error: KmsError },
     /// The call succeeded but the rotation status does not show it.
@@ -38,7 +38,7 @@ impl std::fmt::Display for Failure {
 }
 
 /// Applies actions: EnableKeyRotation under a client-side rate limit, then GetKeyRotationStatus.
-pub struct Applier<'a> {
+pub(super) struct Applier<'a> {
     regions: &'a BTreeMap<String, KmsRegion>,
     limiter: DefaultDirectRateLimiter,
     period_days: i32,
@@ -46,7 +46,7 @@ pub struct Applier<'a> {
 
 impl<'a> Applier<'a> {
     /// `regions` must hold every target Region.
-    pub fn new(
+    pub(super) fn new(
         regions: &'a BTreeMap<String, KmsRegion>,
         per_second: u32,
         period_days: i32,
@@ -63,7 +63,7 @@ impl<'a> Applier<'a> {
 
     /// Enable rotation on the target, then read it back. `Ok` says what was verified.
     #[tracing::instrument(skip(self), fields(key = %target.key, region = %target.region))]
-    pub async fn apply(&self, target: &Target) -> Result<String, Failure> {
+    pub(super) async fn apply(&self, target: &Target) -> Result<String, Failure> {
         let Some(kms) = self.regions.get(&target.region) else {
             return Err(Failure::Verify(format!(
                 "no KMS client for Region {} (a bug: report it)",

@@ -16,7 +16,7 @@ use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
 
 /// Keys evaluated at once in a Region.
-pub const CONCURRENCY: usize = 16;
+pub(super) const CONCURRENCY: usize = 16;
 
 /// One key, evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,14 +93,14 @@ impl Row for Audited {
 /// What an audit found: the keys (ordered by Region, then key id), the keys or Regions it could
 /// not evaluate, and warnings that do not change a verdict.
 #[derive(Debug, Default)]
-pub struct AuditRun {
+pub(super) struct AuditRun {
     pub keys: Vec<Audited>,
     pub errors: Vec<CliError>,
     pub warnings: Vec<String>,
 }
 
 /// Evaluate every key of every Region with the rule's decision.
-pub async fn evaluate_regions(
+pub(super) async fn evaluate_regions(
     regions: &[KmsRegion],
     params: &RuleParameters,
     today: NaiveDate,
@@ -160,7 +160,7 @@ fn summary(report: &Report<Audited>, regions: usize) -> String {
 }
 
 /// `kms-rotation audit`: read every key, then report the verdicts (or findings made of them).
-pub async fn command(
+pub(super) async fn command(
     session: &Session,
     params: &RuleParameters,
     output: AuditOutput,

@@ -20,14 +20,14 @@ use crate::params::RuleParameters;
 
 /// A file that could not be checked, and why.
 #[derive(Debug)]
-pub struct FileError {
+pub(super) struct FileError {
     pub file: PathBuf,
     pub error: IacError,
 }
 
 /// What one run found.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(super) struct Report {
     pub findings: Vec<Finding>,
     pub errors: Vec<FileError>,
     /// Files read (templates, modules' files, plans).
@@ -37,7 +37,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn exit(&self, allow_unknown: bool) -> Exit {
+    pub(super) fn exit(&self, allow_unknown: bool) -> Exit {
         if !self.errors.is_empty() {
             return Exit::Error;
         }
@@ -53,7 +53,7 @@ impl Report {
     }
 }
 
-pub fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, CliError> {
+pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, CliError> {
     let report = check(&args.paths, params, Utc::now().date_naive());
     let stdout = match args.output {
         IacOutput::Table => render_table(&report),
@@ -72,7 +72,7 @@ pub fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, Cli
 
 /// Check every file under `paths`: templates and plans one by one, Terraform a module (directory)
 /// at a time.
-pub fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate) -> Report {
+pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate) -> Report {
     let mut report = Report::default();
     let mut documents = Vec::new();
     let mut modules: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
@@ -215,7 +215,7 @@ fn read_module(dir: &Path, requested: &[PathBuf], report: &mut Report) -> Vec<Ke
 }
 
 /// The JSON object of one finding (one line of `--output json`).
-pub fn finding_json(f: &Finding) -> Value {
+pub(super) fn finding_json(f: &Finding) -> Value {
     json!({
         "file": f.resource.file.display().to_string(),
         "line": f.outcome.line(f.resource.line),
@@ -310,7 +310,7 @@ fn uri(path: &Path) -> String {
 }
 
 /// SARIF 2.1.0: one run, a rule per reason code, a result per key with its file and line.
-pub fn sarif(report: &Report) -> Value {
+pub(super) fn sarif(report: &Report) -> Value {
     let mut rule_ids: Vec<&str> = report.findings.iter().map(|f| f.outcome.reason()).collect();
     rule_ids.sort_unstable();
     rule_ids.dedup();

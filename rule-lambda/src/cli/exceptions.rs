@@ -19,7 +19,7 @@ use crate::params::RuleParameters;
 
 /// Where an exception stands on a given day.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub(super) enum Status {
     Valid { days_left: i64 },
     ExpiringSoon { days_left: i64 },
     Expired { days_ago: i64 },
@@ -28,7 +28,7 @@ pub enum Status {
 
 impl Status {
     /// The status's name in the report: `VALID`, `EXPIRING_SOON`, `EXPIRED`, `MALFORMED`.
-    pub fn label(&self) -> &'static str {
+    pub(super) fn label(&self) -> &'static str {
         match self {
             Self::Valid { .. } => "VALID",
             Self::ExpiringSoon { .. } => "EXPIRING_SOON",
@@ -38,12 +38,12 @@ impl Status {
     }
 
     /// Expired and malformed exceptions need someone to act.
-    pub fn is_finding(&self) -> bool {
+    pub(super) fn is_finding(&self) -> bool {
         matches!(self, Self::Expired { .. } | Self::Malformed { .. })
     }
 
     /// When it expires, or what to do, in words.
-    pub fn note(&self) -> String {
+    pub(super) fn note(&self) -> String {
         match self {
             Self::Valid { days_left } | Self::ExpiringSoon { days_left } => match days_left {
                 0 => "expires today (valid through the day)".into(),
@@ -61,7 +61,7 @@ impl Status {
 }
 
 /// Classify a key's exception tag; `None` when the key has none.
-pub fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -> Option<Status> {
+pub(super) fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -> Option<Status> {
     match tag {
         ExceptionTag::Present(e) => {
             let days_left = (e.expires - today).num_days();
@@ -84,7 +84,7 @@ pub fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -> Optio
 
 /// A key with an exception tag.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Found {
+pub(super) struct Found {
     pub region: String,
     pub key_id: String,
     pub alias: Option<String>,
@@ -205,7 +205,7 @@ async fn exception_of(
 
 /// Every key with an exception tag in the Regions, ordered by Region then key id, and the keys
 /// or Regions that could not be checked.
-pub async fn scan(
+pub(super) async fn scan(
     regions: &[KmsRegion],
     tag_key: &str,
     today: NaiveDate,
@@ -267,7 +267,7 @@ fn summary(report: &Report<Found>, tag_key: &str, regions: usize, within_days: u
 }
 
 /// `kms-rotation exceptions`: read every key's exception tag, then report them classified.
-pub async fn command(
+pub(super) async fn command(
     session: &Session,
     params: &RuleParameters,
     args: &ExceptionsArgs,

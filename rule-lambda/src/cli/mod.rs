@@ -1,29 +1,29 @@
 //! The operator CLI `kms-rotation`: audit, remediate, exceptions, rescan. Every verdict comes
 //! from [`crate::evaluate::evaluate_key_id`], the rule's own driver of [`crate::decision::decide`];
-//! the planning of changes is in [`crate::remediate`]. The binary only parses and calls [`run`].
+//! the planning of changes is in `crate::remediate`. The binary only parses and calls [`run`].
 //!
 //! - [`args`]: the command line (clap).
-//! - [`session`]: SDK configuration, Regions, per-Region clients.
-//! - [`audit`]: every key of every Region, evaluated concurrently.
-//! - [`exceptions`]: the exception tags, classified.
-//! - [`rescan`]: asks Config for StartConfigRulesEvaluation.
-//! - [`check_iac`]: the decision on templates and plans, before deployment (no AWS call).
-//! - [`remediate`]: the `remediate` command around [`crate::remediate`].
-//! - [`apply`]: EnableKeyRotation, rate-limited and verified: the only change made to KMS.
+//! - `session`: SDK configuration, Regions, per-Region clients.
+//! - `audit`: every key of every Region, evaluated concurrently.
+//! - `exceptions`: the exception tags, classified.
+//! - `rescan`: asks Config for StartConfigRulesEvaluation.
+//! - `check_iac`: the decision on templates and plans, before deployment (no AWS call).
+//! - `remediate`: the `remediate` command around `crate::remediate`.
+//! - `apply`: EnableKeyRotation, rate-limited and verified: the only change made to KMS.
 //! - [`securityhub`]: `securityhub export` and `securityhub sync-exceptions`.
-//! - [`output`]: the reports of `audit`, `exceptions` and `remediate`: tables, JSON lines, exit
+//! - `output`: the reports of `audit`, `exceptions` and `remediate`: tables, JSON lines, exit
 //!   status; progress on a terminal.
 
-pub mod apply;
+mod apply;
 pub mod args;
-pub mod audit;
-pub mod check_iac;
-pub mod exceptions;
-pub mod output;
-pub mod remediate;
-pub mod rescan;
+mod audit;
+mod check_iac;
+mod exceptions;
+mod output;
+mod remediate;
+mod rescan;
 pub mod securityhub;
-pub mod session;
+mod session;
 
 use serde_json::json;
 use thiserror::Error;

@@ -17,11 +17,11 @@ use super::args::Output;
 use super::{CliError, Exit};
 
 /// The width the last column of a table (free text: annotations, details, notes) wraps at.
-pub const WRAP_WIDTH: u16 = 60;
+pub(super) const WRAP_WIDTH: u16 = 60;
 
 /// A table without borders: columns as wide as their widest cell and two spaces apart; the last
 /// column, free text, wrapped at [`WRAP_WIDTH`] characters. Lines carry no trailing spaces.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut table = Table::new();
     table
         .load_style(NOTHING)
@@ -43,17 +43,17 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// One JSON object a line.
-pub fn json_lines(values: &[Value]) -> String {
+pub(super) fn json_lines(values: &[Value]) -> String {
     values.iter().map(|v| format!("{v}\n")).collect()
 }
 
 /// `-` for an absent cell.
-pub fn or_dash(value: Option<&str>) -> String {
+pub(super) fn or_dash(value: Option<&str>) -> String {
     value.unwrap_or("-").to_owned()
 }
 
 /// Warnings that change no verdict, on stderr.
-pub fn warn(warnings: &[String]) {
+pub(super) fn warn(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -61,7 +61,7 @@ pub fn warn(warnings: &[String]) {
 
 /// One key in a [`Report`]: a line of the table for people, a JSON object (its `Serialize`) for
 /// programs.
-pub trait Row: Serialize {
+pub(super) trait Row: Serialize {
     /// The table's column headings.
     const HEADERS: &'static [&'static str];
     /// What the error lines call a key that could not be read: `error: <this>: ...`.
@@ -74,19 +74,19 @@ pub trait Row: Serialize {
 
 /// What a command found: one row a key, and the keys (or Regions) it could not read.
 #[derive(Debug)]
-pub struct Report<R> {
+pub(super) struct Report<R> {
     pub rows: Vec<R>,
     pub errors: Vec<CliError>,
 }
 
 impl<R: Row> Report<R> {
     /// The rows that `is` holds for (the commands match an enum variant).
-    pub fn count(&self, is: impl Fn(&R) -> bool) -> usize {
+    pub(super) fn count(&self, is: impl Fn(&R) -> bool) -> usize {
         self.rows.iter().filter(|r| is(r)).count()
     }
 
     /// The exit status: an error first, then a finding.
-    pub fn exit(&self) -> Exit {
+    pub(super) fn exit(&self) -> Exit {
         if !self.errors.is_empty() {
             Exit::Error
         } else if self.rows.iter().any(Row::is_finding) {
@@ -97,14 +97,14 @@ impl<R: Row> Report<R> {
     }
 
     /// The rows as a table.
-    pub fn table(&self) -> String {
+    pub(super) fn table(&self) -> String {
         let rows: Vec<Vec<String>> = self.rows.iter().map(Row::cells).collect();
         table(R::HEADERS, &rows)
     }
 
     /// Print the report in `output`: a table with the summary after it, or the rows as JSON
     /// lines with the summary on stderr; then every key not read, on stderr.
-    pub fn print(&self, output: Output, summary: &str) -> Result<(), CliError> {
+    pub(super) fn print(&self, output: Output, summary: &str) -> Result<(), CliError> {
         match output {
             Output::Table => {
                 print!("{}", self.table());
@@ -118,7 +118,11 @@ impl<R: Row> Report<R> {
 
     /// Print `values` (the rows, or findings made of them) one JSON object a line, the summary
     /// on stderr, then every key not read.
-    pub fn print_json<T: Serialize>(&self, values: &[T], summary: &str) -> Result<(), CliError> {
+    pub(super) fn print_json<T: Serialize>(
+        &self,
+        values: &[T],
+        summary: &str,
+    ) -> Result<(), CliError> {
         let mut out = std::io::stdout().lock();
         for v in values {
             serde_json::to_writer(&mut out, v).map_err(std::io::Error::from)?;
@@ -139,7 +143,7 @@ impl<R: Row> Report<R> {
 
 /// Progress on stderr, drawn only when stderr is a terminal (pipes, logs and tests see nothing):
 /// a bar of `total` when it is known, a spinning counter otherwise. `what` names what is counted.
-pub fn progress(total: Option<u64>, what: &str) -> ProgressBar {
+pub(super) fn progress(total: Option<u64>, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -164,7 +168,7 @@ pub fn progress(total: Option<u64>, what: &str) -> ProgressBar {
 }
 
 /// A line on stderr, above the progress bar when one is drawn.
-pub fn say(progress: &ProgressBar, line: &str) {
+pub(super) fn say(progress: &ProgressBar, line: &str) {
     if progress.is_hidden() {
         eprintln!("{line}");
     } else {

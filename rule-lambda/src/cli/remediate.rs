@@ -23,7 +23,7 @@ use crate::params::RuleParameters;
 use crate::remediate::{self, batches, plan, Action, Candidate, Outcome};
 
 /// Refuse flag combinations before any AWS call.
-pub fn check_flags(args: &RemediateArgs, params: &RuleParameters) -> Result<(), CliError> {
+pub(super) fn check_flags(args: &RemediateArgs, params: &RuleParameters) -> Result<(), CliError> {
     check(args, params, std::io::stdin().is_terminal())
 }
 
@@ -46,7 +46,7 @@ fn check(args: &RemediateArgs, params: &RuleParameters, terminal: bool) -> Resul
 
 /// `kms-rotation remediate`: read, triage, plan, then apply the plan (`--apply`) or show it;
 /// report every key.
-pub async fn command(
+pub(super) async fn command(
     session: &Session,
     params: &RuleParameters,
     args: &RemediateArgs,
@@ -77,7 +77,7 @@ pub async fn command(
 
 /// One key in the report.
 #[derive(Debug, Clone)]
-pub struct Remediated {
+pub(super) struct Remediated {
     pub audited: Audited,
     pub outcome: Outcome,
     /// The key EnableKeyRotation goes to, for candidates.

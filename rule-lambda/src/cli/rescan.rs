@@ -15,7 +15,7 @@ const PACK_INFIX: &str = "-conformance-pack-";
 
 /// Which rule of `names` the user means.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Choice {
+pub(super) enum Choice {
     One(String),
     None,
     Several(Vec<String>),
@@ -23,7 +23,7 @@ pub enum Choice {
 
 /// The rule named exactly `wanted`; else the one rule named `wanted-conformance-pack-...`. Without
 /// `wanted` (a pack's rules), the pack's one rule.
-pub fn choose(wanted: Option<&str>, names: &[String]) -> Choice {
+pub(super) fn choose(wanted: Option<&str>, names: &[String]) -> Choice {
     let candidates: Vec<&String> = match wanted {
         Some(w) if names.iter().any(|n| n == w) => return Choice::One(w.to_owned()),
         Some(w) => names
@@ -80,7 +80,7 @@ async fn find(rules: &ConfigRules, args: &RescanArgs, region: &str) -> Result<St
     }
 }
 
-pub async fn command(session: &Session, args: &RescanArgs) -> Result<Exit, CliError> {
+pub(super) async fn command(session: &Session, args: &RescanArgs) -> Result<Exit, CliError> {
     let mut exit = Exit::Clean;
     for region in session.regions() {
         let rules = ConfigRules::new(session.config_client(region));

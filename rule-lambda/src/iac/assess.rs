@@ -10,25 +10,25 @@ use crate::exception::ExceptionTag;
 use crate::params::RuleParameters;
 
 /// KMS's rotation period when none is given.
-pub const DEFAULT_ROTATION_PERIOD_DAYS: i64 = 365;
+pub(crate) const DEFAULT_ROTATION_PERIOD_DAYS: i64 = 365;
 
 /// The rule's verdict, or the fact that the source cannot tell before deployment.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Verdict(Verdict),
     Unknown(Unknown),
 }
 
 /// Why a key is UNKNOWN.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Unknown {
+pub(crate) struct Unknown {
     pub reason: UnknownReason,
     pub at: Unknowable,
 }
 
 /// The reason codes of UNKNOWN, beside the decision's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownReason {
+pub(crate) enum UnknownReason {
     /// A value the decision needs is known only at deployment.
     Value,
     /// A replica whose primary is declared elsewhere.
@@ -36,7 +36,7 @@ pub enum UnknownReason {
 }
 
 impl UnknownReason {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::Value => "UNKNOWN_VALUE",
             Self::Primary => "UNKNOWN_PRIMARY",
@@ -46,21 +46,21 @@ impl UnknownReason {
 
 impl Outcome {
     /// `COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE` or `UNKNOWN`.
-    pub fn compliance_type(&self) -> &'static str {
+    pub(crate) fn compliance_type(&self) -> &'static str {
         match self {
             Self::Verdict(v) => v.compliance.as_str(),
             Self::Unknown(_) => "UNKNOWN",
         }
     }
     /// The machine-readable reason code.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::Verdict(v) => v.reason.code(),
             Self::Unknown(u) => u.reason.code(),
         }
     }
     /// The line the outcome is about: the unknown value's, else the resource's.
-    pub fn line(&self, resource_line: usize) -> usize {
+    pub(crate) fn line(&self, resource_line: usize) -> usize {
         match self {
             Self::Verdict(_) => resource_line,
             Self::Unknown(u) => u.at.line,
@@ -70,14 +70,14 @@ impl Outcome {
 
 /// One key's result.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub resource: KeyResource,
     pub outcome: Outcome,
 }
 
 impl Finding {
     /// The message: the decision's annotation, or what is unknown; then what was assumed.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         let mut text = match &self.outcome {
             Outcome::Verdict(v) => v.annotation.clone(),
             Outcome::Unknown(u) => format!(
@@ -93,7 +93,7 @@ impl Finding {
 }
 
 /// Every key of one template, module or plan (a replica's primary is looked up among them).
-pub fn assess_unit(
+pub(crate) fn assess_unit(
     unit: &[KeyResource],
     params: &RuleParameters,
     today: NaiveDate,
@@ -111,7 +111,7 @@ fn unknown(reason: UnknownReason, at: Unknowable) -> Outcome {
 }
 
 /// One key: the same decision rows as the rule, from the source's facts.
-pub fn assess(
+pub(crate) fn assess(
     resource: &KeyResource,
     unit: &[KeyResource],
     params: &RuleParameters,

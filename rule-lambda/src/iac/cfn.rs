@@ -13,16 +13,16 @@ use super::value::{tag_list, Val};
 use super::yaml::{Kind, Node};
 use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
 
-pub const KEY: &str = "AWS::KMS::Key";
-pub const REPLICA_KEY: &str = "AWS::KMS::ReplicaKey";
+pub(crate) const KEY: &str = "AWS::KMS::Key";
+pub(crate) const REPLICA_KEY: &str = "AWS::KMS::ReplicaKey";
 
 /// A template has a `Resources` mapping (the one section CloudFormation requires).
-pub fn looks_like_template(root: &Node) -> bool {
+pub(crate) fn looks_like_template(root: &Node) -> bool {
     matches!(root.get("Resources").map(|r| &r.kind), Some(Kind::Map(_)))
 }
 
 /// The KMS keys of a template.
-pub fn read(path: &Path, root: &Node) -> Result<Vec<KeyResource>, IacError> {
+pub(crate) fn read(path: &Path, root: &Node) -> Result<Vec<KeyResource>, IacError> {
     let Some(resources) = root.get("Resources") else {
         return Err(IacError::Template("no Resources section".into()));
     };

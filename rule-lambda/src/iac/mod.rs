@@ -14,23 +14,23 @@
 //! - [`plan`]: Terraform plan JSON (`terraform show -json`).
 //! - [`assess`]: the facts, the decision, the finding.
 
-pub mod assess;
-pub mod cfn;
-pub mod plan;
-pub mod terraform;
-pub mod value;
-pub mod yaml;
+pub(crate) mod assess;
+pub(crate) mod cfn;
+pub(crate) mod plan;
+pub(crate) mod terraform;
+pub(crate) mod value;
+pub(crate) mod yaml;
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use assess::{assess_unit, Finding, Outcome};
-pub use value::{Fact, Unknowable, Val};
+pub(crate) use assess::{assess_unit, Finding, Outcome};
+pub(crate) use value::{Fact, Unknowable};
 
 /// Why a file could not be checked. Every message names the problem; the caller names the file.
 #[derive(Debug, Error)]
-pub enum IacError {
+pub(crate) enum IacError {
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
     #[error("not valid YAML or JSON: {0}")]
@@ -47,7 +47,7 @@ pub enum IacError {
 
 /// One KMS key resource, as the source describes it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KeyResource {
+pub(crate) struct KeyResource {
     /// The logical ID (CloudFormation) or the address (Terraform).
     pub name: String,
     /// `AWS::KMS::Key`, `aws_kms_key`, ...
@@ -63,14 +63,14 @@ pub struct KeyResource {
 
 /// A key of its own, or a multi-Region replica that shares its primary's rotation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     Key(KeyProps),
     Replica(ReplicaProps),
 }
 
 /// The properties of a key that the decision reads. Defaults are applied by the readers.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KeyProps {
+pub(crate) struct KeyProps {
     pub key_spec: Fact<String>,
     pub origin: Fact<String>,
     pub custom_key_store_id: Fact<Option<String>>,
@@ -83,7 +83,7 @@ pub struct KeyProps {
 
 /// A multi-Region replica: its own state and tags, its primary's everything else.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReplicaProps {
+pub(crate) struct ReplicaProps {
     /// The name of the primary key in the same template or module.
     pub primary: Fact<String>,
     pub enabled: Fact<bool>,
@@ -91,19 +91,18 @@ pub struct ReplicaProps {
 }
 
 /// Tag keys with their values; a value may be unknown before deployment.
-pub type Tags = Vec<(String, Fact<String>)>;
+pub(crate) type Tags = Vec<(String, Fact<String>)>;
 
 /// The formats `check-iac` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     CloudFormation,
-    Terraform,
     TerraformPlan,
 }
 
 /// What a file is, from its name: `.tf` is Terraform; `.json`, `.yaml`, `.yml`, `.template` are
 /// CloudFormation or a plan, told apart by their content. Anything else is not read.
-pub fn candidate(path: &Path) -> bool {
+pub(crate) fn candidate(path: &Path) -> bool {
     matches!(
         path.extension()
             .and_then(|e| e.to_str())
@@ -115,7 +114,7 @@ pub fn candidate(path: &Path) -> bool {
 
 /// The keys of one file that is not Terraform source: `Ok(None)` when the file is valid YAML or
 /// JSON but neither a template nor a plan (a workflow file, a package.json), so it is skipped.
-pub fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResource>)>, IacError> {
+pub(crate) fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResource>)>, IacError> {
     let text = std::fs::read_to_string(path)?;
     let is_json = path
         .extension()

@@ -18,12 +18,12 @@ const KEY_TYPES: &[&str] = &[
 ];
 
 /// A plan has a `format_version` and `resource_changes` or `planned_values`.
-pub fn looks_like_plan(value: &Value) -> bool {
+pub(crate) fn looks_like_plan(value: &Value) -> bool {
     value.get("format_version").is_some()
         && (value.get("resource_changes").is_some() || value.get("planned_values").is_some())
 }
 
-pub fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResource>, IacError> {
+pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResource>, IacError> {
     let changes = match plan.get("resource_changes") {
         None => return Ok(Vec::new()),
         Some(Value::Array(changes)) => changes,

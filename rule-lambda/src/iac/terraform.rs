@@ -27,19 +27,19 @@ const KEY_TYPES: &[&str] = &[
 ];
 
 /// One parsed `.tf` file.
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub path: PathBuf,
     body: Body,
     lines: LineIndex,
 }
 
 /// Parse one `.tf` file.
-pub fn parse_file(path: &Path) -> Result<SourceFile, IacError> {
+pub(crate) fn parse_file(path: &Path) -> Result<SourceFile, IacError> {
     let text = std::fs::read_to_string(path)?;
     parse_text(path, &text)
 }
 
-pub fn parse_text(path: &Path, text: &str) -> Result<SourceFile, IacError> {
+pub(crate) fn parse_text(path: &Path, text: &str) -> Result<SourceFile, IacError> {
     let body = hcl_edit::parser::parse_body(text).map_err(|e| IacError::Hcl(e.to_string()))?;
     Ok(SourceFile {
         path: path.to_owned(),
@@ -50,7 +50,7 @@ pub fn parse_text(path: &Path, text: &str) -> Result<SourceFile, IacError> {
 
 /// The keys declared in `report` (files of one module), with every file of the module (`all`)
 /// giving the variables and locals.
-pub fn read_module(all: &[SourceFile], report: &[PathBuf]) -> Vec<KeyResource> {
+pub(crate) fn read_module(all: &[SourceFile], report: &[PathBuf]) -> Vec<KeyResource> {
     let module = Module::new(all);
     let mut keys = Vec::new();
     for file in all.iter().filter(|f| report.contains(&f.path)) {

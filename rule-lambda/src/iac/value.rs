@@ -3,13 +3,13 @@
 /// A value that cannot be known before deployment (a parameter without a default, a variable, a
 /// condition, an attribute of another resource), or that the source gets wrong; `line` is where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unknowable {
+pub(crate) struct Unknowable {
     pub line: usize,
     pub what: String,
 }
 
 impl Unknowable {
-    pub fn new(line: usize, what: impl Into<String>) -> Self {
+    pub(crate) fn new(line: usize, what: impl Into<String>) -> Self {
         Self {
             line,
             what: what.into(),
@@ -18,12 +18,12 @@ impl Unknowable {
 }
 
 /// Known, or why not.
-pub type Fact<T> = Result<T, Unknowable>;
+pub(crate) type Fact<T> = Result<T, Unknowable>;
 
 /// A resolved value. Scalars are kept as their text (`true`, `365`): CloudFormation and Terraform
 /// both accept `"true"` where a boolean is expected.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Val {
+pub(crate) enum Val {
     /// Not set (missing, `null`, or CloudFormation's `AWS::NoValue`): the default applies.
     Absent,
     Str(String),
@@ -34,7 +34,7 @@ pub enum Val {
 
 impl Val {
     /// No unknown anywhere inside.
-    pub fn is_known(&self) -> bool {
+    pub(crate) fn is_known(&self) -> bool {
         match self {
             Val::Absent | Val::Str(_) => true,
             Val::Seq(items) => items.iter().all(Val::is_known),
@@ -44,7 +44,7 @@ impl Val {
     }
 
     /// The first unknown inside, if any.
-    pub fn first_unknown(&self) -> Option<&Unknowable> {
+    pub(crate) fn first_unknown(&self) -> Option<&Unknowable> {
         match self {
             Val::Unknown(u) => Some(u),
             Val::Seq(items) => items.iter().find_map(Val::first_unknown),
@@ -54,7 +54,7 @@ impl Val {
     }
 
     /// A field of a map; `Absent` when missing or when `self` is not a map.
-    pub fn get(&self, name: &str) -> Val {
+    pub(crate) fn get(&self, name: &str) -> Val {
         match self {
             Val::Map(entries) => entries
                 .iter()
@@ -67,7 +67,7 @@ impl Val {
     }
 
     /// The text of a scalar; `None` when absent.
-    pub fn string(&self, line: usize, name: &str) -> Fact<Option<String>> {
+    pub(crate) fn string(&self, line: usize, name: &str) -> Fact<Option<String>> {
         match self {
             Val::Absent => Ok(None),
             Val::Str(s) => Ok(Some(s.clone())),
@@ -77,7 +77,7 @@ impl Val {
     }
 
     /// A boolean (`true`/`false`, any case, as text or YAML/HCL literal); `None` when absent.
-    pub fn boolean(&self, line: usize, name: &str) -> Fact<Option<bool>> {
+    pub(crate) fn boolean(&self, line: usize, name: &str) -> Fact<Option<bool>> {
         match self.string(line, name)? {
             None => Ok(None),
             Some(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
@@ -90,7 +90,7 @@ impl Val {
     }
 
     /// An integer; `None` when absent.
-    pub fn integer(&self, line: usize, name: &str) -> Fact<Option<i64>> {
+    pub(crate) fn integer(&self, line: usize, name: &str) -> Fact<Option<i64>> {
         match self.string(line, name)? {
             None => Ok(None),
             Some(s) => s
@@ -103,7 +103,7 @@ impl Val {
 }
 
 /// Tags as CloudFormation writes them: a list of `{Key, Value}`.
-pub fn tag_list(val: &Val, line: usize, name: &str) -> Fact<super::Tags> {
+pub(crate) fn tag_list(val: &Val, line: usize, name: &str) -> Fact<super::Tags> {
     match val {
         Val::Absent => Ok(Vec::new()),
         Val::Unknown(u) => Err(u.clone()),
@@ -133,7 +133,7 @@ pub fn tag_list(val: &Val, line: usize, name: &str) -> Fact<super::Tags> {
 }
 
 /// Tags as Terraform writes them: a map.
-pub fn tag_map(val: &Val, line: usize, name: &str) -> Fact<super::Tags> {
+pub(crate) fn tag_map(val: &Val, line: usize, name: &str) -> Fact<super::Tags> {
     match val {
         Val::Absent => Ok(Vec::new()),
         Val::Unknown(u) => Err(u.clone()),
