@@ -13,7 +13,7 @@ import parliament
 import pytest
 from parliament import iam_definition
 
-from support import PACK_DIR, TEMPLATES_DIR, Resolver, as_list, iam_policies, load_cfn, load_yaml
+from support import PACK_DIR, ROOT, TEMPLATES_DIR, Resolver, as_list, iam_policies, load_cfn, load_yaml
 
 CENTRAL_ROLE_ARN = "arn:aws:iam::999988887777:role/kms-rotation-FunctionRole-ABCDEF"
 ORG_ID = "o-abcdefghij"
@@ -175,6 +175,35 @@ def test_function_role_is_least_privilege():
         assert allowed_actions(resolver, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS, shape
     org = RESOLVERS["rule-function.yaml[organization]"]
     assert allowed_actions(org, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS | {"sts:AssumeRole"}
+
+
+# The rule's own calls: the SDK operations the Lambda's code sends (its core modules, not the
+# CLI's), read from the source so that a new call without its permission fails here. (The roles
+# once lacked kms:ListKeyRotations, which maxKeyMaterialAgeInDays calls: on AWS every old key
+# would have been MATERIAL_AGE_UNKNOWN.)
+RULE_SOURCES = {"kms": ["kms.rs"], "config": ["config.rs", "rule.rs", "evaluate.rs"]}
+
+
+def sdk_calls(service: str) -> set[str]:
+    src = ROOT / "rule-lambda" / "src"
+    calls = set()
+    for name in RULE_SOURCES[service]:
+        # config.rs also holds ConfigRules, the CLI's reader for `rescan`, after the writer.
+        text = (src / name).read_text().split("pub struct ConfigRules")[0]
+        for op in re.findall(r"\.client\s*\.\s*([a-z_]+)\(\)", text):
+            calls.add(f"{service}:" + "".join(w.capitalize() for w in op.split("_")))
+    return calls
+
+
+def test_every_call_of_the_rule_is_granted_to_both_evaluation_roles():
+    calls = sdk_calls("kms") | sdk_calls("config")
+    # The reader covers every KMS read the decision needs.
+    assert {"kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+            "kms:ListKeyRotations", "kms:ListAliases", "config:PutEvaluations"} <= calls, calls
+    assert calls <= FUNCTION_ACTIONS, calls - FUNCTION_ACTIONS
+    for case, role in [("rule-function.yaml[single-account]", "FunctionRole"),
+                       ("member-account-roles.yaml[roles-region]", "EvaluationRole")]:
+        assert calls <= allowed_actions(RESOLVERS[case], role), case
 
 
 def test_function_role_assumes_only_the_named_role_in_the_organization():
