@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_config::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_config::operation::describe_config_rules::DescribeConfigRulesError;
+use aws_sdk_config::operation::describe_conformance_pack_compliance::DescribeConformancePackComplianceError;
 use aws_sdk_config::operation::get_resource_config_history::GetResourceConfigHistoryError;
+use aws_sdk_config::operation::start_config_rules_evaluation::StartConfigRulesEvaluationError;
 use aws_sdk_config::types::{ComplianceType, ConfigurationItemStatus, ResourceType};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -50,6 +53,27 @@ pub enum ConfigError {
     /// Several batches failed, each for its own reason.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<ConfigError>),
+    /// Config refused a request about a rule for a reason its API model names (the operation's
+    /// typed error, not its code).
+    #[error("config:{operation}: {message}")]
+    Refused {
+        operation: &'static str,
+        refusal: Refusal,
+        message: String,
+    },
+}
+
+/// Why Config refused a request about a rule, from the operation's modeled errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `NoSuchConfigRuleException`.
+    NoSuchRule,
+    /// `NoSuchConformancePackException`.
+    NoSuchConformancePack,
+    /// `LimitExceededException`: an evaluation is already running, or too many were asked for.
+    LimitExceeded,
+    /// `ResourceInUseException`: the rule is being evaluated, created or deleted.
+    Busy,
 }
 
 impl ConfigError {
@@ -60,6 +84,7 @@ impl ConfigError {
                 resource_ids.clone()
             }
             Self::Several(errors) => errors.iter().flat_map(Self::unsent).collect(),
+            Self::Refused { .. } => Vec::new(),
         }
     }
 }
@@ -234,7 +259,15 @@ impl ConfigRules {
         let mut pages = self.client.describe_config_rules().into_paginator().send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| api_error("DescribeConfigRules", &e))?;
+            let page = page.map_err(|e| {
+                let refusal = e.as_service_error().and_then(|s| match s {
+                    DescribeConfigRulesError::NoSuchConfigRuleException(_) => {
+                        Some(Refusal::NoSuchRule)
+                    }
+                    _ => None,
+                });
+                refused_or_api("DescribeConfigRules", refusal, &e)
+            })?;
             names.extend(
                 page.config_rules
                     .unwrap_or_default()
@@ -255,7 +288,18 @@ impl ConfigRules {
             .send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| api_error("DescribeConformancePackCompliance", &e))?;
+            let page = page.map_err(|e| {
+                let refusal = e.as_service_error().and_then(|s| match s {
+                    DescribeConformancePackComplianceError::NoSuchConformancePackException(_) => {
+                        Some(Refusal::NoSuchConformancePack)
+                    }
+                    DescribeConformancePackComplianceError::NoSuchConfigRuleInConformancePackException(_) => {
+                        Some(Refusal::NoSuchRule)
+                    }
+                    _ => None,
+                });
+                refused_or_api("DescribeConformancePackCompliance", refusal, &e)
+            })?;
             names.extend(
                 page.conformance_pack_rule_compliance_list
                     .into_iter()
@@ -273,7 +317,21 @@ impl ConfigRules {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| api_error("StartConfigRulesEvaluation", &e))
+            .map_err(|e| {
+                let refusal = e.as_service_error().and_then(|s| match s {
+                    StartConfigRulesEvaluationError::NoSuchConfigRuleException(_) => {
+                        Some(Refusal::NoSuchRule)
+                    }
+                    StartConfigRulesEvaluationError::LimitExceededException(_) => {
+                        Some(Refusal::LimitExceeded)
+                    }
+                    StartConfigRulesEvaluationError::ResourceInUseException(_) => {
+                        Some(Refusal::Busy)
+                    }
+                    _ => None,
+                });
+                refused_or_api("StartConfigRulesEvaluation", refusal, &e)
+            })
     }
 }
 
@@ -328,6 +386,25 @@ fn from_sdk_item(item: aws_sdk_config::types::ConfigurationItem) -> Configuratio
     }
 }
 
+/// A modeled refusal when the operation's typed error names one, otherwise [`api_error`].
+fn refused_or_api<E>(
+    operation: &'static str,
+    refusal: Option<Refusal>,
+    e: &SdkError<E, HttpResponse>,
+) -> ConfigError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match refusal {
+        Some(refusal) => ConfigError::Refused {
+            operation,
+            refusal,
+            message: e.message().unwrap_or("no message").to_owned(),
+        },
+        None => api_error(operation, e),
+    }
+}
+
 fn api_error<E>(operation: &'static str, e: &SdkError<E, HttpResponse>) -> ConfigError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -337,5 +414,67 @@ where
         message: describe(e),
         code: code(e),
         resource_ids: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_config::types::error::{
+        LimitExceededException, NoSuchConfigRuleException, ResourceInUseException,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn meta() -> ErrorMetadata {
+        ErrorMetadata::builder().message("refused").build()
+    }
+
+    /// Config's modeled refusals of StartConfigRulesEvaluation (the operation's typed errors, here
+    /// without an error code) become [`Refusal`]s; anything else stays an API error.
+    #[tokio::test]
+    async fn modeled_refusals_are_recognized_by_their_type() {
+        type Case = (fn() -> StartConfigRulesEvaluationError, Option<Refusal>);
+        let cases: [Case; 4] = [
+            (
+                || {
+                    StartConfigRulesEvaluationError::NoSuchConfigRuleException(
+                        NoSuchConfigRuleException::builder().meta(meta()).build(),
+                    )
+                },
+                Some(Refusal::NoSuchRule),
+            ),
+            (
+                || {
+                    StartConfigRulesEvaluationError::LimitExceededException(
+                        LimitExceededException::builder().meta(meta()).build(),
+                    )
+                },
+                Some(Refusal::LimitExceeded),
+            ),
+            (
+                || {
+                    StartConfigRulesEvaluationError::ResourceInUseException(
+                        ResourceInUseException::builder().meta(meta()).build(),
+                    )
+                },
+                Some(Refusal::Busy),
+            ),
+            (|| StartConfigRulesEvaluationError::unhandled("boom"), None),
+        ];
+        for (error, want) in cases {
+            let rule =
+                mock!(aws_sdk_config::Client::start_config_rules_evaluation).then_error(error);
+            let client = mock_client!(aws_sdk_config, RuleMode::MatchAny, &[&rule]);
+            let got = ConfigRules::new(client)
+                .start_evaluation("kms-rotation")
+                .await
+                .unwrap_err();
+            match (got, want) {
+                (ConfigError::Refused { refusal, .. }, Some(want)) => assert_eq!(refusal, want),
+                (ConfigError::Api { .. }, None) => {}
+                (got, want) => panic!("{want:?}: got {got:?}"),
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ use thiserror::Error;
 
 use crate::aws_error::is_access_denied;
 use crate::clients::MAX_ATTEMPTS;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Refusal};
 use crate::kms::KmsError;
 use crate::params::{ParamError, RuleParameters};
 use args::{Cli, Command, RuleArgs};
@@ -120,26 +120,39 @@ fn explain_config(region: &str, e: &ConfigError) -> String {
             code,
             ..
         } => (*operation, message.as_str(), code.as_deref()),
+        ConfigError::Refused {
+            refusal, message, ..
+        } => return explain_refusal(region, *refusal, message),
         ConfigError::Rejected { .. } | ConfigError::Several(_) => {
             return format!("{e} (in {region})")
         }
     };
     match code {
+        // Not modeled by the operations called: matched by code (aws_error.rs).
         Some(code) if is_access_denied(code) => format!(
             "access denied on config:{operation} in {region}: grant config:{operation} to the identity you run as. {message}"
-        ),
-        Some("NoSuchConfigRuleException") => format!(
-            "no AWS Config rule by that name in {region}: list the rules with `aws configservice describe-config-rules --region {region}` (a rule deployed by a conformance pack carries a suffix). {message}"
-        ),
-        Some("LimitExceededException") => format!(
-            "AWS Config is already evaluating this rule in {region}, or too many evaluations were asked for: wait a few minutes and run again. {message}"
-        ),
-        Some("ResourceInUseException") => format!(
-            "the rule is busy in {region} (being evaluated, created or deleted): run again in a few minutes. {message}"
         ),
         Some(_) => format!("config:{operation} in {region} failed: {message}"),
         None => format!(
             "config:{operation} in {region} got no AWS answer: check the network, the Region name and AWS_ENDPOINT_URL if set. {message}"
+        ),
+    }
+}
+
+/// What to do about a refusal Config's API model names.
+fn explain_refusal(region: &str, refusal: Refusal, message: &str) -> String {
+    match refusal {
+        Refusal::NoSuchRule => format!(
+            "no AWS Config rule by that name in {region}: list the rules with `aws configservice describe-config-rules --region {region}` (a rule deployed by a conformance pack carries a suffix). {message}"
+        ),
+        Refusal::NoSuchConformancePack => format!(
+            "no conformance pack by that name in {region}: list them with `aws configservice describe-conformance-packs --region {region}`. {message}"
+        ),
+        Refusal::LimitExceeded => format!(
+            "AWS Config is already evaluating this rule in {region}, or too many evaluations were asked for: wait a few minutes and run again. {message}"
+        ),
+        Refusal::Busy => format!(
+            "the rule is busy in {region} (being evaluated, created or deleted): run again in a few minutes. {message}"
         ),
     }
 }
@@ -269,6 +282,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("invalid --exception-tag-key:"), "{e}");
+    }
+
+    #[test]
+    fn config_refusals_say_what_to_do() {
+        let refused = |refusal| ConfigError::Refused {
+            operation: "StartConfigRulesEvaluation",
+            refusal,
+            message: "m".into(),
+        };
+        for (refusal, says) in [
+            (
+                Refusal::NoSuchRule,
+                "no AWS Config rule by that name in eu-west-1: list the rules",
+            ),
+            (
+                Refusal::NoSuchConformancePack,
+                "no conformance pack by that name in eu-west-1",
+            ),
+            (
+                Refusal::LimitExceeded,
+                "AWS Config is already evaluating this rule in eu-west-1",
+            ),
+            (Refusal::Busy, "the rule is busy in eu-west-1"),
+        ] {
+            let text = explain_config("eu-west-1", &refused(refusal));
+            assert!(text.starts_with(says), "{refusal:?}: {text}");
+            assert!(text.ends_with(" m"), "{text}");
+        }
     }
 
     #[test]
