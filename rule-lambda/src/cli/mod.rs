@@ -85,12 +85,14 @@ pub fn explain_kms(region: &str, e: &KmsError) -> String {
     } else {
         format!(" on key {}", e.key_id)
     };
+    // By code: KMS's operations model none of these errors (aws_error.rs says which enums were
+    // checked); the typed ones (NotFound, UnsupportedOperation) are values before this point.
     match e.code.as_deref() {
         Some(code) if is_access_denied(code) => format!(
             "access denied on kms:{op}{key} in {region}: grant kms:{op} to the identity you run as (see docs/operator-guide.md, Permissions). {}",
             e.message
         ),
-        Some("ThrottlingException") => format!(
+        Some(code) if crate::aws_error::is_throttling(code) => format!(
             "kms:{op}{key} in {region} was throttled {MAX_ATTEMPTS} times in a row: run again later, or lower --max-rate. {}",
             e.message
         ),
