@@ -425,6 +425,32 @@ impl KmsReader {
         })
     }
 
+    /// The key policy (GetKeyPolicy, PolicyName `default`, the only name a key policy has) as
+    /// the JSON text KMS returns; `None` when the caller may not read it (access denied), which
+    /// `remediate` reports as exposure `unknown`. Called only for the keys `remediate` will
+    /// change, under the ListResourceTags ceiling (it is read once per such key, as the tags are).
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
+        self.pacers.list_tags.ready().await;
+        match self
+            .client
+            .get_key_policy()
+            .key_id(key_id)
+            .policy_name("default")
+            .send()
+            .await
+        {
+            Ok(out) => out.policy.map(Some).ok_or_else(|| KmsError {
+                operation: "GetKeyPolicy",
+                key_id: key_id.to_owned(),
+                message: "the answer has no Policy".into(),
+                code: None,
+            }),
+            Err(e) if denied(&e) => Ok(None),
+            Err(e) => Err(kms_error("GetKeyPolicy", key_id, &e)),
+        }
+    }
+
     /// Every tag of the key, read with ListResourceTags (paged): the one tag reader.
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn tags(&self, key_id: &str) -> Result<Tags, KmsError> {

@@ -18,9 +18,10 @@
 //! Each door adds its glue behind a feature (both on by default):
 //! - `lambda`: [`lambda`], the Lambda handler around [`rule`].
 //! - `cli`: `cli`, the operator CLI `kms-rotation` (audit, remediate, exceptions, rescan,
-//!   check-iac, securityhub), with `remediate` (the pure plan of remediation), `iac` (the KMS keys
-//!   of CloudFormation, Terraform and plans), `findings` (verdicts as OCSF and ASFF findings) and
-//!   `securityhub` (Security Hub import, read-back and exception sync).
+//!   check-iac, securityhub), with `remediate` (the pure plan of remediation), `exposure` (a key
+//!   policy classified public, cross-account or private, for the remediation order), `iac` (the
+//!   KMS keys of CloudFormation, Terraform and plans), `findings` (verdicts as OCSF and ASFF
+//!   findings) and `securityhub` (Security Hub import, read-back and exception sync).
 //!
 //! Items are `pub(crate)` unless another crate (a binary, the tests, the bench) uses them; the
 //! `unreachable_pub` lint keeps it so, and the compiler then reports what nothing uses.
@@ -35,6 +36,8 @@ pub mod decision;
 pub mod evaluate;
 pub mod event;
 pub mod exception;
+#[cfg(feature = "cli")]
+pub mod exposure;
 #[cfg(feature = "cli")]
 pub mod findings;
 #[cfg(feature = "cli")]

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use crate::decision::{Compliance, KeyFacts, Reason};
 use crate::evaluate::KeyEvaluation;
+use crate::exposure::{Classification, Exposure};
 
 /// Keys changed per batch when `--batch-size` is not given.
 pub(crate) const DEFAULT_BATCH_SIZE: u32 = 25;
@@ -239,6 +240,8 @@ pub(crate) struct Candidate {
     pub fix: Fix,
     pub tags: Vec<(String, String)>,
     pub target: Target,
+    /// How far its key policy lets principals in ([`crate::exposure`]), and why.
+    pub exposure: Classification,
 }
 
 impl Candidate {
@@ -252,6 +255,8 @@ impl Candidate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Action {
     pub target: Target,
+    /// The most exposed of its keys; the more exposed go first.
+    pub exposure: Exposure,
     /// Index of the first `--priority-tag` that a key of the action matches; lower goes first.
     pub priority: usize,
     pub keys: Vec<Candidate>,
@@ -266,7 +271,8 @@ pub(crate) fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag])
 }
 
 /// One action per target (a primary listed with its replicas is changed once), ordered by
-/// priority, then Region, then key id.
+/// exposure (public, cross-account, unknown, then private: [`Exposure`]'s order), then priority,
+/// then Region, then key id.
 pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
     let mut by_target: BTreeMap<(String, String), Action> = BTreeMap::new();
     for c in candidates {
@@ -275,10 +281,12 @@ pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) ->
             .entry((c.target.region.clone(), c.target.key_id.clone()))
             .or_insert_with(|| Action {
                 target: c.target.clone(),
+                exposure: c.exposure.exposure,
                 priority: p,
                 keys: Vec::new(),
             });
         action.priority = action.priority.min(p);
+        action.exposure = action.exposure.min(c.exposure.exposure);
         // Prefer the ARN as the KeyId sent.
         if !action.target.key.starts_with("arn:") && c.target.key.starts_with("arn:") {
             action.target.key.clone_from(&c.target.key);
@@ -290,8 +298,8 @@ pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) ->
         a.keys
             .sort_by(|x, y| (&x.region, &x.key_id).cmp(&(&y.region, &y.key_id)));
     }
-    // Stable: the map's Region and key id order stays within a priority.
-    actions.sort_by_key(|a| a.priority);
+    // Stable: the map's Region and key id order stays within an exposure and priority.
+    actions.sort_by_key(|a| (a.exposure, a.priority));
     actions
 }
 
@@ -351,7 +359,19 @@ mod tests {
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
             target: target_of(region, &f).unwrap(),
+            exposure: Classification {
+                exposure: Exposure::Private,
+                reason: "every Allow is limited to the account".into(),
+            },
         }
+    }
+
+    fn exposed(mut c: Candidate, exposure: Exposure) -> Candidate {
+        c.exposure = Classification {
+            exposure,
+            reason: format!("{exposure} for the test"),
+        };
+        c
     }
 
     fn replica(region: &str, id: &str, primary_region: &str, tags: &[(&str, &str)]) -> Candidate {
@@ -579,6 +599,50 @@ mod tests {
             &[],
         );
         assert_eq!(order(&plain), ["eu-west-1/c", "us-east-1/a", "us-east-1/b"]);
+    }
+
+    #[test]
+    fn exposed_keys_go_first_then_unknown_then_priority_tags() {
+        let prod = [PriorityTag::new("env", "prod")];
+        let actions = plan(
+            vec![
+                candidate("us-east-1", "plain", &[]),
+                candidate("us-east-1", "tagged", &[("env", "prod")]),
+                exposed(candidate("us-east-1", "unknown", &[]), Exposure::Unknown),
+                exposed(
+                    candidate("us-east-1", "cross-tagged", &[("env", "prod")]),
+                    Exposure::CrossAccount,
+                ),
+                exposed(candidate("us-east-1", "cross", &[]), Exposure::CrossAccount),
+                exposed(candidate("us-east-1", "public", &[]), Exposure::Public),
+            ],
+            &prod,
+        );
+        assert_eq!(
+            order(&actions),
+            [
+                "us-east-1/public",
+                "us-east-1/cross-tagged",
+                "us-east-1/cross",
+                "us-east-1/unknown",
+                "us-east-1/tagged",
+                "us-east-1/plain"
+            ]
+        );
+        // A replica's exposure lifts the whole action, as its priority does.
+        let actions = plan(
+            vec![
+                candidate("us-west-2", "mrk-1", &[]),
+                exposed(
+                    replica("eu-west-1", "mrk-1", "us-west-2", &[]),
+                    Exposure::Public,
+                ),
+                candidate("us-east-1", "a", &[]),
+            ],
+            &[],
+        );
+        assert_eq!(order(&actions), ["us-west-2/mrk-1", "us-east-1/a"]);
+        assert_eq!(actions[0].exposure, Exposure::Public);
     }
 
     #[test]

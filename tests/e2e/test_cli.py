@@ -403,3 +403,44 @@ def test_help_shows_examples(binaries):
                  "--max-rate", "--max-rotation-period-days", "--evaluate-disabled-keys",
                  "--exception-tag-key", "--output", "--region", "--profile"):
         assert flag in remediate.stdout, flag
+
+
+# --- remediate: exposure first -------------------------------------------------------------------
+
+
+def test_plan_lists_a_key_with_a_public_policy_first(binaries, kms, moto):
+    def key(principal=None):
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        if principal is not None:
+            policy = {"Version": "2012-10-17", "Statement": [
+                {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+                 "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+                {"Sid": "Shared", "Effect": "Allow", "Principal": principal,
+                 "Action": "kms:Decrypt", "Resource": "*"},
+            ]}
+            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+        return key_id
+
+    private = [key(), key(), key()]
+    cross = key({"AWS": "arn:aws:iam::444455556666:role/Partner"})
+    public = key("*")
+    moto.start_recording()
+
+    out = run(binaries, "remediate", "--output", "json")
+
+    assert out.returncode == 0, out.stderr
+    assert enable_calls(moto) == []
+    planned = [r for r in lines(out.stdout) if r["outcome"] == "planned"]
+    assert [r["resourceId"] for r in planned][:2] == [public, cross]
+    assert sorted(r["resourceId"] for r in planned[2:]) == sorted(private)
+    assert [r["exposure"] for r in planned] == ["public", "cross_account"] + ["private"] * 3
+    assert 'Sid "Shared"' in planned[0]["exposureReason"] and "any principal" in planned[0]["exposureReason"]
+    assert "444455556666" in planned[1]["exposureReason"]
+    # Only the candidates' policies are read.
+    policy_reads = {r["body"]["KeyId"] for r in moto.recorded() if r["target"] == "GetKeyPolicy"}
+    assert policy_reads == {public, cross, *private}
+
+    table = run(binaries, "remediate")
+    header, first, *_ = table.stdout.splitlines()
+    assert header.split() == ["KEY", "ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL"]
+    assert first.split()[0] == public and " public " in first and "(public: " in first

@@ -17,10 +17,11 @@ use super::output::{or_dash, progress, say, warn, Report, Row};
 use super::session::Session;
 use super::{CliError, Exit};
 use crate::evaluate::KeyEvaluation;
+use crate::exposure::{self, Classification, Exposure};
 use crate::kms::KmsRegion;
-use crate::kms::{KmsError, Tags};
+use crate::kms::{KmsError, KmsReader, Tags};
 use crate::params::RuleParameters;
-use crate::remediate::{self, batches, plan, Action, Candidate, Outcome};
+use crate::remediate::{self, batches, plan, Action, Candidate, Outcome, PriorityTag};
 
 /// Refuse flag combinations before any AWS call.
 pub(super) fn check_flags(args: &RemediateArgs, params: &RuleParameters) -> Result<(), CliError> {
@@ -65,7 +66,12 @@ pub(super) async fn command(
     let mut rows = if args.apply {
         apply(&regions, &planned, &triaged, args).await
     } else {
-        show_plan(&planned, &triaged, args.rotation_period_days)
+        show_plan(
+            &planned,
+            &triaged,
+            args.rotation_period_days,
+            &args.priority_tags,
+        )
     };
     rows.append(&mut triaged.done);
     let mut errors = run.errors;
@@ -82,9 +88,33 @@ pub(super) struct Remediated {
     pub outcome: Outcome,
     /// The key EnableKeyRotation goes to, for candidates.
     pub target: Option<String>,
+    /// For candidates: how exposed the key policy is, and why (the first criterion of the order).
+    pub exposure: Option<Classification>,
+    /// For candidates: the `--priority-tag` its change was ordered by (the second criterion).
+    pub priority_tag: Option<String>,
 }
 
-/// The audit's JSON line, with `outcome`, `detail`, `batch` (of a planned key) and `target`.
+impl Remediated {
+    /// Why a candidate is where it is in the plan, when it is not simply a private key with no
+    /// priority tag: its exposure and reason, its priority tag.
+    fn order_note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(e) = self
+            .exposure
+            .as_ref()
+            .filter(|e| e.exposure != Exposure::Private)
+        {
+            parts.push(format!("{}: {}", e.exposure, e.reason));
+        }
+        if let Some(tag) = &self.priority_tag {
+            parts.push(format!("tag {tag}"));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The audit's JSON line, with `outcome`, `detail`, `batch` (of a planned key), `target`, and for
+/// candidates `exposure`, `exposureReason` and `priorityTag` (the order's criteria).
 impl Serialize for Remediated {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -95,6 +125,11 @@ impl Serialize for Remediated {
             detail: String,
             batch: Option<usize>,
             target: Option<&'a str>,
+            exposure: Option<&'static str>,
+            #[serde(rename = "exposureReason")]
+            exposure_reason: Option<&'a str>,
+            #[serde(rename = "priorityTag")]
+            priority_tag: Option<&'a str>,
         }
         let batch = match self.outcome {
             Outcome::Planned { batch, .. } => Some(batch),
@@ -106,25 +141,33 @@ impl Serialize for Remediated {
             detail: self.outcome.detail(),
             batch,
             target: self.target.as_deref(),
+            exposure: self.exposure.as_ref().map(|e| e.exposure.as_str()),
+            exposure_reason: self.exposure.as_ref().map(|e| e.reason.as_str()),
+            priority_tag: self.priority_tag.as_deref(),
         }
         .serialize(serializer)
     }
 }
 
 impl Row for Remediated {
-    const HEADERS: &'static [&'static str] = &["KEY ID", "ALIAS", "REGION", "OUTCOME", "DETAIL"];
+    const HEADERS: &'static [&'static str] =
+        &["KEY ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL"];
     const NOT_READ: &'static str = "not evaluated";
 
     fn cells(&self) -> Vec<String> {
-        let detail = match &self.outcome {
-            Outcome::Planned { batch, change } => format!("batch {batch}: {change}"),
-            other => other.detail(),
+        let detail = match (&self.outcome, self.order_note()) {
+            (Outcome::Planned { batch, change }, Some(why)) => {
+                format!("batch {batch} ({why}): {change}")
+            }
+            (Outcome::Planned { batch, change }, None) => format!("batch {batch}: {change}"),
+            (other, _) => other.detail(),
         };
         vec![
             self.audited.evaluation.key_id.clone(),
             or_dash(self.audited.alias.as_deref()),
             self.audited.region.clone(),
             self.outcome.label().to_owned(),
+            or_dash(self.exposure.as_ref().map(|e| e.exposure.as_str())),
             detail,
         ]
     }
@@ -149,8 +192,15 @@ impl Triaged {
         self.candidates.values().map(|(_, c)| c.clone()).collect()
     }
 
-    /// The rows of the keys an action fixes, each with its outcome.
-    fn rows(&self, action: &Action, outcome: impl Fn(&Candidate) -> Outcome) -> Vec<Remediated> {
+    /// The rows of the keys an action fixes, each with its outcome, its exposure and the
+    /// priority tag the action was ordered by.
+    fn rows(
+        &self,
+        action: &Action,
+        priority_tags: &[PriorityTag],
+        outcome: impl Fn(&Candidate) -> Outcome,
+    ) -> Vec<Remediated> {
+        let priority_tag = priority_tags.get(action.priority).map(ToString::to_string);
         action
             .keys
             .iter()
@@ -160,6 +210,8 @@ impl Triaged {
                     audited: audited.clone(),
                     outcome: outcome(c),
                     target: Some(action.target.key.clone()),
+                    exposure: Some(c.exposure.clone()),
+                    priority_tag: priority_tag.clone(),
                 })
             })
             .collect()
@@ -199,6 +251,8 @@ async fn triage(
                 audited,
                 outcome,
                 target: None,
+                exposure: None,
+                priority_tag: None,
             }),
             Err(e) => triaged.errors.push(CliError::kms(&audited.region, e)),
         }
@@ -211,7 +265,8 @@ async fn triage(
 }
 
 /// Triage one key: from its verdict ([`remediate::triage`]), then, for a candidate, its tags for
-/// the priorities (unreadable tags could hide an exception, so such a key is skipped).
+/// the priorities (unreadable tags could hide an exception, so such a key is skipped) and its key
+/// policy for its exposure ([`exposure_of`]).
 async fn triage_key(
     kms: &KmsRegion,
     evaluation: &KeyEvaluation,
@@ -229,13 +284,37 @@ async fn triage_key(
             ))))
         }
     };
+    let exposure = exposure_of(&kms.reader, evaluation).await;
     Ok(Ok(Candidate {
         region: kms.region.clone(),
         key_id: evaluation.key_id.clone(),
         fix,
         tags,
         target,
+        exposure,
     }))
+}
+
+/// How exposed a candidate's key policy is ([`exposure::classify`], for the account of its ARN;
+/// the organization is not known). A policy that cannot be read makes it `unknown`, never an
+/// error: the exposure only orders the plan.
+async fn exposure_of(reader: &KmsReader, evaluation: &KeyEvaluation) -> Classification {
+    let account = evaluation
+        .facts
+        .as_ref()
+        .and_then(|f| f.arn.as_deref())
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| !a.is_empty());
+    let Some(account) = account else {
+        return Classification::unknown("the key's account is not known (DescribeKey gave no ARN)");
+    };
+    match reader.key_policy(&evaluation.key_id).await {
+        Ok(Some(policy)) => exposure::classify(&policy, account, None),
+        Ok(None) => Classification::unknown(
+            "access denied on kms:GetKeyPolicy: grant it to the identity you run as to order keys by exposure",
+        ),
+        Err(e) => Classification::unknown(format!("the key policy could not be read: {e}")),
+    }
 }
 
 /// Clients for the Regions of primary keys outside the Regions listed.
@@ -254,11 +333,16 @@ fn add_target_regions(
 }
 
 /// Without `--apply`: every candidate as planned, in its batch.
-fn show_plan(planned: &[Vec<Action>], triaged: &Triaged, period: i32) -> Vec<Remediated> {
+fn show_plan(
+    planned: &[Vec<Action>],
+    triaged: &Triaged,
+    period: i32,
+    priority_tags: &[PriorityTag],
+) -> Vec<Remediated> {
     let mut rows = Vec::new();
     for (i, batch) in planned.iter().enumerate() {
         for action in batch {
-            rows.extend(triaged.rows(action, |c| Outcome::Planned {
+            rows.extend(triaged.rows(action, priority_tags, |c| Outcome::Planned {
                 batch: i + 1,
                 change: intent(c, period),
             }));
@@ -292,7 +376,7 @@ async fn apply(
         confirm.before(n, total_batches, batch, &progress);
         if let Confirm::StoppedAt(at) = confirm {
             for action in batch {
-                rows.extend(triaged.rows(action, |_| {
+                rows.extend(triaged.rows(action, &args.priority_tags, |_| {
                     Outcome::NotApplied(format!(
                         "not applied: stopped before batch {at}/{total_batches}; run again to continue"
                     ))
@@ -305,7 +389,7 @@ async fn apply(
             progress.inc(1);
             done += 1;
             failed += usize::from(result.is_err());
-            rows.extend(triaged.rows(action, |c| applied(&result, c, period)));
+            rows.extend(triaged.rows(action, &args.priority_tags, |c| applied(&result, c, period)));
         }
         let failed_note = if failed > 0 {
             format!(" ({failed} failed)")
@@ -485,6 +569,11 @@ mod tests {
             },
             outcome,
             target: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
+            exposure: Some(Classification {
+                exposure: Exposure::Private,
+                reason: "every Allow is limited to account 111122223333".into(),
+            }),
+            priority_tag: None,
         }
     }
 
@@ -496,15 +585,35 @@ mod tests {
         });
         assert_eq!(
             serde_json::to_string(&planned).unwrap(),
-            r#"{"resourceId":"k1","arn":null,"region":"us-east-1","alias":"alias/app","complianceType":"NON_COMPLIANT","reason":"ROTATION_OFF","annotation":"Automatic rotation is off.","outcome":"planned","detail":"batch 2","batch":2,"target":"arn:aws:kms:us-east-1:111122223333:key/k1"}"#
+            r#"{"resourceId":"k1","arn":null,"region":"us-east-1","alias":"alias/app","complianceType":"NON_COMPLIANT","reason":"ROTATION_OFF","annotation":"Automatic rotation is off.","outcome":"planned","detail":"batch 2","batch":2,"target":"arn:aws:kms:us-east-1:111122223333:key/k1","exposure":"private","exposureReason":"every Allow is limited to account 111122223333","priorityTag":null}"#
         );
         // The table says what the batch will do.
         assert_eq!(
             planned.cells()[3..],
             [
                 "planned",
+                "private",
                 "batch 2: rotation off -> enable rotation every 365 days"
             ]
+        );
+        // And why the key is where it is: its exposure, its priority tag.
+        let mut public = planned.clone();
+        public.exposure = Some(Classification {
+            exposure: Exposure::Public,
+            reason: "Statement[1]: Principal \"*\" (any principal)".into(),
+        });
+        public.priority_tag = Some("env=prod".into());
+        assert_eq!(
+            public.cells()[4..],
+            [
+                "public",
+                "batch 2 (public: Statement[1]: Principal \"*\" (any principal); tag env=prod): rotation off -> enable rotation every 365 days"
+            ]
+        );
+        let json: serde_json::Value = serde_json::to_value(&public).unwrap();
+        assert_eq!(
+            (&json["exposure"], &json["priorityTag"]),
+            (&"public".into(), &"env=prod".into())
         );
         let failed = row(Outcome::Failed("it broke".into()));
         let json: serde_json::Value = serde_json::to_value(&failed).unwrap();
@@ -512,6 +621,166 @@ mod tests {
             (&json["outcome"], &json["batch"]),
             (&"failed".into(), &serde_json::Value::Null)
         );
+    }
+
+    /// KMS in us-east-1 answered by these mock rules (a request no rule matches fails).
+    fn mocked_kms(rules: &[&aws_smithy_mocks::Rule]) -> KmsRegion {
+        use aws_smithy_mocks::{mock_client, RuleMode};
+        let client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, rules);
+        KmsRegion {
+            region: "us-east-1".into(),
+            reader: KmsReader::new(client.clone(), &RuleParameters::default()),
+            client,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_plan_puts_public_then_cross_account_then_unknown_then_tagged_keys_first() {
+        use aws_sdk_kms::operation::get_key_policy::GetKeyPolicyOutput;
+        use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
+        use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType, Tag};
+        use aws_smithy_mocks::mock;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+
+        const ACCOUNT: &str = "111122223333";
+        let statement = |principal: serde_json::Value| {
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": principal, "Action": "kms:*", "Resource": "*"
+            }]})
+            .to_string()
+        };
+        let policies = [
+            (
+                "a-plain",
+                statement(serde_json::json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:root")})),
+            ),
+            (
+                "b-tagged",
+                statement(serde_json::json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:root")})),
+            ),
+            (
+                "c-cross",
+                statement(serde_json::json!({"AWS": "arn:aws:iam::444455556666:role/Partner"})),
+            ),
+            ("d-public", statement(serde_json::json!("*"))),
+        ];
+        let policy_rules: Vec<aws_smithy_mocks::Rule> = policies
+            .into_iter()
+            .map(|(id, policy)| {
+                mock!(aws_sdk_kms::Client::get_key_policy)
+                    .match_requests(move |r| {
+                        r.key_id() == Some(id) && r.policy_name() == Some("default")
+                    })
+                    .then_output(move || {
+                        GetKeyPolicyOutput::builder().policy(policy.clone()).build()
+                    })
+            })
+            .collect();
+        let denied = mock!(aws_sdk_kms::Client::get_key_policy)
+            .match_requests(|r| r.key_id() == Some("e-denied"))
+            .then_http_response(|| {
+                HttpResponse::new(
+                    StatusCode::try_from(400).unwrap(),
+                    SdkBody::from(r#"{"__type":"AccessDeniedException","message":"not authorized to perform: kms:GetKeyPolicy"}"#),
+                )
+            });
+        let tags = mock!(aws_sdk_kms::Client::list_resource_tags)
+            .match_requests(|r| r.key_id() != Some("z-compliant"))
+            .then_compute_output(|r| {
+                let tags = if r.key_id() == Some("b-tagged") {
+                    vec![Tag::builder()
+                        .tag_key("env")
+                        .tag_value("prod")
+                        .build()
+                        .unwrap()]
+                } else {
+                    Vec::new()
+                };
+                ListResourceTagsOutput::builder()
+                    .set_tags(Some(tags))
+                    .truncated(false)
+                    .build()
+            });
+        let mut rules: Vec<&aws_smithy_mocks::Rule> = policy_rules.iter().collect();
+        rules.extend([&denied, &tags]);
+        let regions = BTreeMap::from([("us-east-1".to_owned(), mocked_kms(&rules))]);
+
+        let audited = |id: &str, compliance: Compliance, reason: Reason| Audited {
+            region: "us-east-1".into(),
+            alias: None,
+            evaluation: KeyEvaluation {
+                key_id: id.into(),
+                facts: Some(crate::decision::KeyFacts {
+                    key_id: id.into(),
+                    arn: Some(format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{id}")),
+                    key_manager: KeyManagerType::Customer,
+                    key_state: KeyState::Enabled,
+                    key_spec: KeySpec::SymmetricDefault,
+                    origin: OriginType::AwsKms,
+                    custom_key_store_id: None,
+                    replica_of: None,
+                    created: None,
+                }),
+                verdict: Verdict::new(compliance, reason, "annotation"),
+            },
+        };
+        let off = |id: &str| audited(id, Compliance::NonCompliant, Reason::RotationOff);
+        let keys = vec![
+            off("a-plain"),
+            off("b-tagged"),
+            off("c-cross"),
+            off("d-public"),
+            off("e-denied"),
+            // Not a candidate: neither its tags nor its policy are read (no rule answers them).
+            audited("z-compliant", Compliance::Compliant, Reason::RotationOn),
+        ];
+
+        let triaged = triage(&regions, keys, None).await;
+        assert!(triaged.errors.is_empty(), "{:?}", triaged.errors);
+        let tags = [PriorityTag::new("env", "prod")];
+        let planned = batches(plan(triaged.candidates(), &tags), 2);
+        let rows = show_plan(&planned, &triaged, 365, &tags);
+
+        let order: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.audited.evaluation.key_id.as_str(),
+                    r.exposure.as_ref().unwrap().exposure.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("d-public", "public"),
+                ("c-cross", "cross_account"),
+                ("e-denied", "unknown"),
+                ("b-tagged", "private"),
+                ("a-plain", "private"),
+            ]
+        );
+        let unknown = &rows[2];
+        assert!(
+            unknown
+                .exposure
+                .as_ref()
+                .unwrap()
+                .reason
+                .contains("access denied on kms:GetKeyPolicy"),
+            "{unknown:?}"
+        );
+        assert_eq!(rows[3].priority_tag.as_deref(), Some("env=prod"));
+        assert!(rows[0].cells()[5].starts_with("batch 1 (public: Statement[0]: Principal \"*\""));
+        assert!(rows[1].cells()[5].contains("of account 444455556666"));
+        assert_eq!(
+            rows[4].cells()[5],
+            "batch 3: rotation off -> enable rotation every 365 days"
+        );
+        assert_eq!(triaged.done.len(), 1);
+        assert!(triaged.done[0].exposure.is_none());
     }
 
     #[test]

@@ -582,3 +582,30 @@ pub fn days_from_today(days: i64) -> String {
         .format("%Y-%m-%d")
         .to_string()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Key policies
+// ---------------------------------------------------------------------------------------------
+
+/// GetKeyPolicy for `id` (PolicyName `default`) answers with `policy`, recording the requests.
+pub fn key_policy(
+    id: &str,
+    policy: &str,
+) -> (
+    Rule,
+    Recorder<aws_sdk_kms::operation::get_key_policy::GetKeyPolicyInput>,
+) {
+    let (id, policy) = (id.to_owned(), policy.to_owned());
+    let calls = Recorder::default();
+    let recorder = calls.clone();
+    let rule = mock!(aws_sdk_kms::Client::get_key_policy)
+        .match_requests(move |req| req.key_id() == Some(id.as_str()))
+        .then_compute_output(move |req| {
+            recorder.push(req);
+            aws_sdk_kms::operation::get_key_policy::GetKeyPolicyOutput::builder()
+                .policy(policy.clone())
+                .policy_name("default")
+                .build()
+        });
+    (rule, calls)
+}

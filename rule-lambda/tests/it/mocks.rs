@@ -2104,3 +2104,66 @@ async fn aliases_that_cannot_be_read_leave_every_key_described() {
     assert_eq!(got.verdict.reason.code(), "AWS_MANAGED");
     assert!(got.facts.is_some());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Key policies: the exposure `remediate` orders by
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn key_policy_is_read_as_default_and_access_denied_makes_the_exposure_unknown() {
+    use kms_rotation::exposure::{classify, Exposure};
+    use kms_rotation::kms::KmsReader;
+    use kms_rotation::params::RuleParameters;
+
+    // Given a key whose policy lets anyone in, and one whose policy the caller may not read
+    let public = json!({"Version": "2012-10-17", "Statement": {
+        "Sid": "Open", "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "kms:Decrypt", "Resource": "*"
+    }})
+    .to_string();
+    let (readable, calls) = key_policy(K, &public);
+    let denied = mock!(aws_sdk_kms::Client::get_key_policy)
+        .match_requests(|req| req.key_id() == Some("denied"))
+        .then_http_response(|| {
+            json_error(
+                400,
+                "AccessDeniedException",
+                "not authorized to perform: kms:GetKeyPolicy",
+            )
+        });
+    let throttled = mock!(aws_sdk_kms::Client::get_key_policy)
+        .match_requests(|req| req.key_id() == Some("throttled"))
+        .sequence()
+        .http_response(throttling)
+        .repeatedly()
+        .build();
+    let kms = KmsReader::new(
+        clients(&[&readable, &denied, &throttled], &[], &[]).kms,
+        &RuleParameters::default(),
+    );
+
+    // When the policies are read
+    let text = kms.key_policy(K).await.unwrap().expect("a policy");
+    let none = kms.key_policy("denied").await.unwrap();
+    let error = kms.key_policy("throttled").await.unwrap_err();
+
+    // Then the policy named "default" is read and classified; access denied is no policy (unknown)
+    assert_eq!(
+        calls
+            .requests()
+            .iter()
+            .map(|r| r.policy_name().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>(),
+        ["default"]
+    );
+    let got = classify(&text, ACCOUNT, None);
+    assert_eq!(got.exposure, Exposure::Public);
+    assert!(
+        got.reason.starts_with("Statement[0] (Sid \"Open\")"),
+        "{got:?}"
+    );
+    assert_eq!(none, None);
+    // Other errors are errors, after the SDK's retries, naming the operation and key.
+    assert_eq!(error.operation, "GetKeyPolicy");
+    assert_eq!(error.key_id, "throttled");
+    assert_eq!(error.code.as_deref(), Some("ThrottlingException"));
+}
