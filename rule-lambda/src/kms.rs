@@ -429,6 +429,8 @@ impl KmsReader {
     /// the JSON text KMS returns; `None` when the caller may not read it (access denied), which
     /// `remediate` reports as exposure `unknown`. Called only for the keys `remediate` will
     /// change, under the ListResourceTags ceiling (it is read once per such key, as the tags are).
+    /// The operator CLI's only: the rule never reads key policies (and its roles may not).
+    #[cfg(feature = "cli")]
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn key_policy(&self, key_id: &str) -> Result<Option<String>, KmsError> {
         self.pacers.list_tags.ready().await;

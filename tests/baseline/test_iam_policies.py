@@ -190,6 +190,9 @@ def sdk_calls(service: str) -> set[str]:
     for name in RULE_SOURCES[service]:
         # config.rs also holds ConfigRules, the CLI's reader for `rescan`, after the writer.
         text = (src / name).read_text().split("pub struct ConfigRules")[0]
+        # Methods built only with the CLI (`#[cfg(feature = "cli")]`, such as the key policy
+        # `remediate` reads) are not the rule's: the Lambda is built without that feature.
+        text = re.sub(r'#\[cfg\(feature = "cli"\)\].*?\n    \}\n', "", text, flags=re.S)
         for op in re.findall(r"\.client\s*\.\s*([a-z_]+)\(\)", text):
             calls.add(f"{service}:" + "".join(w.capitalize() for w in op.split("_")))
     return calls
