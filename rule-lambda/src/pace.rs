@@ -57,7 +57,6 @@ struct PaceState {
     /// When `rate` last changed.
     changed: Instant,
     last_cut: Option<Instant>,
-    last_throttle: Option<Instant>,
     /// No cut before this (the last one was judged not to help).
     hold_until: Option<Instant>,
     throttles: u64,
@@ -137,7 +136,6 @@ impl Pacer {
                 next: now.checked_sub(Self::BURST).unwrap_or(now),
                 changed: now,
                 last_cut: None,
-                last_throttle: None,
                 hold_until: None,
                 throttles: 0,
                 current: Counts::new(now),
@@ -177,7 +175,6 @@ impl Pacer {
             t.since.throttled += 1;
         }
         s.throttles += 1;
-        s.last_throttle = Some(now);
         // The SDK will retry this call without asking the pacer: charge the retry to the budget
         // now, so that new calls and retries together stay within the rate.
         let slot = s.next.max(now.checked_sub(Self::BURST).unwrap_or(now));
