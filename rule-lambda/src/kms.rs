@@ -491,10 +491,12 @@ impl KmsReader {
     }
 }
 
-/// KMS in one Region, as the CLI works with it: the Region's name, the raw client (for
-/// EnableKeyRotation) and the rule's reader over the same client.
+/// KMS in one account and Region, as the CLI works with it: the account and Region, the raw
+/// client (for EnableKeyRotation) and the rule's reader over the same client (its own pacing:
+/// KMS quotas are per account and Region).
 #[derive(Clone)]
 pub struct KmsRegion {
+    pub account_id: String,
     pub region: String,
     pub client: aws_sdk_kms::Client,
     pub reader: KmsReader,

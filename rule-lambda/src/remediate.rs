@@ -81,17 +81,20 @@ impl std::fmt::Display for Fix {
 /// Where `EnableKeyRotation` goes: the key itself, or the primary of a multi-Region replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    pub account: String,
     pub region: String,
     pub key_id: String,
     /// What is sent as `KeyId`: the key ARN when known.
     pub key: String,
 }
 
-/// Where a key's change goes. A replica's goes to its primary, in the primary's Region.
-pub(crate) fn target_of(region: &str, facts: &KeyFacts) -> Result<Target, String> {
+/// Where a key's change goes. A replica's goes to its primary, in the primary's Region (of the
+/// same account: a multi-Region key's replicas are in its account).
+pub(crate) fn target_of(account: &str, region: &str, facts: &KeyFacts) -> Result<Target, String> {
     match &facts.replica_of {
         Some(primary) => parse_key_arn(primary)
             .map(|(region, key_id)| Target {
+                account: account.to_owned(),
                 region,
                 key_id,
                 key: primary.clone(),
@@ -100,6 +103,7 @@ pub(crate) fn target_of(region: &str, facts: &KeyFacts) -> Result<Target, String
                 format!("multi-Region replica whose primary key ARN is not known ({primary}): enable rotation on the primary key")
             }),
         None => Ok(Target {
+            account: account.to_owned(),
             region: region.to_owned(),
             key_id: facts.key_id.clone(),
             key: facts.arn.clone().unwrap_or_else(|| facts.key_id.clone()),
@@ -216,6 +220,7 @@ pub(crate) fn select(evaluation: &KeyEvaluation, max_period: Option<i32>) -> Sel
 /// Triage one evaluated key from its verdict alone: what EnableKeyRotation fixes and where the
 /// change goes, or what becomes of the key when it is not a candidate.
 pub(crate) fn triage(
+    account: &str,
     region: &str,
     evaluation: &KeyEvaluation,
     max_period: Option<i32>,
@@ -228,13 +233,14 @@ pub(crate) fn triage(
     let Some(facts) = &evaluation.facts else {
         return Err(Outcome::Skipped(evaluation.verdict.annotation.clone()));
     };
-    let target = target_of(region, facts).map_err(Outcome::Skipped)?;
+    let target = target_of(account, region, facts).map_err(Outcome::Skipped)?;
     Ok((fix, target))
 }
 
 /// A candidate: a NON_COMPLIANT key that EnableKeyRotation fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Candidate {
+    pub account: String,
     pub region: String,
     pub key_id: String,
     pub fix: Fix,
@@ -272,13 +278,17 @@ pub(crate) fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag])
 
 /// One action per target (a primary listed with its replicas is changed once), ordered by
 /// exposure (public, cross-account, unknown, then private: [`Exposure`]'s order), then priority,
-/// then Region, then key id.
+/// then account, Region and key id.
 pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
-    let mut by_target: BTreeMap<(String, String), Action> = BTreeMap::new();
+    let mut by_target: BTreeMap<(String, String, String), Action> = BTreeMap::new();
     for c in candidates {
         let p = priority(&c.tags, priority_tags);
         let action = by_target
-            .entry((c.target.region.clone(), c.target.key_id.clone()))
+            .entry((
+                c.target.account.clone(),
+                c.target.region.clone(),
+                c.target.key_id.clone(),
+            ))
             .or_insert_with(|| Action {
                 target: c.target.clone(),
                 exposure: c.exposure.exposure,
@@ -295,10 +305,11 @@ pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) ->
     }
     let mut actions: Vec<Action> = by_target.into_values().collect();
     for a in &mut actions {
-        a.keys
-            .sort_by(|x, y| (&x.region, &x.key_id).cmp(&(&y.region, &y.key_id)));
+        a.keys.sort_by(|x, y| {
+            (&x.account, &x.region, &x.key_id).cmp(&(&y.account, &y.region, &y.key_id))
+        });
     }
-    // Stable: the map's Region and key id order stays within an exposure and priority.
+    // Stable: the map's account, Region and key id order stays within an exposure and priority.
     actions.sort_by_key(|a| (a.exposure, a.priority));
     actions
 }
@@ -351,6 +362,7 @@ mod tests {
     fn candidate(region: &str, id: &str, tags: &[(&str, &str)]) -> Candidate {
         let f = facts(region, id);
         Candidate {
+            account: ACCOUNT.into(),
             region: region.into(),
             key_id: id.into(),
             fix: Fix::RotationOff,
@@ -358,7 +370,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
-            target: target_of(region, &f).unwrap(),
+            target: target_of(ACCOUNT, region, &f).unwrap(),
             exposure: Classification {
                 exposure: Exposure::Private,
                 reason: "every Allow is limited to the account".into(),
@@ -378,7 +390,7 @@ mod tests {
         let mut f = facts(region, id);
         f.replica_of = Some(arn(primary_region, id));
         Candidate {
-            target: target_of(region, &f).unwrap(),
+            target: target_of(ACCOUNT, region, &f).unwrap(),
             ..candidate(region, id, tags)
         }
     }
@@ -504,10 +516,11 @@ mod tests {
             Reason::RotationOff,
         );
         assert_eq!(
-            triage("us-east-1", &off, None),
+            triage(ACCOUNT, "us-east-1", &off, None),
             Ok((
                 Fix::RotationOff,
                 Target {
+                    account: ACCOUNT.into(),
                     region: "us-east-1".into(),
                     key_id: "k".into(),
                     key: arn("us-east-1", "k"),
@@ -520,7 +533,7 @@ mod tests {
             Reason::RotationOn,
         );
         assert!(matches!(
-            triage("us-east-1", &on, None),
+            triage(ACCOUNT, "us-east-1", &on, None),
             Err(Outcome::AlreadyCompliant(_))
         ));
         let mut lost = facts("eu-west-1", "mrk-1");
@@ -530,7 +543,7 @@ mod tests {
             Compliance::NonCompliant,
             Reason::ReplicaRotationOff,
         );
-        let Err(Outcome::Skipped(why)) = triage("eu-west-1", &replica, None) else {
+        let Err(Outcome::Skipped(why)) = triage(ACCOUNT, "eu-west-1", &replica, None) else {
             panic!("a replica without its primary's ARN became a candidate");
         };
         assert!(why.contains("enable rotation on the primary key"), "{why}");
@@ -541,15 +554,18 @@ mod tests {
         let mut f = facts("eu-west-1", "mrk-1");
         f.replica_of = Some(arn("us-west-2", "mrk-1"));
         assert_eq!(
-            target_of("eu-west-1", &f),
+            target_of(ACCOUNT, "eu-west-1", &f),
             Ok(Target {
+                account: ACCOUNT.into(),
                 region: "us-west-2".into(),
                 key_id: "mrk-1".into(),
                 key: arn("us-west-2", "mrk-1"),
             })
         );
         f.replica_of = Some("(primary ARN not returned)".into());
-        assert!(target_of("eu-west-1", &f).unwrap_err().contains("primary"));
+        assert!(target_of(ACCOUNT, "eu-west-1", &f)
+            .unwrap_err()
+            .contains("primary"));
         assert_eq!(parse_key_arn("arn:aws:kms:us-east-1:1:alias/x"), None);
         assert_eq!(
             parse_key_arn("arn:aws-cn:kms:cn-north-1:1:key/k"),

@@ -39,15 +39,15 @@ impl std::fmt::Display for Failure {
 
 /// Applies actions: EnableKeyRotation under a client-side rate limit, then GetKeyRotationStatus.
 pub(super) struct Applier<'a> {
-    regions: &'a BTreeMap<String, KmsRegion>,
+    regions: &'a BTreeMap<(String, String), KmsRegion>,
     limiter: DefaultDirectRateLimiter,
     period_days: i32,
 }
 
 impl<'a> Applier<'a> {
-    /// `regions` must hold every target Region.
+    /// `regions` must hold every target's (account, Region).
     pub(super) fn new(
-        regions: &'a BTreeMap<String, KmsRegion>,
+        regions: &'a BTreeMap<(String, String), KmsRegion>,
         per_second: u32,
         period_days: i32,
     ) -> Self {
@@ -61,19 +61,39 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// Enable rotation on the target, then read it back. `Ok` says what was verified.
+    /// Enable rotation on the target, then read it back. `Ok` says what was verified. With
+    /// `verify_only` (an earlier run may have sent the call already: `--resume`), EnableKeyRotation
+    /// is not sent again; the rotation status is only read.
     #[tracing::instrument(skip(self), fields(key = %target.key, region = %target.region))]
-    pub(super) async fn apply(&self, target: &Target) -> Result<String, Failure> {
-        let Some(kms) = self.regions.get(&target.region) else {
+    pub(super) async fn apply(
+        &self,
+        target: &Target,
+        verify_only: bool,
+    ) -> Result<String, Failure> {
+        let Some(kms) = self
+            .regions
+            .get(&(target.account.clone(), target.region.clone()))
+        else {
             return Err(Failure::Verify(format!(
-                "no KMS client for Region {} (a bug: report it)",
-                target.region
+                "no KMS client for Region {} of account {} (a bug: report it)",
+                target.region, target.account
             )));
         };
         let fail = |error: KmsError| Failure::Kms {
             region: target.region.clone(),
             error,
         };
+        if verify_only {
+            return match kms.reader.rotation_status(&target.key).await.map_err(fail)? {
+                RotationStatus::Enabled { period_days, .. } => Ok(format!(
+                    "rotation on{} (verified; EnableKeyRotation was sent by the interrupted run, not again)",
+                    period_days.map(|d| format!(", every {d} days")).unwrap_or_default()
+                )),
+                other => Err(Failure::Verify(format!(
+                    "the interrupted run was about to send EnableKeyRotation, and rotation is still not on ({other:?}): it is not sent twice; run remediate again without --resume to retry"
+                ))),
+            };
+        }
         self.limiter.until_ready().await;
         kms.client
             .enable_key_rotation()

@@ -11,13 +11,20 @@ KMS key that can rotate must have automatic rotation on. Uses the rule's own dec
 
 const AFTER_HELP: &str = "\
 Exit status: 0 nothing to report, 1 findings (NON_COMPLIANT keys, failed changes, expired or \
-malformed exceptions), 2 error (bad flags, no credentials, a key that could not be evaluated).
+malformed exceptions), 2 error (bad flags, no credentials, a key, account or Region that could \
+not be read: named on stderr, after everything else is done), 130 stopped by Ctrl-C.
 
 AWS configuration is the standard one: AWS_PROFILE or --profile, AWS_REGION or --region, \
 AWS_ENDPOINT_URL, SSO, instance roles.
 
+Many accounts: --accounts, --accounts-file or --organization, each member account read through \
+the role --role-name (the caller's own account with its own credentials); --all-regions for \
+every Region enabled in each account. Every row carries accountId and region.
+
 Examples:
   kms-rotation audit --region us-east-1 --region eu-west-1
+  kms-rotation audit --organization --all-regions --output json --state audit.state > audit.jsonl
+  kms-rotation audit --accounts-file accounts.txt --region eu-west-1 --report kms.html
   kms-rotation remediate --priority-tag env=prod                 # the plan; changes nothing
   kms-rotation remediate --apply --priority-tag env=prod --batch-size 25
   kms-rotation exceptions --within-days 30
@@ -36,23 +43,112 @@ pub struct Cli {
     /// Named profile from ~/.aws/config (same as AWS_PROFILE).
     #[arg(long, value_name = "NAME", global = true)]
     pub profile: Option<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which accounts and Regions `audit`, `remediate` and `exceptions` work on. Without any of
+/// these, the caller's own account in the Regions of --region (or the environment's Region).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Accounts and Regions")]
+#[group(id = "accounts_from", multiple = false, args = ["accounts", "accounts_file", "organization"])]
+pub struct ScopeArgs {
+    /// Work in these accounts (12-digit ids, comma-separated), through the role --role-name in
+    /// each; the caller's own account is read with the caller's credentials.
+    #[arg(long, value_name = "ID,ID...", value_delimiter = ',', global = true)]
+    pub accounts: Vec<AccountId>,
+    /// Work in the accounts listed in FILE: one 12-digit id a line; blank lines and `#` comments
+    /// are skipped.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub accounts_file: Option<std::path::PathBuf>,
+    /// Work in every ACTIVE account of the organization (organizations:ListAccounts, from the
+    /// management account or a delegated administrator). Its id also tells cross-account key
+    /// policies inside the organization from those outside it.
+    #[arg(long, global = true)]
+    pub organization: bool,
+    /// The role assumed in each member account (arn:<caller's partition>:iam::<account>:role/NAME).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ROLE_NAME, global = true)]
+    pub role_name: String,
+    /// Every Region enabled in each account (account:ListRegions), instead of --region.
+    #[arg(long, global = true, conflicts_with = "regions")]
+    pub all_regions: bool,
+    /// KMS requests in flight at once across all accounts and Regions; each account-Region is
+    /// also paced on its own, within its KMS quotas.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_in_flight: u32,
+}
+
+/// The role `--role-name` assumes by default: the operator role of
+/// conformance-pack/templates/member-account-roles.yaml.
+pub const DEFAULT_ROLE_NAME: &str = "KmsRotationOperator";
+/// The default of `--max-in-flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
+
+/// A 12-digit AWS account id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for AccountId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!("`{s}` is not an AWS account id (12 digits)"))
+        }
+    }
+}
+
+/// The account ids of an accounts file: one a line, `#` comments and blank lines skipped. An
+/// error names the first bad line.
+pub fn parse_accounts_file(text: &str) -> Result<Vec<AccountId>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        out.push(line.parse().map_err(|e| format!("line {}: {e}", n + 1))?);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate every KMS key in the Regions with the rule's decision; list the verdicts.
     #[command(after_help = "\
-Exit status: 0 when no key is NON_COMPLIANT, 1 when some key is, 2 on error (a key that could not \
-be evaluated is an error: it is named on stderr, never dropped).
+The exposure of each NON_COMPLIANT key comes from its key policy (kms:GetKeyPolicy): public, \
+cross_account, unknown (the policy could not be read) or private.
+
+Exit status: 0 when no key is NON_COMPLIANT, 1 when some key is, 2 on error (a key, account or \
+Region that could not be evaluated is an error: it is named on stderr, never dropped), 130 when \
+stopped by Ctrl-C (the keys in flight are finished; with --state, run it again with --resume).
 
 Examples:
   kms-rotation audit
   kms-rotation audit --region us-east-1 --region eu-west-1 --output json > audit.jsonl
   kms-rotation audit --max-rotation-period-days 365 --evaluate-disabled-keys
   kms-rotation audit --output ocsf > findings.ocsf.jsonl   # OCSF Compliance Findings (class 2003)
-  kms-rotation audit --output asff > findings.asff.jsonl   # AWS Security Finding Format")]
+  kms-rotation audit --output asff > findings.asff.jsonl   # AWS Security Finding Format
+  kms-rotation audit --organization --all-regions --state audit.state --report kms.html
+  kms-rotation audit --organization --all-regions --state audit.state --resume   # after Ctrl-C")]
     Audit(AuditArgs),
     /// Enable rotation on NON_COMPLIANT keys, in batches, highest priority first. Plans only,
     /// unless --apply.
@@ -62,8 +158,13 @@ Only keys the rule reports NON_COMPLIANT because rotation is off (or its period 
 key. Keys that cannot rotate, AWS managed keys and keys under a valid exception are never touched.
 Running it again is safe: keys already fixed show as already compliant.
 
+Across accounts and Regions (--accounts, --organization, --all-regions) the plan is one: \
+publicly exposed keys first, then cross-account, unknown, then --priority-tag matches, wherever \
+they are. With --state FILE each key is recorded before EnableKeyRotation is sent; --resume never \
+sends it twice for one key (such a key is only verified).
+
 Exit status: 0 when everything planned succeeded, 1 when a change failed or was not applied, 2 on \
-error.
+error, 130 when stopped by Ctrl-C (the batch in progress is finished).
 
 Examples:
   kms-rotation remediate --priority-tag env=prod --priority-tag env=staging
@@ -236,6 +337,25 @@ pub struct AuditArgs {
     pub rule: RuleArgs,
     #[arg(long, value_enum, default_value_t = AuditOutput::Table)]
     pub output: AuditOutput,
+    /// Also write one self-contained HTML page: compliance by account and Region, the
+    /// NON_COMPLIANT keys (exposed first), exceptions by expiry, the run's figures.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// A long run that survives Ctrl-C, a crash or a lost connection.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// Record in FILE each account-Region as it is finished (and, for remediate, each key before
+    /// EnableKeyRotation is called), so that an interrupted run can be resumed.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
+    /// Go on from the --state FILE of an interrupted run of the same command: finished
+    /// account-Regions are not read again, and no key is sent EnableKeyRotation twice.
+    #[arg(long, requires = "state")]
+    pub resume: bool,
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +380,8 @@ pub struct RemediateArgs {
     /// Keys whose tag KEY has value VALUE go first; repeat, highest priority first.
     #[arg(long = "priority-tag", value_name = "KEY=VALUE")]
     pub priority_tags: Vec<PriorityTag>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Ceiling on EnableKeyRotation calls a second (the default account quota is 15/s).
     #[arg(long, value_name = "PER_SECOND", default_value_t = DEFAULT_MAX_RATE,
           value_parser = clap::value_parser!(u32).range(1..=MAX_RATE_CEILING as i64))]

@@ -1,26 +1,34 @@
-//! `kms-rotation audit`: every key of every Region, through the rule's own evaluation
-//! ([`evaluate_key_id`]), a few keys at a time.
+//! `kms-rotation audit`: every key of every account and Region, through the rule's own
+//! evaluation ([`evaluate_key_id`]), many account-Regions at once ([`super::fleet`]); the exposure
+//! of each NON_COMPLIANT key from its key policy; `--state`/`--resume`; `--report`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use futures::StreamExt;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
 
-use super::args::{AuditOutput, Output};
-use super::output::{or_dash, progress, warn, Report, Row};
-use super::session::Session;
+use super::args::{AuditArgs, AuditOutput, Output, ScopeArgs};
+use super::fleet::{self, Finished, Stop};
+use super::output::{or_dash, warn, Report, Row};
+use super::session::{Accounts, Session, Targets};
+use super::state::State;
 use super::{CliError, Exit};
 use crate::decision::{Compliance, Reason};
-use crate::evaluate::{evaluate_key_id, evaluate_listed, KeyEvaluation, Listed};
-use crate::kms::Aliases;
-use crate::kms::KmsRegion;
+use crate::evaluate::{evaluate_key_id, KeyEvaluation};
+use crate::exposure::{self, Classification};
+use crate::kms::{Aliases, KmsError, KmsReader, KmsRegion};
 use crate::params::RuleParameters;
 
-/// Keys evaluated at once in a Region.
+/// Keys evaluated at once in one account-Region.
 pub(super) const CONCURRENCY: usize = 16;
 
 /// One key, evaluated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audited {
+    pub account_id: String,
     pub region: String,
     pub alias: Option<String>,
     pub evaluation: KeyEvaluation,
@@ -41,8 +49,8 @@ impl Audited {
     }
 }
 
-/// The JSON line: `resourceId`, `arn`, `region`, `alias`, `complianceType`, `reason`,
-/// `annotation`.
+/// The JSON line: `resourceId`, `arn`, `accountId`, `region`, `alias`, `complianceType`,
+/// `reason`, `annotation`.
 impl Serialize for Audited {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -50,6 +58,7 @@ impl Serialize for Audited {
         struct Line<'a> {
             resource_id: &'a str,
             arn: Option<&'a str>,
+            account_id: &'a str,
             region: &'a str,
             alias: Option<&'a str>,
             compliance_type: &'static str,
@@ -60,6 +69,7 @@ impl Serialize for Audited {
         Line {
             resource_id: &self.evaluation.key_id,
             arn: self.arn(),
+            account_id: &self.account_id,
             region: &self.region,
             alias: self.alias.as_deref(),
             compliance_type: verdict.compliance.as_str(),
@@ -70,125 +80,447 @@ impl Serialize for Audited {
     }
 }
 
-impl Row for Audited {
-    const HEADERS: &'static [&'static str] =
-        &["KEY ID", "ALIAS", "REGION", "COMPLIANCE", "ANNOTATION"];
+/// A line of `audit`'s output: the key's JSON line (see [`Audited`]) and, for a NON_COMPLIANT
+/// key, its exposure. An account-Region finished by an earlier run (`--resume`) comes back as
+/// these lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AuditLine {
+    pub resource_id: String,
+    pub arn: Option<String>,
+    pub account_id: String,
+    pub region: String,
+    pub alias: Option<String>,
+    pub compliance_type: String,
+    pub reason: String,
+    pub annotation: String,
+    /// `public`, `cross_account`, `unknown` or `private`: NON_COMPLIANT keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure_reason: Option<String>,
+}
+
+impl AuditLine {
+    fn new(key: &Audited, exposure: Option<&Classification>) -> Self {
+        let verdict = &key.evaluation.verdict;
+        Self {
+            resource_id: key.evaluation.key_id.clone(),
+            arn: key.arn().map(str::to_owned),
+            account_id: key.account_id.clone(),
+            region: key.region.clone(),
+            alias: key.alias.clone(),
+            compliance_type: verdict.compliance.as_str().to_owned(),
+            reason: verdict.reason.code().to_owned(),
+            annotation: verdict.annotation.clone(),
+            exposure: exposure.map(|e| e.exposure.as_str().to_owned()),
+            exposure_reason: exposure.map(|e| e.reason.clone()),
+        }
+    }
+
+    fn is(&self, compliance: Compliance) -> bool {
+        self.compliance_type == compliance.as_str()
+    }
+}
+
+impl Row for AuditLine {
+    const HEADERS: &'static [&'static str] = &[
+        "ACCOUNT",
+        "KEY ID",
+        "ALIAS",
+        "REGION",
+        "COMPLIANCE",
+        "EXPOSURE",
+        "ANNOTATION",
+    ];
     const NOT_READ: &'static str = "not evaluated";
 
     fn cells(&self) -> Vec<String> {
         vec![
-            self.evaluation.key_id.clone(),
+            self.account_id.clone(),
+            self.resource_id.clone(),
             or_dash(self.alias.as_deref()),
             self.region.clone(),
-            self.compliance().to_string(),
-            self.evaluation.verdict.annotation.clone(),
+            self.compliance_type.clone(),
+            or_dash(self.exposure.as_deref()),
+            self.annotation.clone(),
         ]
     }
 
     fn is_finding(&self) -> bool {
-        self.compliance() == Compliance::NonCompliant
+        self.is(Compliance::NonCompliant)
     }
 }
 
-/// What an audit found: the keys (ordered by Region, then key id), the keys or Regions it could
-/// not evaluate, and warnings that do not change a verdict.
+/// What an audit found: the keys evaluated now (with the exposure of NON_COMPLIANT ones), the
+/// lines of account-Regions an earlier run finished, the keys or account-Regions it could not
+/// evaluate, warnings that change no verdict, and what a Ctrl-C left undone.
 #[derive(Debug, Default)]
 pub(super) struct AuditRun {
-    pub keys: Vec<Audited>,
+    pub keys: Vec<(Audited, Option<Classification>)>,
+    pub resumed: Vec<AuditLine>,
     pub errors: Vec<CliError>,
     pub warnings: Vec<String>,
+    /// Account-Regions not finished because the run was stopped.
+    pub left: Vec<(String, String)>,
 }
 
-/// Evaluate every key of every Region with the rule's decision.
-pub(super) async fn evaluate_regions(
-    regions: &[KmsRegion],
-    params: &RuleParameters,
-    today: NaiveDate,
-) -> AuditRun {
+/// How a run over account-Regions is done.
+pub(super) struct Plan<'a> {
+    pub params: &'a RuleParameters,
+    pub today: NaiveDate,
+    pub max_in_flight: usize,
+    /// Read the key policy of NON_COMPLIANT keys for their exposure.
+    pub exposure: bool,
+    /// The organization's id, when known: principals inside it are not cross-account.
+    pub organization_id: Option<&'a str>,
+    pub stop: &'a Stop,
+    pub state: Option<&'a State>,
+}
+
+/// The aliases of an account-Region, read once by its first key.
+type AliasCell = Arc<OnceCell<Result<Aliases, String>>>;
+
+/// Evaluate every key of every account-Region with the rule's decision.
+pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> AuditRun {
     let mut run = AuditRun::default();
-    let progress = progress(None, "key(s) evaluated");
-    for r in regions {
-        progress.set_message(format!("({})", r.region));
-        let aliases = match r.reader.aliases().await {
-            Ok(a) => a,
-            Err(e) => {
-                run.warnings.push(format!(
-                    "aliases not shown for {}: {}",
-                    r.region,
-                    super::explain_kms(&r.region, &e)
-                ));
-                Aliases::default()
+    let mut todo = Vec::new();
+    for t in targets {
+        match plan
+            .state
+            .and_then(|s| s.finished(&t.account_id, &t.region))
+        {
+            Some(lines) => {
+                for line in lines {
+                    match serde_json::from_value::<AuditLine>(line.clone()) {
+                        Ok(l) => run.resumed.push(l),
+                        Err(e) => run.errors.push(CliError::Usage(format!(
+                            "the state file has a line that is not an audit line ({e}): run again without --resume"
+                        ))),
+                    }
+                }
             }
-        };
-        let reader = &r.reader;
-        let mut results =
-            std::pin::pin!(evaluate_listed(reader, CONCURRENCY, |key_id| async move {
-                evaluate_key_id(reader, &key_id, params, today).await
-            }));
-        // Read to the end even after the listing broke: keys already listed are finished.
-        while let Some(listed) = results.next().await {
-            progress.inc(1);
-            match listed {
-                Listed::Key(Ok(evaluation)) => run.keys.push(Audited {
-                    region: r.region.clone(),
-                    alias: aliases.get(&evaluation.key_id).map(str::to_owned),
-                    evaluation,
-                }),
-                Listed::Key(Err(e)) => run.errors.push(CliError::kms(&r.region, e)),
-                // Keys after this point were never seen.
-                Listed::ListingBroke(e) => run.errors.push(CliError::kms(&r.region, e)),
-            }
+            None => todo.push(t.clone()),
         }
     }
+    let aliases: HashMap<(String, String), AliasCell> = todo
+        .iter()
+        .map(|t| {
+            (
+                (t.account_id.clone(), t.region.clone()),
+                AliasCell::default(),
+            )
+        })
+        .collect();
+    let aliases = &aliases;
+    let progress = fleet::progress(todo.len(), "key(s)");
+    let mut keys_done = 0u64;
+    let per_key = move |target: KmsRegion, key_id: String| async move {
+        let cell = &aliases[&(target.account_id.clone(), target.region.clone())];
+        let alias_map = cell
+            .get_or_init(|| async {
+                target
+                    .reader
+                    .aliases()
+                    .await
+                    .map_err(|e| super::explain_kms(&target.region, &e))
+            })
+            .await;
+        let evaluation = evaluate_key_id(&target.reader, &key_id, plan.params, plan.today).await?;
+        let exposure = if plan.exposure && evaluation.verdict.compliance == Compliance::NonCompliant
+        {
+            Some(exposure_of(&target.reader, &evaluation, plan.organization_id).await)
+        } else {
+            None
+        };
+        let alias = alias_map
+            .as_ref()
+            .ok()
+            .and_then(|a| a.get(&evaluation.key_id))
+            .map(str::to_owned);
+        Ok::<_, KmsError>((
+            Audited {
+                account_id: target.account_id.clone(),
+                region: target.region.clone(),
+                alias,
+                evaluation,
+            },
+            exposure,
+        ))
+    };
+    let left = fleet::run(
+        &todo,
+        plan.max_in_flight,
+        plan.stop,
+        per_key,
+        |f: Finished<(Audited, Option<Classification>)>| {
+            keys_done += f.rows.len() as u64;
+            progress.inc(1);
+            progress.set_message(keys_done.to_string());
+            if let Some(Err(e)) = aliases[&(f.account_id.clone(), f.region.clone())].get() {
+                run.warnings.push(format!(
+                    "aliases not shown for {} of account {}: {e}",
+                    f.region, f.account_id
+                ));
+            }
+            if let Some(state) = plan.state.filter(|_| f.is_complete()) {
+                let lines = f
+                    .rows
+                    .iter()
+                    .map(|(k, e)| {
+                        serde_json::to_value(AuditLine::new(k, e.as_ref())).unwrap_or(Value::Null)
+                    })
+                    .collect();
+                if let Err(e) = state.record_finished(&f.account_id, &f.region, lines) {
+                    run.errors.push(e);
+                }
+            }
+            if f.not_started > 0 {
+                run.left.push((f.account_id.clone(), f.region.clone()));
+            }
+            run.errors.extend(f.errors);
+            run.keys.extend(f.rows);
+        },
+    )
+    .await;
     progress.finish_and_clear();
-    run.keys
-        .sort_by(|a, b| (&a.region, &a.evaluation.key_id).cmp(&(&b.region, &b.evaluation.key_id)));
+    run.left
+        .extend(left.into_iter().map(|t| (t.account_id, t.region)));
+    run.keys.sort_by(|(a, _), (b, _)| {
+        (&a.account_id, &a.region, &a.evaluation.key_id).cmp(&(
+            &b.account_id,
+            &b.region,
+            &b.evaluation.key_id,
+        ))
+    });
     run
 }
 
-/// The counts line printed after the results.
-fn summary(report: &Report<Audited>, regions: usize) -> String {
-    let count = |compliance| report.count(|k| k.compliance() == compliance);
+/// How exposed a key's policy is ([`exposure::classify`], for the account of its ARN and the
+/// organization when known). A policy that cannot be read makes it `unknown`, never an error:
+/// the exposure orders work, it changes no verdict.
+pub(super) async fn exposure_of(
+    reader: &KmsReader,
+    evaluation: &KeyEvaluation,
+    organization_id: Option<&str>,
+) -> Classification {
+    let account = evaluation
+        .facts
+        .as_ref()
+        .and_then(|f| f.arn.as_deref())
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| !a.is_empty());
+    let Some(account) = account else {
+        return Classification::unknown("the key's account is not known (DescribeKey gave no ARN)");
+    };
+    match reader.key_policy(&evaluation.key_id).await {
+        Ok(Some(policy)) => exposure::classify(&policy, account, organization_id),
+        Ok(None) => Classification::unknown(
+            "access denied on kms:GetKeyPolicy: grant it to the identity you run as to know the key's exposure",
+        ),
+        Err(e) => Classification::unknown(format!("the key policy could not be read: {e}")),
+    }
+}
+
+/// The fingerprint of a run for `--state`: the accounts, Regions and rule parameters it works on
+/// (and `extra`), as a count and a hash, so that `--resume` refuses a file of another run.
+pub(super) fn fingerprint(targets: &Targets, params: &RuleParameters, extra: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut places: Vec<String> = targets
+        .kms
+        .iter()
+        .map(|k| format!("{}/{}", k.account_id, k.region))
+        .collect();
+    places.sort();
+    // The same within one release of the tool (std's SipHash with fixed keys); a state file is
+    // resumed by the release that wrote it.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&places, format!("{params:?}"), extra).hash(&mut h);
     format!(
-        "{} key(s) in {regions} Region(s): {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE, {} not evaluated (errors)",
+        "{} account-Region(s), run {:016x}",
+        places.len(),
+        h.finish()
+    )
+}
+
+/// What a Ctrl-C left undone, for the summary; `None` when nothing was.
+pub(super) fn left_undone(left: &[(String, String)]) -> Option<String> {
+    if left.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = left
+        .iter()
+        .take(5)
+        .map(|(a, r)| format!("{a}/{r}"))
+        .collect();
+    let more = left.len().saturating_sub(shown.len());
+    Some(format!(
+        "{} account-Region(s) not finished ({}{}): run the same command with --resume to go on",
+        left.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// The counts line printed after the results.
+fn summary(report: &Report<AuditLine>, regions: usize, accounts: usize, failed: usize) -> String {
+    let count = |compliance| report.count(|k| k.is(compliance));
+    let of_accounts = if accounts > 1 {
+        format!(" of {accounts} account(s)")
+    } else {
+        String::new()
+    };
+    let mut text = format!(
+        "{} key(s) in {regions} Region(s){of_accounts}: {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE, {} not evaluated (errors)",
         report.rows.len(),
         count(Compliance::Compliant),
         count(Compliance::NonCompliant),
         count(Compliance::NotApplicable),
-        report.errors.len(),
-    )
+        report.errors.len() - failed,
+    );
+    if failed > 0 {
+        text.push_str(&format!(
+            "; {failed} account(s) or account-Region(s) not read"
+        ));
+    }
+    text
+}
+
+/// Flag combinations `audit` refuses before any AWS call.
+pub(super) fn check_flags(args: &AuditArgs) -> Result<(), CliError> {
+    if args.state.state.is_some() && matches!(args.output, AuditOutput::Ocsf | AuditOutput::Asff) {
+        return Err(CliError::Usage(
+            "--state works with --output table or json (findings are made from a whole run): run the audit with --state, then without it for findings".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `kms-rotation audit`: read every key, then report the verdicts (or findings made of them).
 pub(super) async fn command(
     session: &Session,
     params: &RuleParameters,
-    output: AuditOutput,
+    args: &AuditArgs,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
-    let regions: Vec<KmsRegion> = session.kms_regions(params);
-    let run = evaluate_regions(&regions, params, Utc::now().date_naive()).await;
-    warn(&run.warnings);
-    let mut report = Report {
-        rows: run.keys,
-        errors: run.errors,
+    let started = std::time::Instant::now();
+    let targets = session.targets(accounts, scope, params).await?;
+    let state = match &args.state.state {
+        Some(path) => Some(State::open(
+            path,
+            args.state.resume,
+            "audit",
+            &fingerprint(&targets, params, ""),
+        )?),
+        None => None,
     };
-    let summary = summary(&report, regions.len());
-    match output {
+    if let Some(s) = state.as_ref().filter(|s| s.finished_count() > 0) {
+        eprintln!(
+            "resuming: {} account-Region(s) finished by the earlier run are not read again",
+            s.finished_count()
+        );
+    }
+    let stop = Stop::on_ctrl_c();
+    let plan = Plan {
+        params,
+        today: Utc::now().date_naive(),
+        max_in_flight: scope.max_in_flight as usize,
+        exposure: true,
+        organization_id: targets.organization_id.as_deref(),
+        stop: &stop,
+        state: state.as_ref(),
+    };
+    let run = evaluate_regions(&targets.kms, &plan).await;
+    warn(&run.warnings);
+    let failed = targets.failed.len();
+    let mut errors = targets.failed;
+    errors.extend(run.errors);
+    let mut rows: Vec<AuditLine> = run
+        .keys
+        .iter()
+        .map(|(k, e)| AuditLine::new(k, e.as_ref()))
+        .collect();
+    rows.extend(run.resumed);
+    rows.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.resource_id).cmp(&(&b.account_id, &b.region, &b.resource_id))
+    });
+    let mut regions: Vec<&str> = targets.kms.iter().map(|k| k.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let mut report = Report { rows, errors };
+    let mut summary = summary(&report, regions.len(), targets.accounts, failed);
+    if let Some(left) = left_undone(&run.left) {
+        summary.push_str(&format!("\n{left}"));
+        report.errors.push(CliError::Interrupted(left));
+    }
+    match args.output {
         AuditOutput::Table => report.print(Output::Table, &summary)?,
         AuditOutput::Json => report.print(Output::Json, &summary)?,
         AuditOutput::Ocsf | AuditOutput::Asff => {
-            let ocsf = output == AuditOutput::Ocsf;
-            let (findings, errors) = super::securityhub::audit_findings(
-                &regions,
-                &report.rows,
-                params,
-                ocsf,
-                Utc::now(),
-            )
-            .await;
+            let ocsf = args.output == AuditOutput::Ocsf;
+            let keys: Vec<Audited> = run.keys.into_iter().map(|(k, _)| k).collect();
+            let (findings, errors) =
+                super::securityhub::audit_findings(&targets.kms, &keys, params, ocsf, Utc::now())
+                    .await;
             report.errors.extend(errors);
             report.print_json(&findings, &summary)?;
         }
     }
+    if let Some(path) = &args.report {
+        write_report(path, &report, targets.accounts, regions.len(), started)?;
+    }
     Ok(report.exit())
+}
+
+/// `--report FILE.html`: the page of [`super::report`], from the same lines as `--output json`.
+fn write_report(
+    path: &std::path::Path,
+    report: &Report<AuditLine>,
+    accounts: usize,
+    regions: usize,
+    started: std::time::Instant,
+) -> Result<(), CliError> {
+    let keys: Vec<Value> = report
+        .rows
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+        .collect();
+    let failed: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| match e {
+            CliError::Unreachable {
+                account,
+                region,
+                message,
+            } => json!({"accountId": account, "region": region, "error": message}),
+            other => json!({"accountId": null, "region": null, "error": other.to_string()}),
+        })
+        .collect();
+    let mut figures = serde_json::Map::new();
+    figures.insert("accounts".into(), json!(accounts));
+    figures.insert("regions".into(), json!(regions));
+    figures.insert("keys".into(), json!(report.rows.len()));
+    figures.insert("errors".into(), json!(report.errors.len()));
+    figures.insert(
+        "wall seconds".into(),
+        json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+    );
+    let exceptions: Vec<Value> = Vec::new();
+    let page = super::report::render(&super::report::ReportInput {
+        generated: Utc::now(),
+        keys: &keys,
+        exceptions: &exceptions,
+        failed: &failed,
+        figures: &figures,
+    });
+    std::fs::write(path, page)
+        .map_err(|e| CliError::Usage(format!("cannot write --report {}: {e}", path.display())))?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
 }

@@ -3,15 +3,13 @@
 //! [`crate::exception`], as the rule parses it.
 
 use chrono::{NaiveDate, Utc};
-use futures::StreamExt;
 use serde::{Serialize, Serializer};
 
-use super::args::ExceptionsArgs;
-use super::audit::CONCURRENCY;
-use super::output::{or_dash, progress, Report, Row};
-use super::session::Session;
+use super::args::{ExceptionsArgs, ScopeArgs};
+use super::fleet::{self, Stop};
+use super::output::{or_dash, Report, Row};
+use super::session::{Accounts, Session};
 use super::{CliError, Exit};
-use crate::evaluate::{evaluate_listed, Listed};
 use crate::exception::ExceptionTag;
 use crate::kms::KmsRegion;
 use crate::kms::{Described, KmsError, Tags};
@@ -85,6 +83,7 @@ pub(super) fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -
 /// A key with an exception tag.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Found {
+    pub account_id: String,
     pub region: String,
     pub key_id: String,
     pub alias: Option<String>,
@@ -92,7 +91,7 @@ pub(super) struct Found {
     pub status: Status,
 }
 
-/// The JSON line: `resourceId`, `region`, `alias`, `status`, `owner`, `expires`, `ticket`,
+/// The JSON line: `resourceId`, `accountId`, `region`, `alias`, `status`, `owner`, `expires`, `ticket`,
 /// `daysLeft`, `value` (a malformed tag's), `note`.
 impl Serialize for Found {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -100,6 +99,7 @@ impl Serialize for Found {
         #[serde(rename_all = "camelCase")]
         struct Line<'a> {
             resource_id: &'a str,
+            account_id: &'a str,
             region: &'a str,
             alias: Option<&'a str>,
             status: &'static str,
@@ -127,6 +127,7 @@ impl Serialize for Found {
         };
         Line {
             resource_id: &self.key_id,
+            account_id: &self.account_id,
             region: &self.region,
             alias: self.alias.as_deref(),
             status: self.status.label(),
@@ -143,7 +144,7 @@ impl Serialize for Found {
 
 impl Row for Found {
     const HEADERS: &'static [&'static str] = &[
-        "KEY ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE",
+        "ACCOUNT", "KEY ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE",
     ];
     const NOT_READ: &'static str = "not checked";
 
@@ -157,6 +158,7 @@ impl Row for Found {
             _ => ("-".into(), "-".into(), "-".into()),
         };
         vec![
+            self.account_id.clone(),
             self.key_id.clone(),
             or_dash(self.alias.as_deref()),
             self.region.clone(),
@@ -203,53 +205,80 @@ async fn exception_of(
     }
 }
 
-/// Every key with an exception tag in the Regions, ordered by Region then key id, and the keys
-/// or Regions that could not be checked.
+/// Every key with an exception tag in the account-Regions, ordered by account, Region and key
+/// id, and the keys or account-Regions that could not be checked, many account-Regions at once
+/// ([`fleet::run`]); and what a Ctrl-C left undone.
 pub(super) async fn scan(
-    regions: &[KmsRegion],
+    targets: &[KmsRegion],
     tag_key: &str,
     today: NaiveDate,
     within_days: u32,
-) -> Report<Found> {
-    let (mut found, mut errors) = (Vec::new(), Vec::new());
-    let progress = progress(None, "key(s) checked");
-    for r in regions {
-        progress.set_message(format!("({})", r.region));
-        let aliases = r.reader.aliases().await.unwrap_or_default();
-        let mut results = std::pin::pin!(evaluate_listed(&r.reader, CONCURRENCY, |key_id| {
-            async move {
-                let tag = exception_of(r, &key_id, tag_key).await;
-                (key_id, tag)
-            }
-        }));
-        // Read to the end even after the listing broke: keys already listed are finished.
-        while let Some(listed) = results.next().await {
-            progress.inc(1);
-            match listed {
-                Listed::Key((key_id, Ok(Some(tag)))) => {
-                    if let Some(status) = classify(&tag, today, within_days) {
-                        found.push(Found {
-                            region: r.region.clone(),
-                            alias: aliases.get(&key_id).map(str::to_owned),
-                            key_id,
-                            tag,
-                            status,
-                        });
-                    }
-                }
-                Listed::Key((_, Ok(None))) => {}
-                Listed::Key((_, Err(e))) => errors.push(CliError::kms(&r.region, e)),
-                // Keys after this point were never seen.
-                Listed::ListingBroke(e) => errors.push(CliError::kms(&r.region, e)),
-            }
+    max_in_flight: usize,
+    stop: &Stop,
+) -> (Report<Found>, Vec<(String, String)>) {
+    let (mut found, mut errors, mut left) = (Vec::new(), Vec::new(), Vec::new());
+    let progress = fleet::progress(targets.len(), "key(s)");
+    let mut keys = 0u64;
+    let per_key = move |target: KmsRegion, key_id: String| async move {
+        let tag = exception_of(&target, &key_id, tag_key).await?;
+        Ok((key_id, tag))
+    };
+    let mut by_target = Vec::new();
+    let not_started = fleet::run(targets, max_in_flight, stop, per_key, |f| {
+        keys += f.rows.len() as u64;
+        progress.inc(1);
+        progress.set_message(keys.to_string());
+        by_target.push(f);
+    })
+    .await;
+    progress.finish_and_clear();
+    left.extend(not_started.into_iter().map(|t| (t.account_id, t.region)));
+    for f in by_target {
+        if f.not_started > 0 {
+            left.push((f.account_id.clone(), f.region.clone()));
+        }
+        errors.extend(f.errors);
+        let tagged: Vec<(String, ExceptionTag, Status)> = f
+            .rows
+            .into_iter()
+            .filter_map(|(key_id, tag)| {
+                let tag = tag?;
+                let status = classify(&tag, today, within_days)?;
+                Some((key_id, tag, status))
+            })
+            .collect();
+        if tagged.is_empty() {
+            continue;
+        }
+        // Aliases only for account-Regions with exceptions; a failure leaves them out.
+        let aliases = match targets
+            .iter()
+            .find(|t| t.account_id == f.account_id && t.region == f.region)
+        {
+            Some(t) => t.reader.aliases().await.unwrap_or_default(),
+            None => Default::default(),
+        };
+        for (key_id, tag, status) in tagged {
+            found.push(Found {
+                account_id: f.account_id.clone(),
+                region: f.region.clone(),
+                alias: aliases.get(&key_id).map(str::to_owned),
+                key_id,
+                tag,
+                status,
+            });
         }
     }
-    progress.finish_and_clear();
-    found.sort_by(|a, b| (&a.region, &a.key_id).cmp(&(&b.region, &b.key_id)));
-    Report {
-        rows: found,
-        errors,
-    }
+    found.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.key_id).cmp(&(&b.account_id, &b.region, &b.key_id))
+    });
+    (
+        Report {
+            rows: found,
+            errors,
+        },
+        left,
+    )
 }
 
 /// The counts line printed after the results.
@@ -271,21 +300,40 @@ pub(super) async fn command(
     session: &Session,
     params: &RuleParameters,
     args: &ExceptionsArgs,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
-    let regions: Vec<KmsRegion> = session.kms_regions(params);
-    let report = scan(
-        &regions,
+    let targets = session.targets(accounts, scope, params).await?;
+    let stop = Stop::on_ctrl_c();
+    let (mut report, left) = scan(
+        &targets.kms,
         &params.exception_tag_key,
         Utc::now().date_naive(),
         args.within_days,
+        scope.max_in_flight as usize,
+        &stop,
     )
     .await;
-    let summary = summary(
+    let failed = targets.failed.len();
+    report.errors.splice(0..0, targets.failed);
+    let mut regions: Vec<&str> = targets.kms.iter().map(|k| k.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let mut summary = summary(
         &report,
         &params.exception_tag_key,
         regions.len(),
         args.within_days,
     );
+    if failed > 0 {
+        summary.push_str(&format!(
+            "; {failed} account(s) or account-Region(s) not read"
+        ));
+    }
+    if let Some(left) = super::audit::left_undone(&left) {
+        summary.push_str(&format!("\n{left}"));
+        report.errors.push(CliError::Interrupted(left));
+    }
     report.print(args.output, &summary)?;
     Ok(report.exit())
 }
@@ -344,6 +392,7 @@ mod tests {
         let found = |value: &str| {
             let tag = tag(value);
             Found {
+                account_id: "111122223333".into(),
                 region: "us-east-1".into(),
                 key_id: "k1".into(),
                 alias: None,
@@ -353,13 +402,13 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&found("owner=a expires=2026-12-31 ticket=SEC-1")).unwrap(),
-            r#"{"resourceId":"k1","region":"us-east-1","alias":null,"status":"VALID","owner":"a","expires":"2026-12-31","ticket":"SEC-1","daysLeft":213,"value":null,"note":"expires in 213 days"}"#
+            r#"{"resourceId":"k1","accountId":"111122223333","region":"us-east-1","alias":null,"status":"VALID","owner":"a","expires":"2026-12-31","ticket":"SEC-1","daysLeft":213,"value":null,"note":"expires in 213 days"}"#
         );
         let malformed = serde_json::to_value(found("approved")).unwrap();
         assert_eq!(malformed["status"], "MALFORMED");
         assert_eq!(malformed["value"], "approved");
         assert_eq!(malformed["daysLeft"], serde_json::Value::Null);
         assert!(found("approved").is_finding());
-        assert_eq!(found("approved").cells()[4..7], ["-", "-", "-"]);
+        assert_eq!(found("approved").cells()[5..8], ["-", "-", "-"]);
     }
 }

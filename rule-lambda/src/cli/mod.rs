@@ -3,8 +3,13 @@
 //! the planning of changes is in `crate::remediate`. The binary only parses and calls [`run`].
 //!
 //! - [`args`]: the command line (clap).
-//! - `session`: SDK configuration, Regions, per-Region clients.
-//! - `audit`: every key of every Region, evaluated concurrently.
+//! - `session`: SDK configuration, the caller, the accounts and Regions of a run (`--accounts`,
+//!   `--organization`, `--role-name`, `--all-regions`), clients for each.
+//! - `fleet`: every key of many account-Regions at once, under one bound on keys in flight;
+//!   Ctrl-C.
+//! - `state`: `--state FILE` / `--resume`.
+//! - `audit`: every key of every account and Region, evaluated; exposure of NON_COMPLIANT keys.
+//! - `report`: `audit --report FILE.html`, one self-contained page.
 //! - `exceptions`: the exception tags, classified.
 //! - `rescan`: asks Config for StartConfigRulesEvaluation.
 //! - `check_iac`: the decision on templates and plans, before deployment (no AWS call).
@@ -19,11 +24,14 @@ pub mod args;
 mod audit;
 mod check_iac;
 mod exceptions;
+mod fleet;
 mod output;
 mod remediate;
+mod report;
 mod rescan;
 pub mod securityhub;
 mod session;
+mod state;
 
 use serde_json::json;
 use thiserror::Error;
@@ -34,7 +42,7 @@ use crate::config::{ConfigError, Refusal};
 use crate::kms::KmsError;
 use crate::params::{ParamError, RuleParameters};
 use args::{Cli, Command, RuleArgs};
-use session::Session;
+use session::{Accounts, Session};
 
 /// The exit status of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +53,8 @@ pub enum Exit {
     Findings = 1,
     /// An error: bad input, no credentials, a key that could not be evaluated.
     Error = 2,
+    /// Stopped by Ctrl-C (128 + SIGINT): what was done is reported, and recorded with --state.
+    Interrupted = 130,
 }
 
 /// Why a command could not do its job. Every message says what to do.
@@ -64,14 +74,26 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error("{}", securityhub::explain(.0))]
     SecurityHub(#[from] crate::securityhub::HubError),
+    /// An account (every Region of it, when `region` is None) or an account-Region that could
+    /// not be read.
+    #[error("account {account}{}: {message}", region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default())]
+    Unreachable {
+        account: String,
+        region: Option<String>,
+        message: String,
+    },
+    /// The run was interrupted (Ctrl-C); what is left is said in the summary.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     #[error("sts:GetCallerIdentity failed (the account id is needed for the findings): {0}")]
     Sts(String),
 }
 
 impl CliError {
-    pub fn kms(region: &str, error: KmsError) -> Self {
+    /// A KMS failure in `region` of `account`.
+    pub fn kms(account: &str, region: &str, error: KmsError) -> Self {
         Self::Kms {
-            region: region.to_owned(),
+            region: format!("{region} of account {account}"),
             error,
         }
     }
@@ -202,17 +224,21 @@ pub async fn run(cli: Cli) -> Exit {
 
 async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     // Flags are checked before any AWS call.
-    match cli.command {
+    let scope = &cli.scope;
+    let accounts = Accounts::from_flags(scope)?;
+    let load = || Session::load(&cli.regions, scope.all_regions);
+    match &cli.command {
         Command::Audit(args) => {
             let params = rule_parameters(&args.rule)?;
-            let session = Session::load(&cli.regions).await?;
-            audit::command(&session, &params, args.output).await
+            audit::check_flags(args)?;
+            let session = load().await?;
+            audit::command(&session, &params, args, &accounts, scope).await
         }
         Command::Remediate(args) => {
             let params = rule_parameters(&args.rule)?;
-            remediate::check_flags(&args, &params)?;
-            let session = Session::load(&cli.regions).await?;
-            remediate::command(&session, &params, &args).await
+            remediate::check_flags(args, &params)?;
+            let session = load().await?;
+            remediate::command(&session, &params, args, &accounts, scope).await
         }
         Command::Exceptions(args) => {
             let params = rule_parameters(&RuleArgs {
@@ -222,24 +248,26 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
                 max_key_material_age_days: None,
                 rotation_grace_days: i64::from(crate::params::DEFAULT_ROTATION_GRACE_DAYS),
             })?;
-            let session = Session::load(&cli.regions).await?;
-            exceptions::command(&session, &params, &args).await
+            let session = load().await?;
+            exceptions::command(&session, &params, args, &accounts, scope).await
         }
         Command::CheckIac(args) => {
             let params = rule_parameters(&args.rule)?;
-            check_iac::command(&args, &params)
+            check_iac::command(args, &params)
         }
         Command::Rescan(args) => {
-            let session = Session::load(&cli.regions).await?;
-            rescan::command(&session, &args).await
+            single_account(&accounts, scope, "rescan")?;
+            let session = load().await?;
+            rescan::command(&session, args).await
         }
         Command::Securityhub(sub) => {
-            let (args, export) = match &sub {
+            single_account(&accounts, scope, "securityhub")?;
+            let (args, export) = match sub {
                 args::SecurityhubCommand::Export(a) => (a, true),
                 args::SecurityhubCommand::SyncExceptions(a) => (a, false),
             };
             let params = rule_parameters(&args.rule)?;
-            let session = Session::load(&cli.regions).await?;
+            let session = load().await?;
             if export {
                 securityhub::export(&session, &params, args).await
             } else {
@@ -247,6 +275,21 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
             }
         }
     }
+}
+
+/// `rescan` and `securityhub` work in the caller's account (Security Hub aggregates member
+/// accounts' findings in its administrator account).
+fn single_account(
+    accounts: &Accounts,
+    scope: &args::ScopeArgs,
+    command: &str,
+) -> Result<(), CliError> {
+    if accounts.is_multi(scope) {
+        return Err(CliError::Usage(format!(
+            "`{command}` works in the caller's account, in the Regions of --region: --accounts, --accounts-file, --organization and --all-regions are for audit, remediate and exceptions"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

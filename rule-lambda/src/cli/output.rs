@@ -87,7 +87,13 @@ impl<R: Row> Report<R> {
 
     /// The exit status: an error first, then a finding.
     pub(super) fn exit(&self) -> Exit {
-        if !self.errors.is_empty() {
+        if self
+            .errors
+            .iter()
+            .any(|e| matches!(e, CliError::Interrupted(_)))
+        {
+            Exit::Interrupted
+        } else if !self.errors.is_empty() {
             Exit::Error
         } else if self.rows.iter().any(Row::is_finding) {
             Exit::Findings

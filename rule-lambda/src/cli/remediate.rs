@@ -11,13 +11,17 @@ use indicatif::ProgressBar;
 use serde::{Serialize, Serializer};
 
 use super::apply::{Applier, Failure};
-use super::args::RemediateArgs;
-use super::audit::{evaluate_regions, Audited, CONCURRENCY};
+use super::args::{RemediateArgs, ScopeArgs};
+use super::audit::{
+    evaluate_regions, exposure_of, fingerprint, left_undone, Audited, Plan, CONCURRENCY,
+};
+use super::fleet::Stop;
 use super::output::{or_dash, progress, say, warn, Report, Row};
-use super::session::Session;
+use super::session::{Accounts, Session};
+use super::state::State;
 use super::{CliError, Exit};
 use crate::evaluate::KeyEvaluation;
-use crate::exposure::{self, Classification, Exposure};
+use crate::exposure::{Classification, Exposure};
 use crate::kms::KmsRegion;
 use crate::kms::{KmsError, KmsReader, Tags};
 use crate::params::RuleParameters;
@@ -46,25 +50,63 @@ fn check(args: &RemediateArgs, params: &RuleParameters, terminal: bool) -> Resul
 }
 
 /// `kms-rotation remediate`: read, triage, plan, then apply the plan (`--apply`) or show it;
-/// report every key.
+/// report every key. Keys of every account and Region are planned together: the most exposed
+/// first wherever they are.
 pub(super) async fn command(
     session: &Session,
     params: &RuleParameters,
     args: &RemediateArgs,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
-    let listed = session.kms_regions(params);
-    let run = evaluate_regions(&listed, params, Utc::now().date_naive()).await;
+    let targets = session.targets(accounts, scope, params).await?;
+    let state = match &args.state.state {
+        Some(path) => Some(State::open(
+            path,
+            args.state.resume,
+            "remediate",
+            &fingerprint(
+                &targets,
+                params,
+                &format!(" period {}", args.rotation_period_days),
+            ),
+        )?),
+        None => None,
+    };
+    let stop = Stop::on_ctrl_c();
+    let plan_of_run = Plan {
+        params,
+        today: Utc::now().date_naive(),
+        max_in_flight: scope.max_in_flight as usize,
+        // Candidates' exposure is read in the triage.
+        exposure: false,
+        organization_id: targets.organization_id.as_deref(),
+        stop: &stop,
+        // Every key is read again on --resume; the state keeps EnableKeyRotation from being sent twice.
+        state: None,
+    };
+    let run = evaluate_regions(&targets.kms, &plan_of_run).await;
     warn(&run.warnings);
-    let mut regions: BTreeMap<String, KmsRegion> =
-        listed.into_iter().map(|r| (r.region.clone(), r)).collect();
-    let mut triaged = triage(&regions, run.keys, params.max_rotation_period_in_days).await;
+    let mut regions: BTreeMap<(String, String), KmsRegion> = targets
+        .kms
+        .iter()
+        .map(|r| ((r.account_id.clone(), r.region.clone()), r.clone()))
+        .collect();
+    let keys = run.keys.into_iter().map(|(k, _)| k).collect();
+    let mut triaged = triage(
+        &regions,
+        keys,
+        params.max_rotation_period_in_days,
+        targets.organization_id.as_deref(),
+    )
+    .await;
     let planned = batches(
         plan(triaged.candidates(), &args.priority_tags),
         args.batch_size as usize,
     );
-    add_target_regions(&mut regions, &planned, session, params);
-    let mut rows = if args.apply {
-        apply(&regions, &planned, &triaged, args).await
+    add_target_regions(&mut regions, &planned, params);
+    let mut rows = if args.apply && !stop.is_set() {
+        apply(&regions, &planned, &triaged, args, state.as_ref(), &stop).await
     } else {
         show_plan(
             &planned,
@@ -74,10 +116,16 @@ pub(super) async fn command(
         )
     };
     rows.append(&mut triaged.done);
-    let mut errors = run.errors;
+    let mut errors = targets.failed;
+    errors.extend(run.errors);
     errors.append(&mut triaged.errors);
-    let report = Report { rows, errors };
-    report.print(args.output, &summary(&report, args, &planned))?;
+    let mut report = Report { rows, errors };
+    let mut summary = summary(&report, args, &planned);
+    if let Some(left) = left_undone(&run.left) {
+        summary.push_str(&format!("\n{left}"));
+        report.errors.push(CliError::Interrupted(left));
+    }
+    report.print(args.output, &summary)?;
     Ok(report.exit())
 }
 
@@ -179,8 +227,8 @@ impl Row for Remediated {
 
 /// The evaluated keys, triaged.
 struct Triaged {
-    /// The candidates with their evaluations, by Region and key id.
-    candidates: BTreeMap<(String, String), (Audited, Candidate)>,
+    /// The candidates with their evaluations, by account, Region and key id.
+    candidates: BTreeMap<(String, String, String), (Audited, Candidate)>,
     /// The keys with an outcome already (compliant, skipped), by Region and key id.
     done: Vec<Remediated>,
     /// The candidates whose tags could not be read.
@@ -205,7 +253,11 @@ impl Triaged {
             .keys
             .iter()
             .filter_map(|c| {
-                let (audited, _) = self.candidates.get(&(c.region.clone(), c.key_id.clone()))?;
+                let (audited, _) = self.candidates.get(&(
+                    c.account.clone(),
+                    c.region.clone(),
+                    c.key_id.clone(),
+                ))?;
                 Some(Remediated {
                     audited: audited.clone(),
                     outcome: outcome(c),
@@ -220,15 +272,17 @@ impl Triaged {
 
 /// Triage every evaluated key, a few at a time.
 async fn triage(
-    regions: &BTreeMap<String, KmsRegion>,
+    regions: &BTreeMap<(String, String), KmsRegion>,
     keys: Vec<Audited>,
     max_period: Option<i32>,
+    organization_id: Option<&str>,
 ) -> Triaged {
     let results: Vec<_> = futures::stream::iter(keys)
         .map(|audited| {
-            let kms = &regions[&audited.region];
+            let kms = &regions[&(audited.account_id.clone(), audited.region.clone())];
             async move {
-                let result = triage_key(kms, &audited.evaluation, max_period).await;
+                let result =
+                    triage_key(kms, &audited.evaluation, max_period, organization_id).await;
                 (audited, result)
             }
         })
@@ -243,9 +297,10 @@ async fn triage(
     for (audited, result) in results {
         match result {
             Ok(Ok(c)) => {
-                triaged
-                    .candidates
-                    .insert((c.region.clone(), c.key_id.clone()), (audited, c));
+                triaged.candidates.insert(
+                    (c.account.clone(), c.region.clone(), c.key_id.clone()),
+                    (audited, c),
+                );
             }
             Ok(Err(outcome)) => triaged.done.push(Remediated {
                 audited,
@@ -254,12 +309,20 @@ async fn triage(
                 exposure: None,
                 priority_tag: None,
             }),
-            Err(e) => triaged.errors.push(CliError::kms(&audited.region, e)),
+            Err(e) => triaged
+                .errors
+                .push(CliError::kms(&audited.account_id, &audited.region, e)),
         }
     }
     triaged.done.sort_by(|a, b| {
-        (&a.audited.region, &a.audited.evaluation.key_id)
-            .cmp(&(&b.audited.region, &b.audited.evaluation.key_id))
+        let key = |r: &Remediated| {
+            (
+                r.audited.account_id.clone(),
+                r.audited.region.clone(),
+                r.audited.evaluation.key_id.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
     });
     triaged
 }
@@ -271,11 +334,13 @@ async fn triage_key(
     kms: &KmsRegion,
     evaluation: &KeyEvaluation,
     max_period: Option<i32>,
+    organization_id: Option<&str>,
 ) -> Result<Result<Candidate, Outcome>, KmsError> {
-    let (fix, target) = match remediate::triage(&kms.region, evaluation, max_period) {
-        Ok(found) => found,
-        Err(outcome) => return Ok(Err(outcome)),
-    };
+    let (fix, target) =
+        match remediate::triage(&kms.account_id, &kms.region, evaluation, max_period) {
+            Ok(found) => found,
+            Err(outcome) => return Ok(Err(outcome)),
+        };
     let tags = match kms.reader.tags(&evaluation.key_id).await? {
         Tags::Read(tags) => tags,
         Tags::AccessDenied(msg) => {
@@ -284,8 +349,9 @@ async fn triage_key(
             ))))
         }
     };
-    let exposure = exposure_of(&kms.reader, evaluation).await;
+    let exposure = exposure_of(&kms.reader, evaluation, organization_id).await;
     Ok(Ok(Candidate {
+        account: kms.account_id.clone(),
         region: kms.region.clone(),
         key_id: evaluation.key_id.clone(),
         fix,
@@ -295,40 +361,36 @@ async fn triage_key(
     }))
 }
 
-/// How exposed a candidate's key policy is ([`exposure::classify`], for the account of its ARN;
-/// the organization is not known). A policy that cannot be read makes it `unknown`, never an
-/// error: the exposure only orders the plan.
-async fn exposure_of(reader: &KmsReader, evaluation: &KeyEvaluation) -> Classification {
-    let account = evaluation
-        .facts
-        .as_ref()
-        .and_then(|f| f.arn.as_deref())
-        .and_then(|arn| arn.split(':').nth(4))
-        .filter(|a| !a.is_empty());
-    let Some(account) = account else {
-        return Classification::unknown("the key's account is not known (DescribeKey gave no ARN)");
-    };
-    match reader.key_policy(&evaluation.key_id).await {
-        Ok(Some(policy)) => exposure::classify(&policy, account, None),
-        Ok(None) => Classification::unknown(
-            "access denied on kms:GetKeyPolicy: grant it to the identity you run as to order keys by exposure",
-        ),
-        Err(e) => Classification::unknown(format!("the key policy could not be read: {e}")),
-    }
-}
-
-/// Clients for the Regions of primary keys outside the Regions listed.
+/// Clients for the Regions of primary keys outside the Regions listed: the account's own
+/// credentials, in the primary's Region.
 fn add_target_regions(
-    regions: &mut BTreeMap<String, KmsRegion>,
+    regions: &mut BTreeMap<(String, String), KmsRegion>,
     planned: &[Vec<Action>],
-    session: &Session,
     params: &RuleParameters,
 ) {
     for action in planned.iter().flatten() {
-        let region = &action.target.region;
-        if !regions.contains_key(region) {
-            regions.insert(region.clone(), session.kms_region(region, params));
+        let place = (action.target.account.clone(), action.target.region.clone());
+        if regions.contains_key(&place) {
+            continue;
         }
+        let Some(same_account) = regions.values().find(|r| r.account_id == place.0) else {
+            continue;
+        };
+        let client = aws_sdk_kms::Client::from_conf(
+            same_account
+                .client
+                .config()
+                .to_builder()
+                .region(aws_config::Region::new(place.1.clone()))
+                .build(),
+        );
+        let kms = KmsRegion {
+            account_id: place.0.clone(),
+            region: place.1.clone(),
+            reader: KmsReader::new(client.clone(), params),
+            client,
+        };
+        regions.insert(place, kms);
     }
 }
 
@@ -354,10 +416,12 @@ fn show_plan(
 /// With `--apply`: the batches in order, each confirmed first when asking; the batches after a
 /// "no" are reported not applied.
 async fn apply(
-    regions: &BTreeMap<String, KmsRegion>,
+    regions: &BTreeMap<(String, String), KmsRegion>,
     planned: &[Vec<Action>],
     triaged: &Triaged,
     args: &RemediateArgs,
+    state: Option<&State>,
+    stop: &Stop,
 ) -> Vec<Remediated> {
     let period = args.rotation_period_days;
     let applier = Applier::new(regions, args.max_rate, period);
@@ -373,6 +437,9 @@ async fn apply(
     for (i, batch) in planned.iter().enumerate() {
         let n = i + 1;
         progress.set_message(format!("batch {n}/{total_batches}"));
+        if stop.is_set() {
+            confirm = Confirm::StoppedAt(n);
+        }
         confirm.before(n, total_batches, batch, &progress);
         if let Confirm::StoppedAt(at) = confirm {
             for action in batch {
@@ -385,7 +452,15 @@ async fn apply(
             continue;
         }
         for action in batch {
-            let result = applier.apply(&action.target).await;
+            // Recorded before the call, so that --resume never sends it twice.
+            let verify_only = state.is_some_and(|s| s.was_enabling(&action.target.key));
+            let result = match state.filter(|_| !verify_only) {
+                Some(s) => match s.record_enabling(&action.target.key) {
+                    Ok(()) => applier.apply(&action.target, false).await,
+                    Err(e) => Err(Failure::Verify(format!("not sent: {e}"))),
+                },
+                None => applier.apply(&action.target, verify_only).await,
+            };
             progress.inc(1);
             done += 1;
             failed += usize::from(result.is_err());
@@ -555,6 +630,7 @@ mod tests {
     fn row(outcome: Outcome) -> Remediated {
         Remediated {
             audited: Audited {
+                account_id: "111122223333".into(),
                 region: "us-east-1".into(),
                 alias: Some("alias/app".into()),
                 evaluation: KeyEvaluation {
@@ -585,7 +661,7 @@ mod tests {
         });
         assert_eq!(
             serde_json::to_string(&planned).unwrap(),
-            r#"{"resourceId":"k1","arn":null,"region":"us-east-1","alias":"alias/app","complianceType":"NON_COMPLIANT","reason":"ROTATION_OFF","annotation":"Automatic rotation is off.","outcome":"planned","detail":"batch 2","batch":2,"target":"arn:aws:kms:us-east-1:111122223333:key/k1","exposure":"private","exposureReason":"every Allow is limited to account 111122223333","priorityTag":null}"#
+            r#"{"resourceId":"k1","arn":null,"accountId":"111122223333","region":"us-east-1","alias":"alias/app","complianceType":"NON_COMPLIANT","reason":"ROTATION_OFF","annotation":"Automatic rotation is off.","outcome":"planned","detail":"batch 2","batch":2,"target":"arn:aws:kms:us-east-1:111122223333:key/k1","exposure":"private","exposureReason":"every Allow is limited to account 111122223333","priorityTag":null}"#
         );
         // The table says what the batch will do.
         assert_eq!(
@@ -628,6 +704,7 @@ mod tests {
         use aws_smithy_mocks::{mock_client, RuleMode};
         let client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, rules);
         KmsRegion {
+            account_id: "111122223333".into(),
             region: "us-east-1".into(),
             reader: KmsReader::new(client.clone(), &RuleParameters::default()),
             client,
@@ -705,9 +782,13 @@ mod tests {
             });
         let mut rules: Vec<&aws_smithy_mocks::Rule> = policy_rules.iter().collect();
         rules.extend([&denied, &tags]);
-        let regions = BTreeMap::from([("us-east-1".to_owned(), mocked_kms(&rules))]);
+        let regions = BTreeMap::from([(
+            ("111122223333".to_owned(), "us-east-1".to_owned()),
+            mocked_kms(&rules),
+        )]);
 
         let audited = |id: &str, compliance: Compliance, reason: Reason| Audited {
+            account_id: "111122223333".into(),
             region: "us-east-1".into(),
             alias: None,
             evaluation: KeyEvaluation {
@@ -737,7 +818,7 @@ mod tests {
             audited("z-compliant", Compliance::Compliant, Reason::RotationOn),
         ];
 
-        let triaged = triage(&regions, keys, None).await;
+        let triaged = triage(&regions, keys, None, None).await;
         assert!(triaged.errors.is_empty(), "{:?}", triaged.errors);
         let tags = [PriorityTag::new("env", "prod")];
         let planned = batches(plan(triaged.candidates(), &tags), 2);

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::args::{Output, SecurityhubArgs};
-use super::audit::{evaluate_regions, Audited};
+use super::audit::{evaluate_regions, AuditRun, Audited, Plan};
+use super::fleet::Stop;
 use super::output::{json_lines, table};
 use super::session::Session;
 use super::{CliError, Exit};
@@ -81,6 +82,31 @@ fn rests_on_exception(reason: Reason) -> bool {
     )
 }
 
+/// Every key of one Region of the caller's account, evaluated (the commands of this module work
+/// Region by Region).
+async fn evaluate_one(
+    kms: &KmsRegion,
+    params: &RuleParameters,
+    today: chrono::NaiveDate,
+) -> (AuditRun, Vec<Audited>) {
+    let stop = Stop::default();
+    let plan = Plan {
+        params,
+        today,
+        max_in_flight: super::args::DEFAULT_MAX_IN_FLIGHT as usize,
+        exposure: false,
+        organization_id: None,
+        stop: &stop,
+        state: None,
+    };
+    let mut run = evaluate_regions(std::slice::from_ref(kms), &plan).await;
+    let keys = std::mem::take(&mut run.keys)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    (run, keys)
+}
+
 /// The subjects of the audited keys of one Region. `account` is used for keys without an ARN;
 /// when it is `None` and such a key comes up, it is asked of STS once.
 pub async fn subjects(
@@ -91,7 +117,10 @@ pub async fn subjects(
 ) -> (Vec<Subject>, Vec<CliError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for k in keys.iter().filter(|k| k.region == kms.region) {
+    for k in keys
+        .iter()
+        .filter(|k| k.region == kms.region && k.account_id == kms.account_id)
+    {
         let e = &k.evaluation;
         let tag = if rests_on_exception(e.verdict.reason) {
             match kms
@@ -101,7 +130,7 @@ pub async fn subjects(
             {
                 Ok(tag) => Some(tag),
                 Err(err) => {
-                    errors.push(CliError::kms(&kms.region, err));
+                    errors.push(CliError::kms(&kms.account_id, &kms.region, err));
                     continue;
                 }
             }
@@ -309,10 +338,10 @@ async fn export_here(
     let mut warnings: Vec<String> = Vec::new();
     for region in session.regions() {
         let kms = session.kms_region(region, params);
-        let run = evaluate_regions(std::slice::from_ref(&kms), params, now.date_naive()).await;
-        warnings.extend(run.warnings.iter().cloned());
-        let complete = run.errors.is_empty();
-        errors.extend(run.errors);
+        let run = evaluate_one(&kms, params, now.date_naive()).await;
+        warnings.extend(run.0.warnings.iter().cloned());
+        let complete = run.0.errors.is_empty();
+        errors.extend(run.0.errors);
         let account = match caller_account(region).await {
             Ok(a) => a,
             Err(e) => {
@@ -321,7 +350,7 @@ async fn export_here(
             }
         };
         let mut acct = Some(account.clone());
-        let (subjects, errs) = subjects(&kms, &run.keys, params, &mut acct).await;
+        let (subjects, errs) = subjects(&kms, &run.1, params, &mut acct).await;
         let complete = complete && errs.is_empty();
         errors.extend(errs);
         let hub = Hub::new(hub_client(region).await, region);
@@ -472,13 +501,13 @@ async fn sync_here(
     let mut errors: Vec<CliError> = Vec::new();
     for region in session.regions() {
         let kms = session.kms_region(region, params);
-        let run = evaluate_regions(std::slice::from_ref(&kms), params, now.date_naive()).await;
-        for w in &run.warnings {
+        let run = evaluate_one(&kms, params, now.date_naive()).await;
+        for w in &run.0.warnings {
             eprintln!("warning: {w}");
         }
-        errors.extend(run.errors);
+        errors.extend(run.0.errors);
         let mut account = None;
-        let (subjects, errs) = subjects(&kms, &run.keys, params, &mut account).await;
+        let (subjects, errs) = subjects(&kms, &run.1, params, &mut account).await;
         errors.extend(errs);
         let keys: HashMap<String, KeyException> = subjects
             .iter()

@@ -1,35 +1,125 @@
 //! The AWS side of a CLI run: the standard SDK configuration (with the rule's retry policy), the
-//! Regions to work in, and per-Region clients.
+//! caller, the accounts and Regions to work in ([`Session::targets`]), and clients for each.
+//!
+//! Accounts other than the caller's are read through the role `--role-name`, assumed with
+//! aws-config's `AssumeRoleProvider` (credentials cached and refreshed for runs longer than a
+//! session). The AWS pages this rests on: STS AssumeRole
+//! (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html), Organizations
+//! ListAccounts, whose `Status` ACTIVE marks accounts that can be worked in
+//! (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html), and
+//! Account ListRegions with `RegionOptStatusContains` ENABLED and ENABLED_BY_DEFAULT
+//! (https://docs.aws.amazon.com/accounts/latest/reference/API_ListRegions.html).
 
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use futures::StreamExt;
 
+use super::args::{parse_accounts_file, AccountId, ScopeArgs};
 use super::CliError;
+use crate::aws_error::describe;
 use crate::clients::load_sdk_config;
 use crate::kms::KmsReader;
 use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
 
-/// The SDK configuration and the Regions of this run.
+/// Accounts whose role is assumed, or whose Regions are listed, at once.
+const ACCOUNTS_AT_ONCE: usize = 16;
+
+/// Who runs the command (sts:GetCallerIdentity).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`: from the caller's ARN.
+    pub partition: String,
+}
+
+/// Which accounts to work in, from the flags (an accounts file is read before any AWS call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accounts {
+    /// The caller's own account.
+    Caller,
+    Listed(Vec<AccountId>),
+    /// Every ACTIVE account of the caller's organization.
+    Organization,
+}
+
+impl Accounts {
+    /// The accounts the flags name; `Caller` when none does.
+    pub fn from_flags(scope: &ScopeArgs) -> Result<Self, CliError> {
+        if scope.organization {
+            return Ok(Self::Organization);
+        }
+        let mut ids = scope.accounts.clone();
+        if let Some(path) = &scope.accounts_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot read --accounts-file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            ids = parse_accounts_file(&text).map_err(|e| {
+                CliError::Usage(format!("invalid --accounts-file {}: {e}", path.display()))
+            })?;
+            if ids.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "--accounts-file {} names no account",
+                    path.display()
+                )));
+            }
+        }
+        if ids.is_empty() {
+            return Ok(Self::Caller);
+        }
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        Ok(Self::Listed(ids))
+    }
+
+    /// Whether the flags ask for more than the caller's own account and Regions.
+    pub fn is_multi(&self, scope: &ScopeArgs) -> bool {
+        *self != Self::Caller || scope.all_regions
+    }
+}
+
+/// The accounts and Regions of a run: KMS in each one that could be reached, and the ones that
+/// could not, named.
+pub struct Targets {
+    /// By account, then Region, in the order given.
+    pub kms: Vec<KmsRegion>,
+    /// An account (every Region of it) or an account-Region that could not be reached.
+    pub failed: Vec<CliError>,
+    /// The organization's id, when `--organization` listed its accounts.
+    pub organization_id: Option<String>,
+    /// The accounts asked for.
+    pub accounts: usize,
+}
+
+/// The SDK configuration, the caller, and the Regions of this run.
 #[derive(Debug, Clone)]
 pub struct Session {
     sdk: SdkConfig,
     regions: Vec<String>,
+    home_region: String,
+    caller: Caller,
 }
 
 impl Session {
-    /// Load the standard configuration; check that credentials resolve and that there is a Region.
-    /// `regions` (from `--region`) overrides the environment's Region.
-    pub async fn load(regions: &[String]) -> Result<Self, CliError> {
+    /// Load the standard configuration; check that credentials resolve, that there is a Region,
+    /// and who the caller is. `regions` (from `--region`) overrides the environment's Region;
+    /// with `all_regions` the Regions are listed per account by [`Session::targets`].
+    pub async fn load(regions: &[String], all_regions: bool) -> Result<Self, CliError> {
         let sdk = load_sdk_config().await;
+        let env_region = sdk.region().map(|r| r.as_ref().to_owned());
         let regions = match distinct(regions) {
             r if !r.is_empty() => r,
-            _ => vec![sdk
-                .region()
-                .map(|r| r.as_ref().to_owned())
-                .ok_or(CliError::NoRegion)?],
+            _ if all_regions => Vec::new(),
+            _ => vec![env_region.clone().ok_or(CliError::NoRegion)?],
         };
+        let home_region = env_region
+            .or_else(|| regions.first().cloned())
+            .ok_or(CliError::NoRegion)?;
         let provider = sdk
             .credentials_provider()
             .ok_or_else(|| CliError::NoCredentials("no credentials provider".into()))?;
@@ -42,37 +132,31 @@ impl Session {
             }
             Err(e) => return Err(CliError::NoCredentials(chain(&e))),
         }
-        Ok(Self { sdk, regions })
+        let caller = caller(&sdk, &home_region).await?;
+        Ok(Self {
+            sdk,
+            regions,
+            home_region,
+            caller,
+        })
     }
 
-    /// The Regions, in the order given, without repeats.
+    /// The Regions, in the order given, without repeats (empty with `--all-regions`).
     pub fn regions(&self) -> &[String] {
         &self.regions
     }
 
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
     pub fn kms_client(&self, region: &str) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::from_conf(
-            aws_sdk_kms::config::Builder::from(&self.sdk)
-                .region(Region::new(region.to_owned()))
-                .build(),
-        )
+        kms_client(&self.sdk, region)
     }
 
+    /// KMS in one Region of the caller's account.
     pub fn kms_region(&self, region: &str, params: &RuleParameters) -> KmsRegion {
-        let client = self.kms_client(region);
-        KmsRegion {
-            region: region.to_owned(),
-            reader: KmsReader::new(client.clone(), params),
-            client,
-        }
-    }
-
-    /// KMS in every Region of the session, in the order given.
-    pub fn kms_regions(&self, params: &RuleParameters) -> Vec<KmsRegion> {
-        self.regions()
-            .iter()
-            .map(|r| self.kms_region(r, params))
-            .collect()
+        kms_region(&self.sdk, &self.caller.account, region, params)
     }
 
     pub fn config_client(&self, region: &str) -> aws_sdk_config::Client {
@@ -81,6 +165,206 @@ impl Session {
                 .region(Region::new(region.to_owned()))
                 .build(),
         )
+    }
+
+    /// KMS in every account and Region of the run. An account whose role cannot be assumed, or
+    /// whose Regions cannot be listed, is named in `failed` and the others go on; an
+    /// organization that cannot be listed is an error.
+    pub async fn targets(
+        &self,
+        accounts: &Accounts,
+        scope: &ScopeArgs,
+        params: &RuleParameters,
+    ) -> Result<Targets, CliError> {
+        let (ids, organization_id) = match accounts {
+            Accounts::Caller => (vec![self.caller.account.clone()], None),
+            Accounts::Listed(ids) => (ids.iter().map(ToString::to_string).collect(), None),
+            Accounts::Organization => {
+                let (ids, org) = self.organization().await?;
+                (ids, Some(org))
+            }
+        };
+        let count = ids.len();
+        let reached: Vec<(String, Result<Vec<KmsRegion>, CliError>)> = futures::stream::iter(ids)
+            .map(|account| async move {
+                let result = self.account(&account, scope, params).await;
+                (account, result)
+            })
+            .buffered(ACCOUNTS_AT_ONCE)
+            .collect()
+            .await;
+        let mut targets = Targets {
+            kms: Vec::new(),
+            failed: Vec::new(),
+            organization_id,
+            accounts: count,
+        };
+        for (_, result) in reached {
+            match result {
+                Ok(kms) => targets.kms.extend(kms),
+                Err(e) => targets.failed.push(e),
+            }
+        }
+        Ok(targets)
+    }
+
+    /// KMS in each Region of one account, with the credentials to read it.
+    async fn account(
+        &self,
+        account: &str,
+        scope: &ScopeArgs,
+        params: &RuleParameters,
+    ) -> Result<Vec<KmsRegion>, CliError> {
+        let unreachable = |message: String| CliError::Unreachable {
+            account: account.to_owned(),
+            region: None,
+            message,
+        };
+        let sdk = if account == self.caller.account {
+            self.sdk.clone()
+        } else {
+            let role_arn = format!(
+                "arn:{}:iam::{account}:role/{}",
+                self.caller.partition, scope.role_name
+            );
+            let provider = AssumeRoleProvider::builder(&role_arn)
+                .session_name("kms-rotation")
+                .region(Region::new(self.home_region.clone()))
+                .configure(&self.sdk)
+                .build()
+                .await;
+            // Assumed once here, so that a role that cannot be assumed is named before any key
+            // is read; the clients then refresh the credentials as they expire.
+            if let Err(e) = provider.provide_credentials().await {
+                return Err(unreachable(format!(
+                    "sts:AssumeRole {role_arn} failed: {}. The role must exist in the account and trust the identity you run as (--role-name; see docs/operator-guide.md, Many accounts)",
+                    chain(&e)
+                )));
+            }
+            self.sdk
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build()
+        };
+        let regions = if self.regions.is_empty() {
+            enabled_regions(&sdk, &self.home_region)
+                .await
+                .map_err(unreachable)?
+        } else {
+            self.regions.clone()
+        };
+        Ok(regions
+            .iter()
+            .map(|region| kms_region(&sdk, account, region, params))
+            .collect())
+    }
+
+    /// The ACTIVE accounts of the caller's organization, in the order listed, and its id.
+    async fn organization(&self) -> Result<(Vec<String>, String), CliError> {
+        let org = aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&self.sdk)
+                .region(Region::new(self.home_region.clone()))
+                .build(),
+        );
+        let failed = |operation: &str, message: String| {
+            CliError::Usage(format!(
+                "organizations:{operation} failed: {message}. --organization runs from the management account or a delegated administrator, with organizations:{operation} allowed; or list the accounts with --accounts-file"
+            ))
+        };
+        let id = org
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| failed("DescribeOrganization", describe(&e)))?
+            .organization
+            .and_then(|o| o.id)
+            .ok_or_else(|| failed("DescribeOrganization", "the answer has no Id".into()))?;
+        let pages: Vec<_> = org
+            .list_accounts()
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| failed("ListAccounts", describe(&e)))?;
+        let ids = pages
+            .into_iter()
+            .flat_map(|page| page.accounts.unwrap_or_default())
+            .filter(|a| a.status() == Some(&aws_sdk_organizations::types::AccountStatus::Active))
+            .filter_map(|a| a.id)
+            .collect();
+        Ok((ids, id))
+    }
+}
+
+/// The caller's account and partition (sts:GetCallerIdentity, which needs no permission).
+async fn caller(sdk: &SdkConfig, region: &str) -> Result<Caller, CliError> {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(sdk)
+            .region(Region::new(region.to_owned()))
+            .build(),
+    );
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| CliError::Sts(describe(&e)))?;
+    let account = out
+        .account
+        .ok_or_else(|| CliError::Sts("the answer has no Account".into()))?;
+    let partition = out
+        .arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+        .to_owned();
+    Ok(Caller { account, partition })
+}
+
+/// The Regions enabled in the account of `sdk`'s credentials (account:ListRegions, no AccountId:
+/// the caller's own account).
+async fn enabled_regions(sdk: &SdkConfig, home_region: &str) -> Result<Vec<String>, String> {
+    use aws_sdk_account::types::RegionOptStatus;
+    let account = aws_sdk_account::Client::from_conf(
+        aws_sdk_account::config::Builder::from(sdk)
+            .region(Region::new(home_region.to_owned()))
+            .build(),
+    );
+    let regions: Vec<aws_sdk_account::types::Region> = account
+        .list_regions()
+        .region_opt_status_contains(RegionOptStatus::Enabled)
+        .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| {
+            format!(
+                "account:ListRegions failed: {}. Grant account:ListRegions to the role, or name the Regions with --region",
+                describe(&e)
+            )
+        })?;
+    let mut names: Vec<String> = regions.into_iter().filter_map(|r| r.region_name).collect();
+    names.sort();
+    Ok(names)
+}
+
+fn kms_client(sdk: &SdkConfig, region: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(sdk)
+            .region(Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
+fn kms_region(sdk: &SdkConfig, account: &str, region: &str, params: &RuleParameters) -> KmsRegion {
+    let client = kms_client(sdk, region);
+    KmsRegion {
+        account_id: account.to_owned(),
+        region: region.to_owned(),
+        reader: KmsReader::new(client.clone(), params),
+        client,
     }
 }
 
