@@ -127,7 +127,7 @@ def test_audit_table_covers_every_region_asked(binaries, kms, kms_for_region):
 
     assert out.returncode == 1, out.stderr
     header, *rows = out.stdout.splitlines()
-    assert header.split() == ["KEY", "ID", "ALIAS", "REGION", "COMPLIANCE", "ANNOTATION"]
+    assert header.split() == ["ACCOUNT", "KEY", "ID", "ALIAS", "REGION", "COMPLIANCE", "EXPOSURE", "ANNOTATION"]
     assert any(here in r and REGION in r and "NON_COMPLIANT" in r for r in rows)
     assert any(there in r and OTHER_REGION in r and "NON_COMPLIANT" in r for r in rows)
     assert out.stdout.rstrip().endswith(
@@ -211,7 +211,7 @@ def test_priority_tags_go_first_in_the_order_given(binaries, kms, moto):
     order = [key_id_of(c["body"]["KeyId"]) for c in enable_calls(moto)]
     assert order == prod + [staging] + plain
     # The table lists keys in the same order.
-    rows = [line.split()[0] for line in out.stdout.splitlines()[1:] if " changed " in line]
+    rows = [line.split()[1] for line in out.stdout.splitlines()[1:] if " changed " in line]
     assert rows == order
 
 
@@ -305,7 +305,7 @@ def test_exceptions_are_listed_and_flagged(binaries, kms):
     table = run(binaries, "exceptions", "--within-days", "5")
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == [
-        "KEY", "ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE"]
+        "ACCOUNT", "KEY", "ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE"]
     assert "2 key(s) with the exception tag kms-rotation-exception" in table.stdout
 
 
@@ -442,5 +442,5 @@ def test_plan_lists_a_key_with_a_public_policy_first(binaries, kms, moto):
 
     table = run(binaries, "remediate")
     header, first, *_ = table.stdout.splitlines()
-    assert header.split() == ["KEY", "ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL"]
-    assert first.split()[0] == public and " public " in first and "(public: " in first
+    assert header.split() == ["ACCOUNT", "KEY", "ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL"]
+    assert first.split()[1] == public and " public " in first and "(public: " in first

@@ -53,7 +53,6 @@ pub struct Cli {
 /// these, the caller's own account in the Regions of --region (or the environment's Region).
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Accounts and Regions")]
-#[group(id = "accounts_from", multiple = false, args = ["accounts", "accounts_file", "organization"])]
 pub struct ScopeArgs {
     /// Work in these accounts (12-digit ids, comma-separated), through the role --role-name in
     /// each; the caller's own account is read with the caller's credentials.
@@ -61,12 +60,12 @@ pub struct ScopeArgs {
     pub accounts: Vec<AccountId>,
     /// Work in the accounts listed in FILE: one 12-digit id a line; blank lines and `#` comments
     /// are skipped.
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "accounts")]
     pub accounts_file: Option<std::path::PathBuf>,
     /// Work in every ACTIVE account of the organization (organizations:ListAccounts, from the
     /// management account or a delegated administrator). Its id also tells cross-account key
     /// policies inside the organization from those outside it.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with_all = ["accounts", "accounts_file"])]
     pub organization: bool,
     /// The role assumed in each member account (arn:<caller's partition>:iam::<account>:role/NAME).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_ROLE_NAME, global = true)]
@@ -483,6 +482,40 @@ mod tests {
     }
 
     #[test]
+    fn accounts_and_regions_flags_parse_anywhere_on_the_line() {
+        let cli = Cli::try_parse_from([
+            "kms-rotation",
+            "--accounts",
+            "111111111111,222222222222",
+            "audit",
+            "--all-regions",
+            "--role-name",
+            "Auditor",
+            "--state",
+            "s.jsonl",
+            "--resume",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.scope.accounts,
+            [
+                "111111111111".parse().unwrap(),
+                "222222222222".parse().unwrap()
+            ]
+        );
+        assert!(cli.scope.all_regions && !cli.scope.organization);
+        assert_eq!(cli.scope.role_name, "Auditor");
+        assert_eq!(cli.scope.max_in_flight, 256);
+        let Command::Audit(a) = cli.command else {
+            panic!("not audit")
+        };
+        assert!(a.state.resume && a.state.state.is_some() && a.report.is_none());
+        let cli = Cli::try_parse_from(["kms-rotation", "exceptions", "--organization"]).unwrap();
+        assert!(cli.scope.organization);
+        assert_eq!(cli.scope.role_name, DEFAULT_ROLE_NAME);
+    }
+
+    #[test]
     fn out_of_range_flags_are_refused() {
         for args in [
             &["remediate", "--rotation-period-days", "89"][..],
@@ -495,6 +528,14 @@ mod tests {
             &["rescan"],
             &["securityhub"],
             &["securityhub", "export", "--output", "ocsf"],
+            &["audit", "--accounts", "1234"],
+            &["audit", "--accounts", "111111111111,abc"],
+            &["audit", "--accounts", "111111111111", "--organization"],
+            &["audit", "--organization", "--accounts-file", "a.txt"],
+            &["audit", "--all-regions", "--region", "eu-west-1"],
+            &["audit", "--resume"],
+            &["remediate", "--resume"],
+            &["audit", "--max-in-flight", "0"],
         ] {
             let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
             assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");

@@ -472,15 +472,81 @@ pub(super) async fn command(
         }
     }
     if let Some(path) = &args.report {
-        write_report(path, &report, targets.accounts, regions.len(), started)?;
+        let exceptions = exceptions_of(&report.rows, &targets.kms, params).await;
+        write_report(
+            path,
+            &report,
+            &exceptions,
+            targets.accounts,
+            regions.len(),
+            started,
+        )?;
     }
     Ok(report.exit())
 }
 
 /// `--report FILE.html`: the page of [`super::report`], from the same lines as `--output json`.
+/// The exceptions the verdicts rest on (keys with rotation off under an exception tag, valid,
+/// expired or malformed), as `exceptions --output json` prints them: their tags are read again,
+/// one ListResourceTags a key. A tag that cannot be read is left out of the page with a warning.
+async fn exceptions_of(
+    rows: &[AuditLine],
+    targets: &[KmsRegion],
+    params: &RuleParameters,
+) -> Vec<Value> {
+    let today = Utc::now().date_naive();
+    let on_exception = [
+        Reason::ExceptionValid,
+        Reason::ExceptionExpired,
+        Reason::ExceptionMalformed,
+    ]
+    .map(Reason::code);
+    let mut out = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| on_exception.contains(&r.reason.as_str()))
+    {
+        let Some(kms) = targets
+            .iter()
+            .find(|t| t.account_id == row.account_id && t.region == row.region)
+        else {
+            continue;
+        };
+        match kms
+            .reader
+            .exception_tag(&row.resource_id, &params.exception_tag_key)
+            .await
+        {
+            Ok(tag) => {
+                if let Some(status) = super::exceptions::classify(&tag, today, EXPIRING_DAYS) {
+                    let found = super::exceptions::Found {
+                        account_id: row.account_id.clone(),
+                        region: row.region.clone(),
+                        key_id: row.resource_id.clone(),
+                        alias: row.alias.clone(),
+                        tag,
+                        status,
+                    };
+                    out.push(serde_json::to_value(found).unwrap_or(Value::Null));
+                }
+            }
+            Err(e) => eprintln!(
+                "warning: the exception of {} is not in the report: {}",
+                row.resource_id,
+                super::explain_kms(&row.region, &e)
+            ),
+        }
+    }
+    out
+}
+
+/// The report marks exceptions that expire within this many days.
+const EXPIRING_DAYS: u32 = 30;
+
 fn write_report(
     path: &std::path::Path,
     report: &Report<AuditLine>,
+    exceptions: &[Value],
     accounts: usize,
     regions: usize,
     started: std::time::Instant,
@@ -511,11 +577,10 @@ fn write_report(
         "wall seconds".into(),
         json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
     );
-    let exceptions: Vec<Value> = Vec::new();
     let page = super::report::render(&super::report::ReportInput {
         generated: Utc::now(),
         keys: &keys,
-        exceptions: &exceptions,
+        exceptions,
         failed: &failed,
         figures: &figures,
     });

@@ -198,8 +198,9 @@ impl Serialize for Remediated {
 }
 
 impl Row for Remediated {
-    const HEADERS: &'static [&'static str] =
-        &["KEY ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL"];
+    const HEADERS: &'static [&'static str] = &[
+        "ACCOUNT", "KEY ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL",
+    ];
     const NOT_READ: &'static str = "not evaluated";
 
     fn cells(&self) -> Vec<String> {
@@ -211,6 +212,7 @@ impl Row for Remediated {
             (other, _) => other.detail(),
         };
         vec![
+            self.audited.account_id.clone(),
             self.audited.evaluation.key_id.clone(),
             or_dash(self.audited.alias.as_deref()),
             self.audited.region.clone(),
@@ -665,7 +667,7 @@ mod tests {
         );
         // The table says what the batch will do.
         assert_eq!(
-            planned.cells()[3..],
+            planned.cells()[4..],
             [
                 "planned",
                 "private",
@@ -680,7 +682,7 @@ mod tests {
         });
         public.priority_tag = Some("env=prod".into());
         assert_eq!(
-            public.cells()[4..],
+            public.cells()[5..],
             [
                 "public",
                 "batch 2 (public: Statement[1]: Principal \"*\" (any principal); tag env=prod): rotation off -> enable rotation every 365 days"
@@ -854,10 +856,10 @@ mod tests {
             "{unknown:?}"
         );
         assert_eq!(rows[3].priority_tag.as_deref(), Some("env=prod"));
-        assert!(rows[0].cells()[5].starts_with("batch 1 (public: Statement[0]: Principal \"*\""));
-        assert!(rows[1].cells()[5].contains("of account 444455556666"));
+        assert!(rows[0].cells()[6].starts_with("batch 1 (public: Statement[0]: Principal \"*\""));
+        assert!(rows[1].cells()[6].contains("of account 444455556666"));
         assert_eq!(
-            rows[4].cells()[5],
+            rows[4].cells()[6],
             "batch 3: rotation off -> enable rotation every 365 days"
         );
         assert_eq!(triaged.done.len(), 1);

@@ -266,34 +266,43 @@ impl Session {
                 .region(Region::new(self.home_region.clone()))
                 .build(),
         );
-        let failed = |operation: &str, message: String| {
-            CliError::Usage(format!(
-                "organizations:{operation} failed: {message}. --organization runs from the management account or a delegated administrator, with organizations:{operation} allowed; or list the accounts with --accounts-file"
-            ))
-        };
-        let id = org
-            .describe_organization()
-            .send()
-            .await
-            .map_err(|e| failed("DescribeOrganization", describe(&e)))?
-            .organization
-            .and_then(|o| o.id)
-            .ok_or_else(|| failed("DescribeOrganization", "the answer has no Id".into()))?;
-        let pages: Vec<_> = org
-            .list_accounts()
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| failed("ListAccounts", describe(&e)))?;
-        let ids = pages
-            .into_iter()
-            .flat_map(|page| page.accounts.unwrap_or_default())
-            .filter(|a| a.status() == Some(&aws_sdk_organizations::types::AccountStatus::Active))
-            .filter_map(|a| a.id)
-            .collect();
-        Ok((ids, id))
+        organization_accounts(&org).await
     }
+}
+
+/// The ACTIVE accounts of the organization (ListAccounts, every page) and its id
+/// (DescribeOrganization).
+async fn organization_accounts(
+    org: &aws_sdk_organizations::Client,
+) -> Result<(Vec<String>, String), CliError> {
+    use aws_sdk_organizations::types::AccountStatus;
+    let failed = |operation: &str, message: String| {
+        CliError::Usage(format!(
+            "organizations:{operation} failed: {message}. --organization runs from the management account or a delegated administrator, with organizations:{operation} allowed; or list the accounts with --accounts-file"
+        ))
+    };
+    let id = org
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| failed("DescribeOrganization", describe(&e)))?
+        .organization
+        .and_then(|o| o.id)
+        .ok_or_else(|| failed("DescribeOrganization", "the answer has no Id".into()))?;
+    let pages: Vec<_> = org
+        .list_accounts()
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| failed("ListAccounts", describe(&e)))?;
+    let ids = pages
+        .into_iter()
+        .flat_map(|page| page.accounts.unwrap_or_default())
+        .filter(|a| a.status() == Some(&AccountStatus::Active))
+        .filter_map(|a| a.id)
+        .collect();
+    Ok((ids, id))
 }
 
 /// The caller's account and partition (sts:GetCallerIdentity, which needs no permission).
@@ -321,15 +330,20 @@ async fn caller(sdk: &SdkConfig, region: &str) -> Result<Caller, CliError> {
     Ok(Caller { account, partition })
 }
 
-/// The Regions enabled in the account of `sdk`'s credentials (account:ListRegions, no AccountId:
-/// the caller's own account).
+/// The Regions enabled in the account of `sdk`'s credentials.
 async fn enabled_regions(sdk: &SdkConfig, home_region: &str) -> Result<Vec<String>, String> {
-    use aws_sdk_account::types::RegionOptStatus;
     let account = aws_sdk_account::Client::from_conf(
         aws_sdk_account::config::Builder::from(sdk)
             .region(Region::new(home_region.to_owned()))
             .build(),
     );
+    list_enabled_regions(&account).await
+}
+
+/// account:ListRegions of the caller's own account (no AccountId), every page, with
+/// RegionOptStatusContains ENABLED and ENABLED_BY_DEFAULT; sorted by name.
+async fn list_enabled_regions(account: &aws_sdk_account::Client) -> Result<Vec<String>, String> {
+    use aws_sdk_account::types::RegionOptStatus;
     let regions: Vec<aws_sdk_account::types::Region> = account
         .list_regions()
         .region_opt_status_contains(RegionOptStatus::Enabled)
@@ -347,6 +361,7 @@ async fn enabled_regions(sdk: &SdkConfig, home_region: &str) -> Result<Vec<Strin
         })?;
     let mut names: Vec<String> = regions.into_iter().filter_map(|r| r.region_name).collect();
     names.sort();
+    names.dedup();
     Ok(names)
 }
 
@@ -396,6 +411,181 @@ fn distinct(values: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    #[tokio::test]
+    async fn all_regions_are_the_enabled_ones_of_every_page() {
+        use aws_sdk_account::operation::list_regions::ListRegionsOutput;
+        use aws_sdk_account::types::{Region as AccountRegion, RegionOptStatus};
+        let region = |name: &str, status| {
+            AccountRegion::builder()
+                .region_name(name)
+                .region_opt_status(status)
+                .build()
+        };
+        // Only a request that asks for ENABLED and ENABLED_BY_DEFAULT is answered.
+        let asks_enabled = |r: &aws_sdk_account::operation::list_regions::ListRegionsInput| {
+            r.region_opt_status_contains()
+                == [RegionOptStatus::Enabled, RegionOptStatus::EnabledByDefault]
+        };
+        let first = mock!(aws_sdk_account::Client::list_regions)
+            .match_requests(move |r| asks_enabled(r) && r.next_token().is_none())
+            .then_output(move || {
+                ListRegionsOutput::builder()
+                    .regions(region("us-east-1", RegionOptStatus::EnabledByDefault))
+                    .regions(region("af-south-1", RegionOptStatus::Enabled))
+                    .next_token("page2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_account::Client::list_regions)
+            .match_requests(move |r| asks_enabled(r) && r.next_token() == Some("page2"))
+            .then_output(move || {
+                ListRegionsOutput::builder()
+                    .regions(region("eu-west-1", RegionOptStatus::EnabledByDefault))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_account, RuleMode::MatchAny, [&first, &second]);
+        assert_eq!(
+            list_enabled_regions(&client).await.unwrap(),
+            ["af-south-1", "eu-west-1", "us-east-1"]
+        );
+
+        let denied = mock!(aws_sdk_account::Client::list_regions).then_error(|| {
+            aws_sdk_account::operation::list_regions::ListRegionsError::AccessDeniedException(
+                aws_sdk_account::types::error::AccessDeniedException::builder()
+                    .message("not authorized to perform: account:ListRegions")
+                    .build()
+                    .unwrap(),
+            )
+        });
+        let client = mock_client!(aws_sdk_account, [&denied]);
+        let e = list_enabled_regions(&client).await.unwrap_err();
+        assert!(
+            e.starts_with("account:ListRegions failed:") && e.contains("--region"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_organization_is_its_active_accounts_of_every_page() {
+        use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationOutput;
+        use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+        use aws_sdk_organizations::types::{Account, AccountStatus, Organization};
+        let account = |id: &str, status| Account::builder().id(id).status(status).build();
+        let org = mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
+            DescribeOrganizationOutput::builder()
+                .organization(Organization::builder().id("o-abc123def4").build())
+                .build()
+        });
+        let first = mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || {
+                ListAccountsOutput::builder()
+                    .accounts(account("111111111111", AccountStatus::Active))
+                    .accounts(account("222222222222", AccountStatus::Suspended))
+                    .next_token("t2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token() == Some("t2"))
+            .then_output(move || {
+                ListAccountsOutput::builder()
+                    .accounts(account("333333333333", AccountStatus::PendingClosure))
+                    .accounts(account("444444444444", AccountStatus::Active))
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_organizations,
+            RuleMode::MatchAny,
+            [&org, &first, &second]
+        );
+        let (ids, id) = organization_accounts(&client).await.unwrap();
+        assert_eq!(ids, ["111111111111", "444444444444"]);
+        assert_eq!(id, "o-abc123def4");
+
+        let denied = mock!(aws_sdk_organizations::Client::describe_organization).then_error(|| {
+            aws_sdk_organizations::operation::describe_organization::DescribeOrganizationError::AwsOrganizationsNotInUseException(
+                aws_sdk_organizations::types::error::AwsOrganizationsNotInUseException::builder()
+                    .message("Your account is not a member of an organization.")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_organizations, [&denied]);
+        let e = organization_accounts(&client)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("organizations:DescribeOrganization failed")
+                && e.contains("--accounts-file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn accounts_come_from_one_flag_checked_before_any_call() {
+        let scope = |accounts: &[&str], file: Option<&std::path::Path>, org: bool| ScopeArgs {
+            accounts: accounts.iter().map(|a| a.parse().unwrap()).collect(),
+            accounts_file: file.map(ToOwned::to_owned),
+            organization: org,
+            ..ScopeArgs::default()
+        };
+        assert_eq!(
+            Accounts::from_flags(&scope(&[], None, false)).unwrap(),
+            Accounts::Caller
+        );
+        assert_eq!(
+            Accounts::from_flags(&scope(&[], None, true)).unwrap(),
+            Accounts::Organization
+        );
+        // Repeats dropped, order kept.
+        let listed = Accounts::from_flags(&scope(
+            &["222222222222", "111111111111", "222222222222"],
+            None,
+            false,
+        ))
+        .unwrap();
+        assert_eq!(
+            listed,
+            Accounts::Listed(vec![
+                "222222222222".parse().unwrap(),
+                "111111111111".parse().unwrap()
+            ])
+        );
+        let dir =
+            std::env::temp_dir().join(format!("kms-rotation-accounts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("accounts.txt");
+        std::fs::write(
+            &file,
+            "# prod\n111111111111\n\n  222222222222  # payments\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Accounts::from_flags(&scope(&[], Some(&file), false)).unwrap(),
+            Accounts::Listed(vec![
+                "111111111111".parse().unwrap(),
+                "222222222222".parse().unwrap()
+            ])
+        );
+        std::fs::write(&file, "111111111111\n12345\n").unwrap();
+        let e = Accounts::from_flags(&scope(&[], Some(&file), false))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2: `12345` is not an AWS account id"),
+            "{e}"
+        );
+        std::fs::write(&file, "# nobody\n").unwrap();
+        let e = Accounts::from_flags(&scope(&[], Some(&file), false))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names no account"), "{e}");
+        let e = Accounts::from_flags(&scope(&[], Some(&dir.join("missing")), false))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("cannot read --accounts-file"), "{e}");
+    }
 
     #[test]
     fn regions_keep_their_order_without_repeats() {
