@@ -16,6 +16,7 @@ from parliament import iam_definition
 from support import PACK_DIR, ROOT, TEMPLATES_DIR, Resolver, as_list, iam_policies, load_cfn, load_yaml
 
 CENTRAL_ROLE_ARN = "arn:aws:iam::999988887777:role/kms-rotation-FunctionRole-ABCDEF"
+OPERATOR_ARN = "arn:aws:iam::999988887777:role/security/kms-rotation-operator"
 ORG_ID = "o-abcdefghij"
 
 # Each template with the parameter sets of its deployment shapes.
@@ -49,6 +50,11 @@ CASES = {
     "member-account-roles.yaml": {
         "roles-region": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN},
         "other-region": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "CreateRoles": "false"},
+        # With the operator role of the CLI (tests/baseline/test_operator_role.py), read-only and
+        # allowed to remediate.
+        "operator-read-only": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "OperatorPrincipalArn": OPERATOR_ARN},
+        "operator-remediates": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "OperatorPrincipalArn": OPERATOR_ARN,
+                                "OperatorCanRemediate": "true"},
     },
 }
 
@@ -161,7 +167,8 @@ def test_resource_star_allow_list_matches_the_iam_reference():
         types = {r["resource_type"] for r in privilege(action)["resource_types"]}
         assert types == {""}, f"{action} supports resource-level permissions: {types}"
     # ...and everything else the roles are granted does support them, so is scoped.
-    for action in FUNCTION_ACTIONS | LOG_ACTIONS | REMEDIATION_ACTIONS | {"sts:AssumeRole"}:
+    operator = allowed_actions(RESOLVERS["member-account-roles.yaml[operator-remediates]"], "OperatorRole")
+    for action in FUNCTION_ACTIONS | LOG_ACTIONS | REMEDIATION_ACTIONS | operator | {"sts:AssumeRole"}:
         if action not in RESOURCE_STAR_ALLOWED:
             types = {r["resource_type"] for r in privilege(action)["resource_types"]}
             assert types - {""}, f"{action} has no resource type: add it to the allow-list"

@@ -337,7 +337,13 @@ async fn export_here(
     let mut errors: Vec<CliError> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
     for region in session.regions() {
-        let kms = session.kms_region(region, params);
+        let kms = match session.kms_region(region, params).await {
+            Ok(kms) => kms,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let run = evaluate_one(&kms, params, now.date_naive()).await;
         warnings.extend(run.0.warnings.iter().cloned());
         let complete = run.0.errors.is_empty();
@@ -500,7 +506,13 @@ async fn sync_here(
     let mut rows: Vec<(String, SyncItem, String)> = Vec::new();
     let mut errors: Vec<CliError> = Vec::new();
     for region in session.regions() {
-        let kms = session.kms_region(region, params);
+        let kms = match session.kms_region(region, params).await {
+            Ok(kms) => kms,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let run = evaluate_one(&kms, params, now.date_naive()).await;
         for w in &run.0.warnings {
             eprintln!("warning: {w}");

@@ -102,12 +102,13 @@ pub struct Session {
     sdk: SdkConfig,
     regions: Vec<String>,
     home_region: String,
-    caller: Caller,
+    /// Asked of STS once, by the commands that need it.
+    caller: std::sync::Arc<tokio::sync::OnceCell<Caller>>,
 }
 
 impl Session {
-    /// Load the standard configuration; check that credentials resolve, that there is a Region,
-    /// and who the caller is. `regions` (from `--region`) overrides the environment's Region;
+    /// Load the standard configuration; check that credentials resolve and that there is a
+    /// Region. `regions` (from `--region`) overrides the environment's Region;
     /// with `all_regions` the Regions are listed per account by [`Session::targets`].
     pub async fn load(regions: &[String], all_regions: bool) -> Result<Self, CliError> {
         let sdk = load_sdk_config().await;
@@ -132,12 +133,11 @@ impl Session {
             }
             Err(e) => return Err(CliError::NoCredentials(chain(&e))),
         }
-        let caller = caller(&sdk, &home_region).await?;
         Ok(Self {
             sdk,
             regions,
             home_region,
-            caller,
+            caller: Default::default(),
         })
     }
 
@@ -146,8 +146,11 @@ impl Session {
         &self.regions
     }
 
-    pub fn caller(&self) -> &Caller {
-        &self.caller
+    /// Who runs the command (sts:GetCallerIdentity, asked once).
+    pub async fn caller(&self) -> Result<&Caller, CliError> {
+        self.caller
+            .get_or_try_init(|| caller(&self.sdk, &self.home_region))
+            .await
     }
 
     pub fn kms_client(&self, region: &str) -> aws_sdk_kms::Client {
@@ -155,8 +158,13 @@ impl Session {
     }
 
     /// KMS in one Region of the caller's account.
-    pub fn kms_region(&self, region: &str, params: &RuleParameters) -> KmsRegion {
-        kms_region(&self.sdk, &self.caller.account, region, params)
+    pub async fn kms_region(
+        &self,
+        region: &str,
+        params: &RuleParameters,
+    ) -> Result<KmsRegion, CliError> {
+        let account = &self.caller().await?.account;
+        Ok(kms_region(&self.sdk, account, region, params))
     }
 
     pub fn config_client(&self, region: &str) -> aws_sdk_config::Client {
@@ -176,8 +184,9 @@ impl Session {
         scope: &ScopeArgs,
         params: &RuleParameters,
     ) -> Result<Targets, CliError> {
+        let caller = self.caller().await?;
         let (ids, organization_id) = match accounts {
-            Accounts::Caller => (vec![self.caller.account.clone()], None),
+            Accounts::Caller => (vec![caller.account.clone()], None),
             Accounts::Listed(ids) => (ids.iter().map(ToString::to_string).collect(), None),
             Accounts::Organization => {
                 let (ids, org) = self.organization().await?;
@@ -187,7 +196,7 @@ impl Session {
         let count = ids.len();
         let reached: Vec<(String, Result<Vec<KmsRegion>, CliError>)> = futures::stream::iter(ids)
             .map(|account| async move {
-                let result = self.account(&account, scope, params).await;
+                let result = self.account(caller, &account, scope, params).await;
                 (account, result)
             })
             .buffered(ACCOUNTS_AT_ONCE)
@@ -211,6 +220,7 @@ impl Session {
     /// KMS in each Region of one account, with the credentials to read it.
     async fn account(
         &self,
+        caller: &Caller,
         account: &str,
         scope: &ScopeArgs,
         params: &RuleParameters,
@@ -220,12 +230,12 @@ impl Session {
             region: None,
             message,
         };
-        let sdk = if account == self.caller.account {
+        let sdk = if account == caller.account {
             self.sdk.clone()
         } else {
             let role_arn = format!(
                 "arn:{}:iam::{account}:role/{}",
-                self.caller.partition, scope.role_name
+                caller.partition, scope.role_name
             );
             let provider = AssumeRoleProvider::builder(&role_arn)
                 .session_name("kms-rotation")
