@@ -152,13 +152,14 @@ impl Row for AuditLine {
     }
 }
 
-/// What an audit found: the keys evaluated now (with the exposure of NON_COMPLIANT ones), the
-/// lines of account-Regions an earlier run finished, the keys or account-Regions it could not
-/// evaluate, warnings that change no verdict, and what a Ctrl-C left undone.
+/// What an audit found: the keys evaluated now (with the exposure of NON_COMPLIANT ones) when
+/// their evaluations are kept ([`Plan::keep`]), the output lines of the others and of the
+/// account-Regions an earlier run finished, the keys or account-Regions it could not evaluate,
+/// warnings that change no verdict, and what a Ctrl-C left undone.
 #[derive(Debug, Default)]
 pub(super) struct AuditRun {
     pub keys: Vec<(Audited, Option<Classification>)>,
-    pub resumed: Vec<AuditLine>,
+    pub lines: Vec<AuditLine>,
     pub errors: Vec<CliError>,
     pub warnings: Vec<String>,
     /// Account-Regions not finished because the run was stopped.
@@ -176,6 +177,9 @@ pub(super) struct Plan<'a> {
     pub organization_id: Option<&'a str>,
     pub stop: &'a Stop,
     pub state: Option<&'a State>,
+    /// Keep each key's whole evaluation (for remediate and findings); otherwise only its output
+    /// line is kept, which is what a large organization's audit can hold in memory.
+    pub keep: bool,
 }
 
 /// The aliases of an account-Region, read once by its first key.
@@ -193,7 +197,7 @@ pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
             Some(lines) => {
                 for line in lines {
                     match serde_json::from_value::<AuditLine>(line.clone()) {
-                        Ok(l) => run.resumed.push(l),
+                        Ok(l) => run.lines.push(l),
                         Err(e) => run.errors.push(CliError::Usage(format!(
                             "the state file has a line that is not an audit line ({e}): run again without --resume"
                         ))),
@@ -279,7 +283,12 @@ pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
                 run.left.push((f.account_id.clone(), f.region.clone()));
             }
             run.errors.extend(f.errors);
-            run.keys.extend(f.rows);
+            if plan.keep {
+                run.keys.extend(f.rows);
+            } else {
+                run.lines
+                    .extend(f.rows.iter().map(|(k, e)| AuditLine::new(k, e.as_ref())));
+            }
         },
     )
     .await;
@@ -322,25 +331,17 @@ pub(super) async fn exposure_of(
     }
 }
 
-/// The fingerprint of a run for `--state`: the accounts, Regions and rule parameters it works on
-/// (and `extra`), as a count and a hash, so that `--resume` refuses a file of another run.
+/// The fingerprint of a run for `--state`: the accounts and Regions asked for and the rule
+/// parameters (and `extra`), as a hash, so that `--resume` refuses a file of another run. It is
+/// taken before anything is read, so an account that could not be reached the first time is
+/// tried again on resume.
 pub(super) fn fingerprint(targets: &Targets, params: &RuleParameters, extra: &str) -> String {
     use std::hash::{Hash, Hasher};
-    let mut places: Vec<String> = targets
-        .kms
-        .iter()
-        .map(|k| format!("{}/{}", k.account_id, k.region))
-        .collect();
-    places.sort();
     // The same within one release of the tool (std's SipHash with fixed keys); a state file is
     // resumed by the release that wrote it.
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&places, format!("{params:?}"), extra).hash(&mut h);
-    format!(
-        "{} account-Region(s), run {:016x}",
-        places.len(),
-        h.finish()
-    )
+    (&targets.asked, format!("{params:?}"), extra).hash(&mut h);
+    format!("{} account(s), run {:016x}", targets.accounts, h.finish())
 }
 
 /// What a Ctrl-C left undone, for the summary; `None` when nothing was.
@@ -434,18 +435,15 @@ pub(super) async fn command(
         organization_id: targets.organization_id.as_deref(),
         stop: &stop,
         state: state.as_ref(),
+        keep: matches!(args.output, AuditOutput::Ocsf | AuditOutput::Asff),
     };
     let run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);
     let failed = targets.failed.len();
     let mut errors = targets.failed;
     errors.extend(run.errors);
-    let mut rows: Vec<AuditLine> = run
-        .keys
-        .iter()
-        .map(|(k, e)| AuditLine::new(k, e.as_ref()))
-        .collect();
-    rows.extend(run.resumed);
+    let mut rows: Vec<AuditLine> = run.lines;
+    rows.extend(run.keys.iter().map(|(k, e)| AuditLine::new(k, e.as_ref())));
     rows.sort_by(|a, b| {
         (&a.account_id, &a.region, &a.resource_id).cmp(&(&b.account_id, &b.region, &b.resource_id))
     });

@@ -177,7 +177,9 @@ th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom:
 th { background: var(--panel); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mono, td.fix { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
-td.mono, td.nw { white-space: nowrap; }
+td.mono { overflow-wrap: break-word; }
+td.nw { white-space: nowrap; }
+.scroll { overflow-x: auto; }
 td.fix { overflow-wrap: anywhere; min-width: 220px; }
 td.empty { color: var(--muted); font-style: italic; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; border: 1px solid var(--line); }
@@ -219,42 +221,42 @@ details summary { cursor: pointer; color: var(--muted); margin: 4px 0; }
 <section aria-labelledby="h-noncompliant">
 <h2 id="h-noncompliant">NON_COMPLIANT keys</h2>
 <p class="note">The most exposed first: key policies open to anyone (public), then to other accounts (cross-account), then those whose policy could not be read (unknown), then the rest; within each, by account, Region and key id. <code>kms-rotation remediate</code> fixes them in the same order.</p>
-<table id="noncompliant">
+<div class="scroll"><table id="noncompliant">
 <thead><tr><th>Exposure</th><th>Account</th><th>Region</th><th>Key ID</th><th>Alias</th><th>Reason</th><th>Why</th><th>Fix</th></tr></thead>
 <tbody id="noncompliant-rows"></tbody>
-</table>
+</table></div>
 </section>
 
 <section aria-labelledby="h-exceptions">
 <h2 id="h-exceptions">Exceptions by expiry date</h2>
 <p class="note">Keys whose rotation is off under an exception tag, by the date the exception ends. <span class="badge EXPIRED">EXPIRED</span> the key is NON_COMPLIANT again; <span class="badge EXPIRING_SOON">EXPIRING_SOON</span> ends within the warning window (30 days by default); the dashed line is the day of the run.</p>
 <svg id="timeline" class="chart" role="img" aria-labelledby="h-exceptions"></svg>
-<table id="exceptions">
+<div class="scroll"><table id="exceptions">
 <thead><tr><th>Status</th><th>Expires</th><th class="num">Days left</th><th>Account</th><th>Region</th><th>Key ID</th><th>Alias</th><th>Owner</th><th>Ticket</th><th>Note</th></tr></thead>
 <tbody id="exceptions-rows"></tbody>
-</table>
+</table></div>
 <h3 id="h-malformed">Malformed exception tags</h3>
-<table id="malformed">
+<div class="scroll"><table id="malformed">
 <thead><tr><th>Account</th><th>Region</th><th>Key ID</th><th>Alias</th><th>Tag value</th><th>Note</th></tr></thead>
 <tbody id="malformed-rows"></tbody>
-</table>
+</table></div>
 </section>
 
 <section aria-labelledby="h-failed">
 <h2 id="h-failed">Account-Regions not read</h2>
 <p class="note">Their keys are not in the counts above.</p>
-<table id="failed">
+<div class="scroll"><table id="failed">
 <thead><tr><th>Account</th><th>Region</th><th>Error</th></tr></thead>
 <tbody id="failed-rows"></tbody>
-</table>
+</table></div>
 </section>
 
 <section aria-labelledby="h-figures">
 <h2 id="h-figures">The run</h2>
-<table id="figures">
+<div class="scroll"><table id="figures">
 <thead><tr><th>Figure</th><th class="num">Value</th></tr></thead>
 <tbody id="figures-rows"></tbody>
-</table>
+</table></div>
 </section>
 
 <script type="application/json" id="data">"##;
@@ -462,7 +464,8 @@ const SCRIPT: &str = r##""use strict";
     }
     const annotation = text(k.annotation);
     const at = annotation.indexOf("Fix: ");
-    const hint = at >= 0 ? annotation.slice(at + 5).trim() : "";
+    // A hint cut short with the annotation (decision.rs, fit_annotation) is not shown.
+    const hint = at >= 0 && !annotation.endsWith(" [...]") ? annotation.slice(at + 5).trim() : "";
     if (REMEDIABLE.has(reasonCode(k.reason))) {
       const command = "kms-rotation remediate --apply --region " + text(k.region);
       return { text: hint ? command + "\n(or: " + hint + ")" : command, source: "remediate" };
@@ -498,7 +501,7 @@ const SCRIPT: &str = r##""use strict";
     });
     ncBody.appendChild(row([
       exposureCell,
-      el("td", { class: "mono" }, accountOf(k)),
+      el("td", { class: "mono nw" }, accountOf(k)),
       el("td", { class: "nw" }, text(k.region)),
       el("td", { class: "mono" }, text(k.resourceId)),
       el("td", { class: "mono" }, text(k.alias) || "-"),
@@ -608,9 +611,9 @@ const SCRIPT: &str = r##""use strict";
     statusCell.appendChild(el("span", { class: "badge " + status.replace(/[^A-Z_]/g, "") }, status));
     exBody.appendChild(row([
       statusCell,
-      el("td", { class: "mono" }, text(e.expires)),
+      el("td", { class: "mono nw" }, text(e.expires)),
       el("td", { class: "num" }, text(e.daysLeft)),
-      el("td", { class: "mono" }, accountOf(e)),
+      el("td", { class: "mono nw" }, accountOf(e)),
       el("td", { class: "nw" }, text(e.region)),
       el("td", { class: "mono" }, text(e.resourceId)),
       el("td", { class: "mono" }, text(e.alias) || "-"),
@@ -625,7 +628,7 @@ const SCRIPT: &str = r##""use strict";
   const malBody = document.getElementById("malformed-rows");
   for (const e of malformed) {
     malBody.appendChild(row([
-      el("td", { class: "mono" }, accountOf(e)),
+      el("td", { class: "mono nw" }, accountOf(e)),
       el("td", { class: "nw" }, text(e.region)),
       el("td", { class: "mono" }, text(e.resourceId)),
       el("td", { class: "mono" }, text(e.alias) || "-"),
@@ -640,11 +643,12 @@ const SCRIPT: &str = r##""use strict";
   // --- Failed account-Regions and the run's figures --------------------------------------------
   const failedBody = document.getElementById("failed-rows");
   for (const f of failed) {
+    // An error not tied to an account or a Region has neither.
     failedBody.appendChild(row([
-      el("td", { class: "mono" }, accountOf(f)),
-      el("td", { class: "nw" }, text(f.region)),
+      el("td", { class: "mono nw" }, text(f.accountId) || "-"),
+      el("td", { class: "nw" }, text(f.region) || "-"),
       el("td", {}, text(f.error)),
-    ], { "data-account": accountOf(f), "data-region": text(f.region) }));
+    ], { "data-account": text(f.accountId), "data-region": text(f.region) }));
   }
   if (failed.length === 0) {
     emptyRow(failedBody, 3, "None: every account-Region was read.");

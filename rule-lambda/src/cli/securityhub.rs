@@ -98,6 +98,7 @@ async fn evaluate_one(
         organization_id: None,
         stop: &stop,
         state: None,
+        keep: true,
     };
     let mut run = evaluate_regions(std::slice::from_ref(kms), &plan).await;
     let keys = std::mem::take(&mut run.keys)

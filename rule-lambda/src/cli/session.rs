@@ -94,6 +94,9 @@ pub struct Targets {
     pub organization_id: Option<String>,
     /// The accounts asked for.
     pub accounts: usize,
+    /// What the run was asked to work on: the accounts and the Regions (`--region`s, or every
+    /// enabled one); what a `--state` file is the state of.
+    pub asked: String,
 }
 
 /// The SDK configuration, the caller, and the Regions of this run.
@@ -194,6 +197,17 @@ impl Session {
             }
         };
         let count = ids.len();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let asked = format!(
+            "accounts [{}] in {}",
+            sorted.join(","),
+            if self.regions.is_empty() {
+                "every enabled Region".to_owned()
+            } else {
+                format!("[{}]", self.regions.join(","))
+            }
+        );
         let reached: Vec<(String, Result<Vec<KmsRegion>, CliError>)> = futures::stream::iter(ids)
             .map(|account| async move {
                 let result = self.account(caller, &account, scope, params).await;
@@ -207,6 +221,7 @@ impl Session {
             failed: Vec::new(),
             organization_id,
             accounts: count,
+            asked,
         };
         for (_, result) in reached {
             match result {
