@@ -5,7 +5,8 @@
 //! aws-config's `AssumeRoleProvider` (credentials cached and refreshed for runs longer than a
 //! session). The AWS pages this rests on: STS AssumeRole
 //! (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html), Organizations
-//! ListAccounts, whose `Status` ACTIVE marks accounts that can be worked in
+//! ListAccounts, whose `State` ACTIVE marks accounts that can be worked in (`Status` was retired
+//! on September 9, 2026)
 //! (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html), and
 //! Account ListRegions with `RegionOptStatusContains` ENABLED and ENABLED_BY_DEFAULT
 //! (https://docs.aws.amazon.com/accounts/latest/reference/API_ListRegions.html).
@@ -295,12 +296,23 @@ impl Session {
     }
 }
 
+/// Whether an account of ListAccounts is ACTIVE, by its `State`. The older `Status` was retired
+/// on September 9, 2026 (the Organizations API model, `Account.Status`: "will be retired on
+/// September 9, 2026 ... use the State parameter instead"); it is read only when an answer has no
+/// `State` (an older endpoint or an emulator).
+fn is_active(account: &aws_sdk_organizations::types::Account) -> bool {
+    use aws_sdk_organizations::types::{AccountState, AccountStatus};
+    match account.state() {
+        Some(state) => *state == AccountState::Active,
+        None => account.status() == Some(&AccountStatus::Active),
+    }
+}
+
 /// The ACTIVE accounts of the organization (ListAccounts, every page) and its id
 /// (DescribeOrganization).
 async fn organization_accounts(
     org: &aws_sdk_organizations::Client,
 ) -> Result<(Vec<String>, String), CliError> {
-    use aws_sdk_organizations::types::AccountStatus;
     let failed = |operation: &str, message: String| {
         CliError::Usage(format!(
             "organizations:{operation} failed: {message}. --organization runs from the management account or a delegated administrator, with organizations:{operation} allowed; or list the accounts with --accounts-file"
@@ -324,7 +336,7 @@ async fn organization_accounts(
     let ids = pages
         .into_iter()
         .flat_map(|page| page.accounts.unwrap_or_default())
-        .filter(|a| a.status() == Some(&AccountStatus::Active))
+        .filter(is_active)
         .filter_map(|a| a.id)
         .collect();
     Ok((ids, id))
@@ -495,8 +507,11 @@ mod tests {
     async fn the_organization_is_its_active_accounts_of_every_page() {
         use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationOutput;
         use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
-        use aws_sdk_organizations::types::{Account, AccountStatus, Organization};
-        let account = |id: &str, status| Account::builder().id(id).status(status).build();
+        use aws_sdk_organizations::types::{Account, AccountState, AccountStatus, Organization};
+        // An answer of today carries State (Status was retired on 2026-09-09); an older one only
+        // Status.
+        let account = |id: &str, state| Account::builder().id(id).state(state).build();
+        let old_style = |id: &str, status| Account::builder().id(id).status(status).build();
         let org = mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
             DescribeOrganizationOutput::builder()
                 .organization(Organization::builder().id("o-abc123def4").build())
@@ -506,8 +521,18 @@ mod tests {
             .match_requests(|r| r.next_token().is_none())
             .then_output(move || {
                 ListAccountsOutput::builder()
-                    .accounts(account("111111111111", AccountStatus::Active))
-                    .accounts(account("222222222222", AccountStatus::Suspended))
+                    .accounts(account("111111111111", AccountState::Active))
+                    .accounts(account("222222222222", AccountState::Suspended))
+                    .accounts(old_style("555555555555", AccountStatus::Active))
+                    .accounts(old_style("666666666666", AccountStatus::Suspended))
+                    // State wins over a stale Status.
+                    .accounts(
+                        Account::builder()
+                            .id("777777777777")
+                            .state(AccountState::Closed)
+                            .status(AccountStatus::Active)
+                            .build(),
+                    )
                     .next_token("t2")
                     .build()
             });
@@ -515,8 +540,9 @@ mod tests {
             .match_requests(|r| r.next_token() == Some("t2"))
             .then_output(move || {
                 ListAccountsOutput::builder()
-                    .accounts(account("333333333333", AccountStatus::PendingClosure))
-                    .accounts(account("444444444444", AccountStatus::Active))
+                    .accounts(account("333333333333", AccountState::PendingClosure))
+                    .accounts(account("444444444444", AccountState::Active))
+                    .accounts(account("888888888888", AccountState::PendingActivation))
                     .build()
             });
         let client = mock_client!(
@@ -525,7 +551,7 @@ mod tests {
             [&org, &first, &second]
         );
         let (ids, id) = organization_accounts(&client).await.unwrap();
-        assert_eq!(ids, ["111111111111", "444444444444"]);
+        assert_eq!(ids, ["111111111111", "555555555555", "444444444444"]);
         assert_eq!(id, "o-abc123def4");
 
         let denied = mock!(aws_sdk_organizations::Client::describe_organization).then_error(|| {
