@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DENY_VERSION := 0.20.2
 DENY := .tools/bin/cargo-deny
 
-.PHONY: demo test venv rust-checks deny pytest fuzz bench bench-iac package clean-venv
+.PHONY: demo test venv rust-checks deny pytest chromium fuzz bench bench-iac package clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -45,7 +45,16 @@ $(DENY):
 deny: $(DENY)
 	$(DENY) --locked check licenses bans sources
 
-pytest: venv
+# Debian's chromium, for the browser test of `audit --report` (tests/e2e/test_report.py), unless a
+# chromium or Chrome is on PATH already; with sudo when not root.
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then :; \
+	else \
+	  SUDO=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium; \
+	fi
+
+pytest: venv chromium
 	$(VENV)/bin/ruff check tests tools
 	$(PY) -m pytest tests -q -p no:cacheprovider
 

@@ -17,6 +17,10 @@ Besides the faults, the proxy can play Config's PutEvaluations itself (moto only
 list a share of the evaluations in `FailedEvaluations`, refuse the token
 (`InvalidResultTokenException`), or accept a real-looking token. And it can deny STS AssumeRole.
 Every PutEvaluations answer it passes back is recorded: what Config took, and what it did not.
+For runs over many accounts and Regions it can deny AssumeRole into some accounts only
+(`assume_role_denied_accounts`), and refuse KMS requests signed for some Regions
+(`kms_denied_regions`: `UnrecognizedClientException`, AWS's answer in a Region not enabled in the
+account).
 
 Used as a context manager: `with FaultProxy(moto_url) as proxy: ... proxy.url ...`.
 """
@@ -53,6 +57,11 @@ class Plan:
     invalid_result_token: bool = False  # every call: InvalidResultTokenException
     accept_token: str | None = None  # a non-TESTMODE token the proxy takes (moto would not)
     assume_role_denied: bool = False
+    # AssumeRole whose RoleArn names one of these accounts: STS's AccessDenied, as above.
+    assume_role_denied_accounts: tuple[str, ...] = ()
+    # KMS requests signed for one of these Regions (SigV4 credential scope): HTTP 400
+    # UnrecognizedClientException, as AWS answers in a Region not enabled in the account.
+    kms_denied_regions: tuple[str, ...] = ()
     # ListKeys answers AccessDeniedException (not retried) from this page on (1 = the first page).
     list_keys_denied_from_page: int | None = None
     # Seconds DescribeKey, GetKeyRotationStatus and ListResourceTags are held back, so keys are
@@ -94,6 +103,26 @@ def _json(status: int, body: dict) -> tuple[int, dict, bytes]:
 
 def _json_error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:
     return _json(status, {"__type": code, "message": message})
+
+
+def _header(headers: dict, name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
+def signed_region(headers: dict) -> str:
+    """The Region a request was signed for: `Credential=AKID/date/REGION/service/aws4_request`."""
+    auth = _header(headers, "Authorization")
+    if "Credential=" not in auth:
+        return ""
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else ""
+
+
+def role_account(text: str) -> str:
+    """The account of an AssumeRole request's RoleArn (`arn:aws:iam::ACCOUNT:role/NAME`)."""
+    arn = urllib.parse.parse_qs(text).get("RoleArn", [""])[0]
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
 
 
 def _query_error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:
@@ -224,7 +253,7 @@ class FaultProxy:
             else:
                 return self._fault(service, kind)
         if service == "sts":
-            if plan.assume_role_denied:
+            if plan.assume_role_denied or role_account(text) in plan.assume_role_denied_accounts:
                 with self._lock:
                     journal.injected["assume_role_denied"] += 1
                 return _query_error(
@@ -234,6 +263,12 @@ class FaultProxy:
             answer = self._forward(method, path, headers, body)
             self._record_credentials(answer)
             return answer
+        if service == "kms" and plan.kms_denied_regions and signed_region(headers) in plan.kms_denied_regions:
+            with self._lock:
+                journal.injected["kms_region_denied"] += 1
+            return _json_error(
+                400, "UnrecognizedClientException", "The security token included in the request is invalid."
+            )
         if operation == "PutEvaluations":
             return self._put_evaluations(plan, journal, method, path, headers, body, payload)
         if operation == "ListKeys":

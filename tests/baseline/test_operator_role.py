@@ -19,7 +19,6 @@ resource-level scoping in test_iam_policies.py (CASES, "operator-read-only" and
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import botocore.session
 import pytest

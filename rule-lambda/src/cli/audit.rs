@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::args::{AuditArgs, AuditOutput, Output, ScopeArgs};
 use super::fleet::{self, Finished, Stop};
-use super::output::{or_dash, warn, Report, Row};
+use super::output::{or_dash, warn, ErrorCounts, Report, Row};
 use super::session::{Accounts, Session, Targets};
 use super::state::State;
 use super::{CliError, Exit};
@@ -368,27 +368,23 @@ pub(super) fn left_undone(left: &[(String, String)]) -> Option<String> {
 }
 
 /// The counts line printed after the results.
-fn summary(report: &Report<AuditLine>, regions: usize, accounts: usize, failed: usize) -> String {
+fn summary(report: &Report<AuditLine>, regions: usize, accounts: usize) -> String {
     let count = |compliance| report.count(|k| k.is(compliance));
     let of_accounts = if accounts > 1 {
         format!(" of {accounts} account(s)")
     } else {
         String::new()
     };
-    let mut text = format!(
-        "{} key(s) in {regions} Region(s){of_accounts}: {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE, {} not evaluated (errors)",
+    let errors = ErrorCounts::of(&report.errors);
+    format!(
+        "{} key(s) in {regions} Region(s){of_accounts}: {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE, {} not evaluated (errors){}",
         report.rows.len(),
         count(Compliance::Compliant),
         count(Compliance::NonCompliant),
         count(Compliance::NotApplicable),
-        report.errors.len() - failed,
-    );
-    if failed > 0 {
-        text.push_str(&format!(
-            "; {failed} account(s) or account-Region(s) not read"
-        ));
-    }
-    text
+        errors.keys,
+        errors.places_note(),
+    )
 }
 
 /// Flag combinations `audit` refuses before any AWS call.
@@ -439,7 +435,6 @@ pub(super) async fn command(
     };
     let run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);
-    let failed = targets.failed.len();
     let mut errors = targets.failed;
     errors.extend(run.errors);
     let mut rows: Vec<AuditLine> = run.lines;
@@ -451,7 +446,7 @@ pub(super) async fn command(
     regions.sort_unstable();
     regions.dedup();
     let mut report = Report { rows, errors };
-    let mut summary = summary(&report, regions.len(), targets.accounts, failed);
+    let mut summary = summary(&report, regions.len(), targets.accounts);
     if let Some(left) = left_undone(&run.left) {
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
@@ -563,18 +558,22 @@ fn write_report(
                 region,
                 message,
             } => json!({"accountId": account, "region": region, "error": message}),
+            CliError::Kms {
+                account, region, ..
+            } => json!({"accountId": account, "region": region, "error": e.to_string()}),
             other => json!({"accountId": null, "region": null, "error": other.to_string()}),
         })
         .collect();
-    let mut figures = serde_json::Map::new();
-    figures.insert("accounts".into(), json!(accounts));
-    figures.insert("regions".into(), json!(regions));
-    figures.insert("keys".into(), json!(report.rows.len()));
-    figures.insert("errors".into(), json!(report.errors.len()));
-    figures.insert(
-        "wall seconds".into(),
-        json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
-    );
+    let figures = [
+        ("accounts", json!(accounts)),
+        ("Regions", json!(regions)),
+        ("keys", json!(report.rows.len())),
+        ("errors", json!(report.errors.len())),
+        (
+            "wall seconds",
+            json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+        ),
+    ];
     let page = super::report::render(&super::report::ReportInput {
         generated: Utc::now(),
         keys: &keys,

@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 
 use super::args::{ExceptionsArgs, ScopeArgs};
 use super::fleet::{self, Stop};
-use super::output::{or_dash, Report, Row};
+use super::output::{or_dash, ErrorCounts, Report, Row};
 use super::session::{Accounts, Session};
 use super::{CliError, Exit};
 use crate::exception::ExceptionTag;
@@ -284,14 +284,16 @@ pub(super) async fn scan(
 /// The counts line printed after the results.
 fn summary(report: &Report<Found>, tag_key: &str, regions: usize, within_days: u32) -> String {
     let count = |is: fn(&Status) -> bool| report.count(|f| is(&f.status));
+    let errors = ErrorCounts::of(&report.errors);
     format!(
-        "{} key(s) with the exception tag {tag_key} in {regions} Region(s): {} valid, {} expiring within {within_days} days, {} expired, {} malformed, {} not checked (errors)",
+        "{} key(s) with the exception tag {tag_key} in {regions} Region(s): {} valid, {} expiring within {within_days} days, {} expired, {} malformed, {} not checked (errors){}",
         report.rows.len(),
         count(|s| matches!(s, Status::Valid { .. })),
         count(|s| matches!(s, Status::ExpiringSoon { .. })),
         count(|s| matches!(s, Status::Expired { .. })),
         count(|s| matches!(s, Status::Malformed { .. })),
-        report.errors.len(),
+        errors.keys,
+        errors.places_note(),
     )
 }
 
@@ -314,7 +316,6 @@ pub(super) async fn command(
         &stop,
     )
     .await;
-    let failed = targets.failed.len();
     report.errors.splice(0..0, targets.failed);
     let mut regions: Vec<&str> = targets.kms.iter().map(|k| k.region.as_str()).collect();
     regions.sort_unstable();
@@ -325,11 +326,6 @@ pub(super) async fn command(
         regions.len(),
         args.within_days,
     );
-    if failed > 0 {
-        summary.push_str(&format!(
-            "; {failed} account(s) or account-Region(s) not read"
-        ));
-    }
     if let Some(left) = super::audit::left_undone(&left) {
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));

@@ -66,8 +66,12 @@ pub enum CliError {
     NoRegion,
     #[error("{0}")]
     Usage(String),
-    #[error("{}", explain_kms(region, error))]
-    Kms { region: String, error: KmsError },
+    #[error("{}", explain_kms(&format!("{region} of account {account}"), error))]
+    Kms {
+        account: String,
+        region: String,
+        error: Box<KmsError>,
+    },
     #[error("{}", explain_config(region, error))]
     Config { region: String, error: ConfigError },
     #[error("{0}")]
@@ -93,8 +97,9 @@ impl CliError {
     /// A KMS failure in `region` of `account`.
     pub fn kms(account: &str, region: &str, error: KmsError) -> Self {
         Self::Kms {
-            region: format!("{region} of account {account}"),
-            error,
+            account: account.to_owned(),
+            region: region.to_owned(),
+            error: Box::new(error),
         }
     }
 }
@@ -118,9 +123,14 @@ pub fn explain_kms(region: &str, e: &KmsError) -> String {
             "kms:{op}{key} in {region} was throttled {MAX_ATTEMPTS} times in a row: run again later, or lower --max-rate. {}",
             e.message
         ),
+        // What KMS answers in a Region that is not enabled in the account (an opt-in Region),
+        // as well as to unknown credentials: both are said.
+        Some("UnrecognizedClientException") => format!(
+            "AWS did not recognise the credentials for kms:{op} in {region}: if they work in other Regions, {region} is probably not enabled in the account (an opt-in Region: enable it, or leave it out of --region); otherwise refresh them (`aws sso login`, new keys) or check AWS_PROFILE. {}",
+            e.message
+        ),
         Some(
-            "UnrecognizedClientException"
-            | "InvalidClientTokenId"
+            "InvalidClientTokenId"
             | "ExpiredTokenException"
             | "ExpiredToken"
             | "InvalidSignatureException",

@@ -147,6 +147,39 @@ impl<R: Row> Report<R> {
     }
 }
 
+/// The errors of a run, counted for its summary: keys that could not be evaluated, and accounts
+/// or account-Regions that could not be read (a role not assumed, a listing that failed or broke
+/// off). A Ctrl-C is said apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ErrorCounts {
+    pub keys: usize,
+    pub places: usize,
+}
+
+impl ErrorCounts {
+    pub(super) fn of(errors: &[CliError]) -> Self {
+        let mut counts = Self { keys: 0, places: 0 };
+        for e in errors {
+            match e {
+                CliError::Interrupted(_) => {}
+                CliError::Unreachable { .. } => counts.places += 1,
+                CliError::Kms { error, .. } if error.operation == "ListKeys" => counts.places += 1,
+                _ => counts.keys += 1,
+            }
+        }
+        counts
+    }
+
+    /// `; N account(s) or account-Region(s) not read`, when any.
+    pub(super) fn places_note(self) -> String {
+        if self.places == 0 {
+            String::new()
+        } else {
+            format!("; {} account(s) or account-Region(s) not read", self.places)
+        }
+    }
+}
+
 /// Progress on stderr, drawn only when stderr is a terminal (pipes, logs and tests see nothing):
 /// a bar of `total` when it is known, a spinning counter otherwise. `what` names what is counted.
 pub(super) fn progress(total: Option<u64>, what: &str) -> ProgressBar {

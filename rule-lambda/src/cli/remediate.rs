@@ -16,7 +16,7 @@ use super::audit::{
     evaluate_regions, exposure_of, fingerprint, left_undone, Audited, Plan, CONCURRENCY,
 };
 use super::fleet::Stop;
-use super::output::{or_dash, progress, say, warn, Report, Row};
+use super::output::{or_dash, progress, say, warn, ErrorCounts, Report, Row};
 use super::session::{Accounts, Session};
 use super::state::State;
 use super::{CliError, Exit};
@@ -123,6 +123,17 @@ pub(super) async fn command(
     let mut report = Report { rows, errors };
     let mut summary = summary(&report, args, &planned);
     if let Some(left) = left_undone(&run.left) {
+        summary.push_str(&format!("\n{left}"));
+        report.errors.push(CliError::Interrupted(left));
+    } else if stop.is_set() {
+        let left = format!(
+            "stopped by Ctrl-C: the keys in flight were finished, the keys not applied are listed; {}",
+            if state.is_some() {
+                "run the same command with --resume to go on"
+            } else {
+                "run it again to go on (keys already changed show as already compliant)"
+            }
+        );
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
     }
@@ -440,15 +451,26 @@ async fn apply(
     for (i, batch) in planned.iter().enumerate() {
         let n = i + 1;
         progress.set_message(format!("batch {n}/{total_batches}"));
-        if stop.is_set() {
+        let by_ctrl_c = stop.is_set();
+        if by_ctrl_c {
             confirm = Confirm::StoppedAt(n);
         }
         confirm.before(n, total_batches, batch, &progress);
         if let Confirm::StoppedAt(at) = confirm {
+            let why = if by_ctrl_c {
+                "stopped by Ctrl-C"
+            } else {
+                "stopped"
+            };
+            let again = if by_ctrl_c && state.is_some() {
+                "run the same command with --resume to go on"
+            } else {
+                "run again to continue"
+            };
             for action in batch {
                 rows.extend(triaged.rows(action, &args.priority_tags, |_| {
                     Outcome::NotApplied(format!(
-                        "not applied: stopped before batch {at}/{total_batches}; run again to continue"
+                        "not applied: {why} before batch {at}/{total_batches}; {again}"
                     ))
                 }));
             }
@@ -563,10 +585,12 @@ fn summary(report: &Report<Remediated>, args: &RemediateArgs, planned: &[Vec<Act
     let count = |is: fn(&Outcome) -> bool| report.count(|r| is(&r.outcome));
     let already = count(|o| matches!(o, Outcome::AlreadyCompliant(_)));
     let skipped = count(|o| matches!(o, Outcome::Skipped(_)));
-    let errors = report.errors.len();
+    let counts = ErrorCounts::of(&report.errors);
+    let errors = counts.keys;
+    let places = counts.places_note();
     if args.apply {
         format!(
-            "remediate: {} changed, {} failed, {} not applied, {already} already compliant, {skipped} skipped, {errors} not evaluated (errors)",
+            "remediate: {} changed, {} failed, {} not applied, {already} already compliant, {skipped} skipped, {errors} not evaluated (errors){places}",
             count(|o| matches!(o, Outcome::Changed(_))),
             count(|o| matches!(o, Outcome::Failed(_))),
             count(|o| matches!(o, Outcome::NotApplied(_))),
@@ -574,7 +598,7 @@ fn summary(report: &Report<Remediated>, args: &RemediateArgs, planned: &[Vec<Act
     } else {
         let calls: usize = planned.iter().map(Vec::len).sum();
         format!(
-            "remediate (plan only, nothing changed): {} key(s) to change with {calls} EnableKeyRotation call(s) in {} batch(es) of up to {}, {already} already compliant, {skipped} skipped, {errors} not evaluated (errors). Run again with --apply to make the changes.",
+            "remediate (plan only, nothing changed): {} key(s) to change with {calls} EnableKeyRotation call(s) in {} batch(es) of up to {}, {already} already compliant, {skipped} skipped, {errors} not evaluated (errors){places}. Run again with --apply to make the changes.",
             count(|o| matches!(o, Outcome::Planned { .. })),
             planned.len(),
             args.batch_size,

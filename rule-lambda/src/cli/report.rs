@@ -37,9 +37,9 @@ pub(super) struct ReportInput<'a> {
     pub exceptions: &'a [Value],
     /// Account-Regions that could not be read: {accountId, region, error}.
     pub failed: &'a [Value],
-    /// The run's figures, an object of name -> number|string (e.g. accounts, regions, keys,
-    /// wall seconds, KMS calls); shown as a table in the given order.
-    pub figures: &'a serde_json::Map<String, Value>,
+    /// The run's figures, name and number or string (e.g. accounts, regions, keys, wall
+    /// seconds); shown as a table in this order.
+    pub figures: &'a [(&'a str, Value)],
 }
 
 /// The page, one self-contained HTML document.
@@ -697,7 +697,7 @@ mod tests {
         keys: Vec<Value>,
         exceptions: Vec<Value>,
         failed: Vec<Value>,
-        figures: serde_json::Map<String, Value>,
+        figures: Vec<(&'static str, Value)>,
     }
 
     impl Sample {
@@ -705,11 +705,12 @@ mod tests {
             let mut exposed = key("111111111111", "eu-west-1", "k-public", "NON_COMPLIANT");
             exposed["exposure"] = json!("public");
             exposed["fix"] = json!("kms-rotation remediate --apply --region eu-west-1");
-            let mut figures = serde_json::Map::new();
-            // Not in alphabetical order: the page keeps the map's order.
-            figures.insert("wall seconds".into(), json!(1.5));
-            figures.insert("accounts".into(), json!(2));
-            figures.insert("mode".into(), json!("organization"));
+            // Not in alphabetical order: the page keeps the given order.
+            let figures = vec![
+                ("wall seconds", json!(1.5)),
+                ("accounts", json!(2)),
+                ("mode", json!("organization")),
+            ];
             Self {
                 keys: vec![
                     key("111111111111", "us-east-1", "k1", "COMPLIANT"),
@@ -794,7 +795,7 @@ mod tests {
         sample.keys[1]["annotation"] = json!(format!("<!--{hostile}"));
         sample.exceptions[0]["owner"] = json!(hostile);
         sample.failed[0]["error"] = json!(hostile);
-        sample.figures.insert(hostile.into(), json!(hostile));
+        sample.figures.push((hostile, json!(hostile)));
         let page = render(&sample.input());
 
         let (text, rest) = embedded(&page);
@@ -837,13 +838,12 @@ mod tests {
 
     #[test]
     fn an_empty_run_renders() {
-        let figures = serde_json::Map::new();
         let page = render(&ReportInput {
             generated: chrono::Utc::now(),
             keys: &[],
             exceptions: &[],
             failed: &[],
-            figures: &figures,
+            figures: &[],
         });
         let (text, _) = embedded(&page);
         let data: Value = serde_json::from_str(text).unwrap();

@@ -260,16 +260,21 @@ impl Session {
                 .build()
                 .await;
             // Assumed once here, so that a role that cannot be assumed is named before any key
-            // is read; the clients then refresh the credentials as they expire.
-            if let Err(e) = provider.provide_credentials().await {
-                return Err(unreachable(format!(
+            // is read; the clients take these credentials first, then refresh them as they
+            // expire.
+            let first = provider.provide_credentials().await.map_err(|e| {
+                unreachable(format!(
                     "sts:AssumeRole {role_arn} failed: {}. The role must exist in the account and trust the identity you run as (--role-name; see docs/operator-guide.md, Many accounts)",
                     chain(&e)
-                )));
-            }
+                ))
+            })?;
+            let primed = Primed {
+                first: std::sync::Mutex::new(Some(first)),
+                provider,
+            };
             self.sdk
                 .to_builder()
-                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .credentials_provider(SharedCredentialsProvider::new(primed))
                 .build()
         };
         let regions = if self.regions.is_empty() {
@@ -340,6 +345,36 @@ async fn organization_accounts(
         .filter_map(|a| a.id)
         .collect();
     Ok((ids, id))
+}
+
+/// A role's credentials: the first ones, taken when the role was checked, then the provider's
+/// (which assumes the role again). The clients' identity cache asks again only as they expire, so
+/// an account costs one AssumeRole an hour.
+#[derive(Debug)]
+struct Primed {
+    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
+    provider: AssumeRoleProvider,
+}
+
+impl ProvideCredentials for Primed {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match first {
+            Some(credentials) => {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+            }
+            None => self.provider.provide_credentials(),
+        }
+    }
 }
 
 /// The caller's account and partition (sts:GetCallerIdentity, which needs no permission).
