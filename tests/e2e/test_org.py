@@ -166,6 +166,21 @@ def test_audit_of_several_accounts_and_regions(cli, kms_in):
         assert line.split()[3:5] == [region, compliance]
 
 
+def test_findings_of_several_accounts_carry_each_keys_account_and_region(cli, kms_in):
+    expected = fleet(kms_in, {(A, EAST): (1, 1, 0), (B, WEST): (0, 1, 1)})
+
+    ocsf = cli("audit", "--accounts", f"{A},{B}", "--region", EAST, "--region", WEST, "--output", "ocsf")
+    asff = cli("audit", "--accounts", f"{A},{B}", "--region", EAST, "--region", WEST, "--output", "asff")
+
+    assert ocsf.returncode == asff.returncode == 1, ocsf.stderr + asff.stderr
+    found = {(f["cloud"]["account"]["uid"], f["cloud"]["region"], f["resources"][0]["uid"].rsplit("/", 1)[1])
+             for f in rows_of(ocsf.stdout)}
+    assert found == set(expected)
+    found = {(f["AwsAccountId"], f["Region"], f["Resources"][0]["Id"].rsplit("/", 1)[1])
+             for f in rows_of(asff.stdout)}
+    assert found == set(expected)
+
+
 # --- 2. an account and an account-Region that cannot be read -------------------------------------
 
 

@@ -15,10 +15,10 @@ use super::fleet::Stop;
 use super::output::{json_lines, table};
 use super::session::Session;
 use super::{CliError, Exit};
-use crate::aws_error::{describe, is_access_denied, is_throttling};
+use crate::aws_error::{is_access_denied, is_throttling};
 use crate::decision::Reason;
 use crate::findings::{
-    asff, asff_id, asff_status, partition_of, product_arn, Asff, FindingError, Subject, Times,
+    asff, asff_id, asff_status, partition_of, product_arn, Asff, Subject, Times,
 };
 use crate::kms::KmsRegion;
 use crate::params::RuleParameters;
@@ -43,25 +43,6 @@ pub fn explain(e: &HubError) -> String {
         ),
         _ => e.to_string(),
     }
-}
-
-/// The account the caller's credentials belong to (sts:GetCallerIdentity), for findings whose key
-/// ARN is not known and for the ProductArn.
-pub async fn caller_account(region: &str) -> Result<String, CliError> {
-    let sdk = crate::clients::load_sdk_config().await;
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&sdk)
-            .region(Region::new(region.to_owned()))
-            .build(),
-    );
-    let out = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| CliError::Sts(describe(&e)))?;
-    out.account
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| CliError::Sts("the answer has no Account".into()))
 }
 
 /// A Security Hub client in `region`, with the session's configuration.
@@ -108,13 +89,12 @@ async fn evaluate_one(
     (run, keys)
 }
 
-/// The subjects of the audited keys of one Region. `account` is used for keys without an ARN;
-/// when it is `None` and such a key comes up, it is asked of STS once.
+/// The subjects of the audited keys of one account-Region (its account is the one of keys
+/// without an ARN).
 pub async fn subjects(
     kms: &KmsRegion,
     keys: &[Audited],
     params: &RuleParameters,
-    account: &mut Option<String>,
 ) -> (Vec<Subject>, Vec<CliError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -138,31 +118,14 @@ pub async fn subjects(
         } else {
             None
         };
-        let make = |account: Option<&str>| {
-            Subject::new(
-                &kms.region,
-                e,
-                k.alias.clone(),
-                tag.as_ref(),
-                account,
-                params.max_rotation_period_in_days,
-            )
-        };
-        let subject = match make(account.as_deref()) {
-            Err(FindingError::NoAccount { .. }) if account.is_none() => {
-                match caller_account(&kms.region).await {
-                    Ok(a) => {
-                        *account = Some(a);
-                        make(account.as_deref())
-                    }
-                    Err(err) => {
-                        errors.push(err);
-                        continue;
-                    }
-                }
-            }
-            other => other,
-        };
+        let subject = Subject::new(
+            &kms.region,
+            e,
+            k.alias.clone(),
+            tag.as_ref(),
+            Some(&kms.account_id),
+            params.max_rotation_period_in_days,
+        );
         match subject {
             Ok(s) => out.push(s),
             Err(err) => errors.push(CliError::Usage(err.to_string())),
@@ -181,9 +144,8 @@ pub async fn audit_findings(
 ) -> (Vec<Value>, Vec<CliError>) {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    let mut account = None;
     for r in regions {
-        let (subjects, errs) = subjects(r, keys, params, &mut account).await;
+        let (subjects, errs) = subjects(r, keys, params).await;
         errors.extend(errs);
         lines.extend(subjects.iter().map(|s| {
             if ocsf {
@@ -349,15 +311,9 @@ async fn export_here(
         warnings.extend(run.0.warnings.iter().cloned());
         let complete = run.0.errors.is_empty();
         errors.extend(run.0.errors);
-        let account = match caller_account(region).await {
-            Ok(a) => a,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        let mut acct = Some(account.clone());
-        let (subjects, errs) = subjects(&kms, &run.1, params, &mut acct).await;
+        // The caller's account: the findings go to its own product.
+        let account = kms.account_id.clone();
+        let (subjects, errs) = subjects(&kms, &run.1, params).await;
         let complete = complete && errs.is_empty();
         errors.extend(errs);
         let hub = Hub::new(hub_client(region).await, region);
@@ -519,8 +475,7 @@ async fn sync_here(
             eprintln!("warning: {w}");
         }
         errors.extend(run.0.errors);
-        let mut account = None;
-        let (subjects, errs) = subjects(&kms, &run.1, params, &mut account).await;
+        let (subjects, errs) = subjects(&kms, &run.1, params).await;
         errors.extend(errs);
         let keys: HashMap<String, KeyException> = subjects
             .iter()
