@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DENY_VERSION := 0.20.2
 DENY := .tools/bin/cargo-deny
 
-.PHONY: demo test venv rust-checks deny pytest chromium fuzz bench bench-iac package clean-venv
+.PHONY: demo test venv rust-checks deny pytest chromium fuzz bench bench-org bench-iac package clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -68,6 +68,12 @@ fuzz:
 bench:
 	cargo build --release -p rule-lambda --bin kms-rotation-rule
 	cargo run --release -p kms-rotation-bench
+
+# `kms-rotation audit` over a simulated organization: 200 accounts × 4 Regions × 250 keys, a full
+# run, then one killed half-way and resumed (docs/performance.md, Organization scale).
+bench-org:
+	cargo build --release -p rule-lambda --bin kms-rotation
+	cargo run --release -p kms-rotation-bench -- org
 
 # check-iac on 1,000 template files, timed (docs/shift-left.md).
 bench-iac:

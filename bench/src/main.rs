@@ -11,6 +11,7 @@
 //!
 //! The last line of output is one JSON object describing the largest run.
 
+mod org;
 mod runtime;
 mod sim;
 
@@ -108,6 +109,15 @@ struct Cli {
     /// run, fault runs of 1,000 keys. Flags given explicitly win over it.
     #[arg(long)]
     quick: bool,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// `kms-rotation audit` over a simulated organization (`make bench-org`): by default 200
+    /// accounts × 4 Regions × 250 keys; a full run, then one killed half-way and resumed.
+    Org(org::OrgCli),
 }
 
 /// The rule parameters whose effect the simulated account models (ExecutionRoleName is not: the
@@ -960,7 +970,25 @@ fn round(x: f64, digits: i32) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args = match Args::from_cli(Cli::parse()) {
+    let mut cli = Cli::parse();
+    if let Some(Sub::Org(org_cli)) = cli.command.take() {
+        match org::main(org_cli).await {
+            Ok(problems) if problems.is_empty() => {}
+            Ok(problems) => {
+                eprintln!("kms-rotation-bench org: FAILED:");
+                for p in &problems {
+                    eprintln!("  {p}");
+                }
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("kms-rotation-bench org: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let args = match Args::from_cli(cli) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("kms-rotation-bench: {e}");

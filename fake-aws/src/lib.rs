@@ -16,11 +16,15 @@
 //! arrive in), then the answer. It validates PutEvaluations as Config does (1..100 evaluations,
 //! ComplianceResourceId 1..768 characters, Annotation 1..256, ComplianceType COMPLIANT /
 //! NON_COMPLIANT / NOT_APPLICABLE, a ResultToken) and writes everything in a [`Journal`].
+//!
+//! [`Org`] is an organization of many such accounts × Regions behind one HTTP server, for the
+//! organization-scale benchmark of `kms-rotation audit` (`make bench-org`).
 
 mod account;
 mod catalogue;
 mod connector;
 mod journal;
+mod org;
 mod plan;
 mod protocol;
 mod server;
@@ -43,6 +47,10 @@ pub use connector::{
     BASE_SECRET_ACCESS_KEY, BASE_SESSION_TOKEN,
 };
 pub use journal::{Batch, Journal, Received};
+pub use org::{
+    member_access_key_id, org_quota, Org, OrgConfig, OrgCounts, FIRST_MEMBER_ACCOUNT,
+    MANAGEMENT_ACCOUNT, ORG_OPERATIONS, ORG_REGIONS, ORG_ROLE_NAME,
+};
 pub use plan::{hash01, kms_quota, Fault, FaultPlan, Traffic, ATTEMPT_TIMEOUT, QUOTA_OPERATIONS};
 
 use plan::{unit, Bucket};

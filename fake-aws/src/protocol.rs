@@ -40,7 +40,7 @@ pub(crate) fn json_error(status: u16, code: &str, message: &str) -> Answer {
     json_response(status, json!({"__type": code, "message": message}))
 }
 
-fn xml_response(status: u16, body: String) -> Answer {
+pub(crate) fn xml_response(status: u16, body: String) -> Answer {
     Answer {
         status,
         content_type: "text/xml",
@@ -48,7 +48,7 @@ fn xml_response(status: u16, body: String) -> Answer {
     }
 }
 
-fn query_error(status: u16, code: &str, message: &str) -> Answer {
+pub(crate) fn query_error(status: u16, code: &str, message: &str) -> Answer {
     xml_response(
         status,
         format!(
@@ -57,7 +57,7 @@ fn query_error(status: u16, code: &str, message: &str) -> Answer {
     )
 }
 
-fn denied(action: &str) -> Answer {
+pub(crate) fn denied(action: &str) -> Answer {
     json_error(
         400,
         "AccessDeniedException",
@@ -65,7 +65,7 @@ fn denied(action: &str) -> Answer {
     )
 }
 
-fn not_found(input: &Value) -> Answer {
+pub(crate) fn not_found(input: &Value) -> Answer {
     json_error(
         400,
         "NotFoundException",
@@ -108,13 +108,18 @@ fn next_rotation_date() -> f64 {
 }
 
 fn describe_key(key: &Key) -> Answer {
+    describe_key_in(key, ACCOUNT, REGION)
+}
+
+/// DescribeKey's answer for a key of this account and Region.
+pub(crate) fn describe_key_in(key: &Key, account: &str, region: &str) -> Answer {
     if key.describe_denied {
         return denied("DescribeKey");
     }
     let mut m = json!({
-        "AWSAccountId": ACCOUNT,
+        "AWSAccountId": account,
         "KeyId": key.id,
-        "Arn": key_arn(&key.id),
+        "Arn": format!("arn:aws:kms:{region}:{account}:key/{}", key.id),
         "CreationDate": CREATION_DATE,
         "Enabled": key.key_state == "Enabled",
         "Description": "",
@@ -133,7 +138,7 @@ fn describe_key(key: &Key) -> Answer {
         m["MultiRegionConfiguration"] = json!({
             "MultiRegionKeyType": "REPLICA",
             "PrimaryKey": {
-                "Arn": format!("arn:aws:kms:us-west-2:{ACCOUNT}:key/{}", key.id),
+                "Arn": format!("arn:aws:kms:us-west-2:{account}:key/{}", key.id),
                 "Region": "us-west-2"
             },
             "ReplicaKeys": []
@@ -146,6 +151,11 @@ fn describe_key(key: &Key) -> Answer {
 }
 
 fn rotation_status(key: &Key) -> Answer {
+    rotation_status_in(key, &key_arn(&key.id))
+}
+
+/// GetKeyRotationStatus's answer for a key of this ARN.
+pub(crate) fn rotation_status_in(key: &Key, arn: &str) -> Answer {
     match key.rotation {
         Rotation::Unsupported => json_error(
             400,
@@ -156,20 +166,17 @@ fn rotation_status(key: &Key) -> Answer {
         Rotation::On { period_days } => json_response(
             200,
             json!({
-                "KeyId": key_arn(&key.id),
+                "KeyId": arn,
                 "KeyRotationEnabled": true,
                 "RotationPeriodInDays": period_days,
                 "NextRotationDate": next_rotation_date()
             }),
         ),
-        Rotation::Off => json_response(
-            200,
-            json!({"KeyId": key_arn(&key.id), "KeyRotationEnabled": false}),
-        ),
+        Rotation::Off => json_response(200, json!({"KeyId": arn, "KeyRotationEnabled": false})),
     }
 }
 
-fn tags(key: &Key) -> Answer {
+pub(crate) fn tags(key: &Key) -> Answer {
     match &key.tags {
         None => denied("ListResourceTags"),
         Some(tags) => {
@@ -183,7 +190,7 @@ fn tags(key: &Key) -> Answer {
 }
 
 /// A page marker: `m<offset>`. `None` when absent; `Err` when it is not one of the fake's.
-fn marker(input: &Value, field: &str) -> Result<usize, String> {
+pub(crate) fn marker(input: &Value, field: &str) -> Result<usize, String> {
     match input[field].as_str() {
         None => Ok(0),
         Some(m) => m

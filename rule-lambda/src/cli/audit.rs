@@ -160,6 +160,8 @@ impl Row for AuditLine {
 pub(super) struct AuditRun {
     pub keys: Vec<(Audited, Option<Classification>)>,
     pub lines: Vec<AuditLine>,
+    /// The lines already printed ([`Plan::stream`]), counted.
+    pub streamed: Tally,
     pub errors: Vec<CliError>,
     pub warnings: Vec<String>,
     /// Account-Regions not finished because the run was stopped.
@@ -180,10 +182,120 @@ pub(super) struct Plan<'a> {
     /// Keep each key's whole evaluation (for remediate and findings); otherwise only its output
     /// line is kept, which is what a large organization's audit can hold in memory.
     pub keep: bool,
+    /// Print each account-Region's lines (JSON, by key id) as soon as it is finished, and keep
+    /// only their counts: memory then holds the account-Regions in progress, not the whole run.
+    pub stream: bool,
+}
+
+/// Keys counted by verdict.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tally {
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub not_applicable: usize,
+}
+
+impl Tally {
+    fn add(&mut self, line: &AuditLine) {
+        if line.is(Compliance::Compliant) {
+            self.compliant += 1;
+        } else if line.is(Compliance::NonCompliant) {
+            self.non_compliant += 1;
+        } else {
+            self.not_applicable += 1;
+        }
+    }
+
+    fn of(lines: &[AuditLine]) -> Self {
+        let mut t = Self::default();
+        lines.iter().for_each(|l| t.add(l));
+        t
+    }
+
+    fn plus(self, o: Self) -> Self {
+        Self {
+            compliant: self.compliant + o.compliant,
+            non_compliant: self.non_compliant + o.non_compliant,
+            not_applicable: self.not_applicable + o.not_applicable,
+        }
+    }
+
+    fn total(self) -> usize {
+        self.compliant + self.non_compliant + self.not_applicable
+    }
+}
+
+/// Print lines as JSON, one a line, and count them; a write error is returned (a closed pipe).
+fn print_lines(lines: &mut [AuditLine], tally: &mut Tally) -> Result<(), CliError> {
+    use std::io::Write;
+    lines.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
+    let mut out = std::io::stdout().lock();
+    for line in lines.iter() {
+        serde_json::to_writer(&mut out, line).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        tally.add(line);
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// The aliases of an account-Region, read once by its first key.
 type AliasCell = Arc<OnceCell<Result<Aliases, String>>>;
+
+/// What the evaluation of one key needs, shared by the tasks of every account-Region.
+struct KeyContext {
+    params: RuleParameters,
+    today: NaiveDate,
+    exposure: bool,
+    organization_id: Option<String>,
+    aliases: Arc<HashMap<(String, String), AliasCell>>,
+}
+
+impl KeyContext {
+    /// One listed key: its verdict, its alias, and for a NON_COMPLIANT key its exposure.
+    async fn evaluate(
+        &self,
+        target: KmsRegion,
+        key_id: String,
+    ) -> Result<(Audited, Option<Classification>), KmsError> {
+        let alias_map = match self
+            .aliases
+            .get(&(target.account_id.clone(), target.region.clone()))
+        {
+            Some(cell) => Some(
+                cell.get_or_init(|| async {
+                    target
+                        .reader
+                        .aliases()
+                        .await
+                        .map_err(|e| super::explain_kms(&target.region, &e))
+                })
+                .await,
+            ),
+            None => None,
+        };
+        let evaluation = evaluate_key_id(&target.reader, &key_id, &self.params, self.today).await?;
+        let exposure = if self.exposure && evaluation.verdict.compliance == Compliance::NonCompliant
+        {
+            Some(exposure_of(&target.reader, &evaluation, self.organization_id.as_deref()).await)
+        } else {
+            None
+        };
+        let alias = alias_map
+            .and_then(|a| a.as_ref().ok())
+            .and_then(|a| a.get(&evaluation.key_id))
+            .map(str::to_owned);
+        Ok((
+            Audited {
+                account_id: target.account_id,
+                region: target.region,
+                alias,
+                evaluation,
+            },
+            exposure,
+        ))
+    }
+}
 
 /// Evaluate every key of every account-Region with the rule's decision.
 pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> AuditRun {
@@ -195,62 +307,50 @@ pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
             .and_then(|s| s.finished(&t.account_id, &t.region))
         {
             Some(lines) => {
+                let mut resumed = Vec::new();
                 for line in lines {
                     match serde_json::from_value::<AuditLine>(line.clone()) {
-                        Ok(l) => run.lines.push(l),
+                        Ok(l) => resumed.push(l),
                         Err(e) => run.errors.push(CliError::Usage(format!(
                             "the state file has a line that is not an audit line ({e}): run again without --resume"
                         ))),
                     }
                 }
+                if plan.stream {
+                    if let Err(e) = print_lines(&mut resumed, &mut run.streamed) {
+                        run.errors.push(e);
+                        plan.stop.set();
+                    }
+                } else {
+                    run.lines.append(&mut resumed);
+                }
             }
             None => todo.push(t.clone()),
         }
     }
-    let aliases: HashMap<(String, String), AliasCell> = todo
-        .iter()
-        .map(|t| {
-            (
-                (t.account_id.clone(), t.region.clone()),
-                AliasCell::default(),
-            )
-        })
-        .collect();
-    let aliases = &aliases;
+    let aliases: Arc<HashMap<(String, String), AliasCell>> = Arc::new(
+        todo.iter()
+            .map(|t| {
+                (
+                    (t.account_id.clone(), t.region.clone()),
+                    AliasCell::default(),
+                )
+            })
+            .collect(),
+    );
     let progress = fleet::progress(todo.len(), "key(s)");
     let mut keys_done = 0u64;
-    let per_key = move |target: KmsRegion, key_id: String| async move {
-        let cell = &aliases[&(target.account_id.clone(), target.region.clone())];
-        let alias_map = cell
-            .get_or_init(|| async {
-                target
-                    .reader
-                    .aliases()
-                    .await
-                    .map_err(|e| super::explain_kms(&target.region, &e))
-            })
-            .await;
-        let evaluation = evaluate_key_id(&target.reader, &key_id, plan.params, plan.today).await?;
-        let exposure = if plan.exposure && evaluation.verdict.compliance == Compliance::NonCompliant
-        {
-            Some(exposure_of(&target.reader, &evaluation, plan.organization_id).await)
-        } else {
-            None
-        };
-        let alias = alias_map
-            .as_ref()
-            .ok()
-            .and_then(|a| a.get(&evaluation.key_id))
-            .map(str::to_owned);
-        Ok::<_, KmsError>((
-            Audited {
-                account_id: target.account_id.clone(),
-                region: target.region.clone(),
-                alias,
-                evaluation,
-            },
-            exposure,
-        ))
+    // What each key's task needs, owned: the tasks run on the runtime's threads.
+    let context = Arc::new(KeyContext {
+        params: plan.params.clone(),
+        today: plan.today,
+        exposure: plan.exposure,
+        organization_id: plan.organization_id.map(str::to_owned),
+        aliases: aliases.clone(),
+    });
+    let per_key = move |target: KmsRegion, key_id: String| {
+        let context = context.clone();
+        async move { context.evaluate(target, key_id).await }
     };
     let left = fleet::run(
         &todo,
@@ -286,8 +386,22 @@ pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
             if plan.keep {
                 run.keys.extend(f.rows);
             } else {
-                run.lines
-                    .extend(f.rows.iter().map(|(k, e)| AuditLine::new(k, e.as_ref())));
+                let mut lines: Vec<AuditLine> = f
+                    .rows
+                    .iter()
+                    .map(|(k, e)| AuditLine::new(k, e.as_ref()))
+                    .collect();
+                if plan.stream {
+                    // Stdout closed (`| head`): nothing more can be said; stop.
+                    if let Err(e) = print_lines(&mut lines, &mut run.streamed) {
+                        if !plan.stop.is_set() {
+                            run.errors.push(e);
+                        }
+                        plan.stop.set();
+                    }
+                } else {
+                    run.lines.append(&mut lines);
+                }
             }
         },
     )
@@ -368,20 +482,19 @@ pub(super) fn left_undone(left: &[(String, String)]) -> Option<String> {
 }
 
 /// The counts line printed after the results.
-fn summary(report: &Report<AuditLine>, regions: usize, accounts: usize) -> String {
-    let count = |compliance| report.count(|k| k.is(compliance));
+fn summary(tally: Tally, errors: &[CliError], regions: usize, accounts: usize) -> String {
     let of_accounts = if accounts > 1 {
         format!(" of {accounts} account(s)")
     } else {
         String::new()
     };
-    let errors = ErrorCounts::of(&report.errors);
+    let errors = ErrorCounts::of(errors);
     format!(
         "{} key(s) in {regions} Region(s){of_accounts}: {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE, {} not evaluated (errors){}",
-        report.rows.len(),
-        count(Compliance::Compliant),
-        count(Compliance::NonCompliant),
-        count(Compliance::NotApplicable),
+        tally.total(),
+        tally.compliant,
+        tally.non_compliant,
+        tally.not_applicable,
         errors.keys,
         errors.places_note(),
     )
@@ -432,6 +545,8 @@ pub(super) async fn command(
         stop: &stop,
         state: state.as_ref(),
         keep: matches!(args.output, AuditOutput::Ocsf | AuditOutput::Asff),
+        // JSON lines without a page to draw: printed as each account-Region is finished.
+        stream: args.output == AuditOutput::Json && args.report.is_none(),
     };
     let run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);
@@ -445,14 +560,16 @@ pub(super) async fn command(
     let mut regions: Vec<&str> = targets.kms.iter().map(|k| k.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
+    let tally = Tally::of(&rows).plus(run.streamed);
     let mut report = Report { rows, errors };
-    let mut summary = summary(&report, regions.len(), targets.accounts);
+    let mut summary = summary(tally, &report.errors, regions.len(), targets.accounts);
     if let Some(left) = left_undone(&run.left) {
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
     }
     match args.output {
         AuditOutput::Table => report.print(Output::Table, &summary)?,
+        // Streamed: only what was not printed yet (nothing), then the summary and the errors.
         AuditOutput::Json => report.print(Output::Json, &summary)?,
         AuditOutput::Ocsf | AuditOutput::Asff => {
             let ocsf = args.output == AuditOutput::Ocsf;
@@ -475,7 +592,7 @@ pub(super) async fn command(
             started,
         )?;
     }
-    Ok(report.exit())
+    Ok(report.exit_with(run.streamed.non_compliant > 0))
 }
 
 /// `--report FILE.html`: the page of [`super::report`], from the same lines as `--output json`.

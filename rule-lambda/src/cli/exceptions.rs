@@ -2,6 +2,8 @@
 //! ticket; expired, expiring and malformed ones flagged. The tag is parsed by
 //! [`crate::exception`], as the rule parses it.
 
+use std::sync::Arc;
+
 use chrono::{NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
@@ -219,15 +221,21 @@ pub(super) async fn scan(
     let (mut found, mut errors, mut left) = (Vec::new(), Vec::new(), Vec::new());
     let progress = fleet::progress(targets.len(), "key(s)");
     let mut keys = 0u64;
-    let per_key = move |target: KmsRegion, key_id: String| async move {
-        let tag = exception_of(&target, &key_id, tag_key).await?;
-        Ok((key_id, tag))
+    let owned_key: Arc<str> = Arc::from(tag_key);
+    let per_key = move |target: KmsRegion, key_id: String| {
+        let tag_key = owned_key.clone();
+        async move {
+            let tag = exception_of(&target, &key_id, &tag_key).await?;
+            Ok((key_id, tag))
+        }
     };
     let mut by_target = Vec::new();
-    let not_started = fleet::run(targets, max_in_flight, stop, per_key, |f| {
+    let not_started = fleet::run(targets, max_in_flight, stop, per_key, |mut f| {
         keys += f.rows.len() as u64;
         progress.inc(1);
         progress.set_message(keys.to_string());
+        // Only the keys with an exception tag are kept.
+        f.rows.retain(|(_, tag)| tag.is_some());
         by_target.push(f);
     })
     .await;

@@ -9,9 +9,12 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::audit::CONCURRENCY;
 use super::CliError;
@@ -41,7 +44,6 @@ impl Stop {
         stop
     }
 
-    #[cfg(test)]
     pub(super) fn set(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -78,8 +80,9 @@ fn targets_at_once(max_in_flight: usize) -> usize {
 }
 
 /// Every key of every target through `per_key`, at most `max_in_flight` keys at once overall.
-/// Each target is handed to `finished` as soon as it is done (for state and progress); the
-/// targets never started because of `stop` are returned.
+/// Each account-Region is a task of its own (the runtime spreads them over the cores); each is
+/// handed to `finished` as soon as it is done (for state, output and progress). The targets never
+/// started because of `stop` are returned.
 pub(super) async fn run<T, F, Fut>(
     targets: &[KmsRegion],
     max_in_flight: usize,
@@ -88,27 +91,55 @@ pub(super) async fn run<T, F, Fut>(
     mut finished: impl FnMut(Finished<T>),
 ) -> Vec<KmsRegion>
 where
-    F: Fn(KmsRegion, String) -> Fut + Clone,
-    Fut: Future<Output = Result<T, KmsError>>,
+    T: Send + 'static,
+    F: Fn(KmsRegion, String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, KmsError>> + Send + 'static,
 {
-    let permits = Semaphore::new(max_in_flight.max(1));
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let at_once = targets_at_once(max_in_flight);
+    let mut todo = targets.iter().cloned();
+    let mut running = JoinSet::new();
+    let mut places = HashMap::new();
     let mut left = Vec::new();
-    let mut results = std::pin::pin!(futures::stream::iter(targets.iter().cloned())
-        .map(|target| {
-            let per_key = per_key.clone();
-            let permits = &permits;
-            async move {
-                if stop.is_set() {
-                    return Err(target);
-                }
-                Ok(one_target(target, permits, stop, per_key).await)
+    loop {
+        while running.len() < at_once {
+            let Some(target) = todo.next() else { break };
+            if stop.is_set() {
+                left.push(target);
+                continue;
             }
-        })
-        .buffer_unordered(targets_at_once(max_in_flight)));
-    while let Some(done) = results.next().await {
+            let place = (target.account_id.clone(), target.region.clone());
+            let task = running.spawn(one_target(
+                target,
+                permits.clone(),
+                stop.clone(),
+                per_key.clone(),
+            ));
+            places.insert(task.id(), place);
+        }
+        let Some(done) = running.join_next_with_id().await else {
+            break;
+        };
         match done {
-            Ok(f) => finished(f),
-            Err(target) => left.push(target),
+            Ok((id, f)) => {
+                places.remove(&id);
+                finished(f);
+            }
+            // A task that panicked (a bug): its account-Region is named, never dropped.
+            Err(e) => {
+                let (account_id, region) = places.remove(&e.id()).unwrap_or_default();
+                finished(Finished {
+                    errors: vec![CliError::Unreachable {
+                        account: account_id.clone(),
+                        region: Some(region.clone()),
+                        message: format!("internal error, the account-Region was not finished (a bug: report it): {e}"),
+                    }],
+                    account_id,
+                    region,
+                    rows: Vec::new(),
+                    not_started: 0,
+                });
+            }
         }
     }
     left
@@ -123,14 +154,15 @@ enum Key<T> {
 
 async fn one_target<T, F, Fut>(
     target: KmsRegion,
-    permits: &Semaphore,
-    stop: &Stop,
+    permits: Arc<Semaphore>,
+    stop: Stop,
     per_key: F,
 ) -> Finished<T>
 where
     F: Fn(KmsRegion, String) -> Fut + Clone,
     Fut: Future<Output = Result<T, KmsError>>,
 {
+    let (permits, stop) = (&*permits, &stop);
     let mut out = Finished {
         account_id: target.account_id.clone(),
         region: target.region.clone(),
@@ -225,7 +257,7 @@ mod tests {
     }
 
     impl InFlight {
-        async fn key(&self, key_id: String, fail: bool) -> Result<String, KmsError> {
+        async fn key(self: Arc<Self>, key_id: String, fail: bool) -> Result<String, KmsError> {
             let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
             self.max.fetch_max(n, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(3)).await;
@@ -248,13 +280,14 @@ mod tests {
         let targets: Vec<KmsRegion> = (0..6)
             .map(|i| target(&format!("11112222333{i}"), 40, FaultPlan::none()))
             .collect();
-        let in_flight = InFlight::default();
+        let in_flight = Arc::new(InFlight::default());
         let mut finished = Vec::new();
+        let counter = in_flight.clone();
         let left = run(
             &targets,
             40,
             &Stop::default(),
-            |_, key_id| in_flight.key(key_id, false),
+            move |_, key_id| counter.clone().key(key_id, false),
             |f| finished.push(f),
         )
         .await;
@@ -279,17 +312,18 @@ mod tests {
             target("111122223331", 30, broken),
             target("111122223332", 30, FaultPlan::none()),
         ];
-        let in_flight = InFlight::default();
+        let in_flight = Arc::new(InFlight::default());
         let mut finished = Vec::new();
         // One key of the last account fails while the others are still in flight.
         let failing = fake_aws::key_id(7);
+        let failing_key = failing.clone();
         run(
             &targets,
             8,
             &Stop::default(),
-            |t: KmsRegion, key_id: String| {
-                let fail = t.account_id == "111122223332" && key_id == failing;
-                in_flight.key(key_id, fail)
+            move |t: KmsRegion, key_id: String| {
+                let fail = t.account_id == "111122223332" && key_id == failing_key;
+                in_flight.clone().key(key_id, fail)
             },
             |f| finished.push(f),
         )
@@ -316,17 +350,18 @@ mod tests {
             .map(|i| target(&format!("11112222333{i}"), 30, FaultPlan::none()))
             .collect();
         let stop = Stop::default();
-        let in_flight = InFlight::default();
+        let in_flight = Arc::new(InFlight::default());
         let mut finished = Vec::new();
+        let (counter, stopper) = (in_flight.clone(), stop.clone());
         let left = run(
             &targets,
             8,
             &stop,
-            |_, key_id| {
-                if in_flight.done.load(Ordering::SeqCst) >= 25 {
-                    stop.set();
+            move |_, key_id| {
+                if counter.done.load(Ordering::SeqCst) >= 25 {
+                    stopper.set();
                 }
-                in_flight.key(key_id, false)
+                counter.clone().key(key_id, false)
             },
             |f| finished.push(f),
         )

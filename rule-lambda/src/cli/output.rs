@@ -87,6 +87,11 @@ impl<R: Row> Report<R> {
 
     /// The exit status: an error first, then a finding.
     pub(super) fn exit(&self) -> Exit {
+        self.exit_with(false)
+    }
+
+    /// The exit status, with findings already printed elsewhere (`findings`).
+    pub(super) fn exit_with(&self, findings: bool) -> Exit {
         if self
             .errors
             .iter()
@@ -95,7 +100,7 @@ impl<R: Row> Report<R> {
             Exit::Interrupted
         } else if !self.errors.is_empty() {
             Exit::Error
-        } else if self.rows.iter().any(Row::is_finding) {
+        } else if findings || self.rows.iter().any(Row::is_finding) {
             Exit::Findings
         } else {
             Exit::Clean

@@ -85,6 +85,7 @@ pub(super) async fn command(
         // Every key is read again on --resume; the state keeps EnableKeyRotation from being sent twice.
         state: None,
         keep: true,
+        stream: false,
     };
     let run = evaluate_regions(&targets.kms, &plan_of_run).await;
     warn(&run.warnings);

@@ -80,6 +80,7 @@ async fn evaluate_one(
         stop: &stop,
         state: None,
         keep: true,
+        stream: false,
     };
     let mut run = evaluate_regions(std::slice::from_ref(kms), &plan).await;
     let keys = std::mem::take(&mut run.keys)

@@ -272,9 +272,13 @@ impl Session {
                 first: std::sync::Mutex::new(Some(first)),
                 provider,
             };
+            // An identity cache of its own: a shared one keeps 64 identities, and with more
+            // accounts than that their credentials would push each other out (one AssumeRole a
+            // few keys, measured by make bench-org). The account's clients share this one.
             self.sdk
                 .to_builder()
                 .credentials_provider(SharedCredentialsProvider::new(primed))
+                .identity_cache(aws_config::identity::IdentityCache::lazy().build())
                 .build()
         };
         let regions = if self.regions.is_empty() {
