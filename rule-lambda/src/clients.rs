@@ -49,13 +49,34 @@ pub fn timeout_config() -> TimeoutConfig {
 }
 
 /// The standard AWS configuration (environment, profiles, `AWS_ENDPOINT_URL`, IMDS, ...), with the
-/// retry policy both binaries use.
+/// retry policy both binaries use and one shared HTTP client.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
         .timeout_config(timeout_config())
+        .http_client(shared_http_client())
         .load()
         .await
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the environment),
+/// made once: every client built from the configuration shares its connection pool. Without it
+/// the SDK makes one per client, and a run over hundreds of account-Regions kept thousands of
+/// idle connections (and their buffers) alive: 590 MiB where one pool needs a fraction (make
+/// bench-org, docs/performance.md).
+fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, Connector};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = Connector::builder().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The clients the rule and the CLI use.

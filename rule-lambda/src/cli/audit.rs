@@ -309,7 +309,7 @@ pub(super) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
             Some(lines) => {
                 let mut resumed = Vec::new();
                 for line in lines {
-                    match serde_json::from_value::<AuditLine>(line.clone()) {
+                    match serde_json::from_value::<AuditLine>(line) {
                         Ok(l) => resumed.push(l),
                         Err(e) => run.errors.push(CliError::Usage(format!(
                             "the state file has a line that is not an audit line ({e}): run again without --resume"

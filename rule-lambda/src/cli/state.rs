@@ -41,13 +41,30 @@ enum Record {
     },
 }
 
+/// A record's kind and place, without its rows (a line is read whole only when needed).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Head {
+    Run {},
+    #[serde(rename_all = "camelCase")]
+    Finished {
+        account_id: String,
+        region: String,
+    },
+    Enabling {
+        arn: String,
+    },
+}
+
 /// The state of a run: what an earlier run of the same command recorded, and the file new
 /// records go to.
 #[derive(Debug)]
 pub(super) struct State {
     path: PathBuf,
     file: Mutex<File>,
-    finished: HashMap<(String, String), Vec<Value>>,
+    /// The record of each finished account-Region, as written: its rows are parsed when asked
+    /// for, one account-Region at a time, not all at once.
+    finished: HashMap<(String, String), String>,
     enabling: HashSet<String>,
 }
 
@@ -97,18 +114,14 @@ impl State {
             for line in lines {
                 let line = line.map_err(|e| usage(format!("cannot read it: {e}")))?;
                 // A line cut short by a crash: what it recorded is done again.
-                match serde_json::from_str(&line) {
-                    Ok(Record::Finished {
-                        account_id,
-                        region,
-                        rows,
-                    }) => {
-                        finished.insert((account_id, region), rows);
+                match serde_json::from_str::<Head>(&line) {
+                    Ok(Head::Finished { account_id, region }) => {
+                        finished.insert((account_id, region), line);
                     }
-                    Ok(Record::Enabling { arn }) => {
+                    Ok(Head::Enabling { arn }) => {
                         enabling.insert(arn);
                     }
-                    Ok(Record::Run { .. }) | Err(_) => {}
+                    Ok(Head::Run {}) | Err(_) => {}
                 }
             }
         }
@@ -133,10 +146,16 @@ impl State {
     }
 
     /// The rows an earlier run recorded for a finished account-Region.
-    pub(super) fn finished(&self, account_id: &str, region: &str) -> Option<&[Value]> {
-        self.finished
-            .get(&(account_id.to_owned(), region.to_owned()))
-            .map(Vec::as_slice)
+    pub(super) fn finished(&self, account_id: &str, region: &str) -> Option<Vec<Value>> {
+        let line = self
+            .finished
+            .get(&(account_id.to_owned(), region.to_owned()))?;
+        match serde_json::from_str(line) {
+            Ok(Record::Finished { rows, .. }) => Some(rows),
+            // Read whole when the file was opened; a record that does not parse whole is not
+            // finished (its account-Region is read again).
+            _ => None,
+        }
     }
 
     /// The account-Regions an earlier run finished.
