@@ -73,10 +73,8 @@ pub struct ScopeArgs {
     /// Every Region enabled in each account (account:ListRegions), instead of --region.
     #[arg(long, global = true, conflicts_with = "regions")]
     pub all_regions: bool,
-    /// Keys read at once across all accounts and Regions: each key has one KMS request in flight
-    /// at a time, so this bounds the requests in flight (besides one ListKeys page per
-    /// account-Region being listed). Each account-Region is also paced on its own, within its
-    /// KMS quotas.
+    /// KMS requests in flight at once across all accounts and Regions (every attempt, listing
+    /// pages included). Each account-Region is also paced on its own, within its KMS quotas.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT, global = true,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_in_flight: u32,

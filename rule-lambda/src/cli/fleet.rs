@@ -11,6 +11,12 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
@@ -20,6 +26,60 @@ use super::audit::CONCURRENCY;
 use super::CliError;
 use crate::evaluate::{evaluate_listed, Listed};
 use crate::kms::{KmsError, KmsRegion};
+
+/// The bound on KMS requests in flight across every account-Region: an HTTP client around the
+/// shared one whose every attempt (retries included) holds one of `--max-in-flight` permits until
+/// its answer has arrived. Put under every KMS client of a run, it bounds the listing pages as well
+/// as the key reads.
+#[derive(Debug, Clone)]
+pub(super) struct Gate {
+    permits: Arc<Semaphore>,
+    inner: SharedHttpClient,
+}
+
+impl Gate {
+    pub(super) fn new(max_in_flight: usize, inner: SharedHttpClient) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            inner,
+        }
+    }
+
+    /// The HTTP client to give the KMS clients.
+    pub(super) fn http_client(&self) -> SharedHttpClient {
+        SharedHttpClient::new(self.clone())
+    }
+}
+
+impl HttpClient for Gate {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(GatedConnector {
+            permits: self.permits.clone(),
+            inner: self.inner.http_connector(settings, components),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct GatedConnector {
+    permits: Arc<Semaphore>,
+    inner: SharedHttpConnector,
+}
+
+impl HttpConnector for GatedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (permits, inner) = (self.permits.clone(), self.inner.clone());
+        HttpConnectorFuture::new(async move {
+            // Never closed, so a permit always comes; held until the answer is in.
+            let _permit = permits.acquire_owned().await;
+            inner.call(request).await
+        })
+    }
+}
 
 /// Set once Ctrl-C is pressed: no key is started after it.
 #[derive(Debug, Clone, Default)]
@@ -249,7 +309,7 @@ mod tests {
     }
 
     /// Counts the keys in flight and keeps the highest count.
-    #[derive(Default)]
+    #[derive(Debug, Default)]
     struct InFlight {
         now: AtomicUsize,
         max: AtomicUsize,
@@ -273,6 +333,60 @@ mod tests {
             }
             Ok(key_id)
         }
+    }
+
+    /// An HTTP client that answers every KMS call after 5 ms with an empty key, counting the
+    /// calls in flight.
+    #[derive(Debug, Clone, Default)]
+    struct Counting(Arc<InFlight>);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    impl HttpConnector for Counting {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            let counter = self.0.clone();
+            HttpConnectorFuture::new(async move {
+                counter.clone().key(String::new(), false).await.ok();
+                Ok(aws_smithy_runtime_api::http::Response::new(
+                    200.try_into().unwrap(),
+                    aws_smithy_types::body::SdkBody::from(r#"{"KeyMetadata":{"KeyId":"k"}}"#),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gate_bounds_requests_in_flight_across_every_client() {
+        let counting = Counting::default();
+        let gate = Gate::new(6, SharedHttpClient::new(counting.clone()));
+        // Two clients (two account-Regions) behind one gate, 40 calls each at once.
+        let clients: Vec<aws_sdk_kms::Client> = ["eu-west-1", "us-east-1"]
+            .map(|region| {
+                aws_sdk_kms::Client::from_conf(
+                    aws_sdk_kms::Config::builder()
+                        .behavior_version(aws_config::BehaviorVersion::latest())
+                        .region(aws_config::Region::new(region))
+                        .credentials_provider(aws_credential_types::Credentials::for_tests())
+                        .http_client(gate.http_client())
+                        .build(),
+                )
+            })
+            .to_vec();
+        let calls = clients
+            .iter()
+            .flat_map(|c| (0..40).map(move |i| c.describe_key().key_id(format!("k{i}")).send()));
+        let answers = futures::future::join_all(calls).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(counting.0.done.load(Ordering::SeqCst), 80);
+        assert_eq!(counting.0.max.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use futures::StreamExt;
 
 use super::args::{parse_accounts_file, AccountId, ScopeArgs};
+use super::fleet::Gate;
 use super::CliError;
 use crate::aws_error::describe;
 use crate::clients::load_sdk_config;
@@ -158,7 +159,7 @@ impl Session {
     }
 
     pub fn kms_client(&self, region: &str) -> aws_sdk_kms::Client {
-        kms_client(&self.sdk, region)
+        kms_client(&self.sdk, region, None)
     }
 
     /// KMS in one Region of the caller's account.
@@ -168,7 +169,7 @@ impl Session {
         params: &RuleParameters,
     ) -> Result<KmsRegion, CliError> {
         let account = &self.caller().await?.account;
-        Ok(kms_region(&self.sdk, account, region, params))
+        Ok(kms_region(&self.sdk, account, region, params, None))
     }
 
     pub fn config_client(&self, region: &str) -> aws_sdk_config::Client {
@@ -189,6 +190,12 @@ impl Session {
         params: &RuleParameters,
     ) -> Result<Targets, CliError> {
         let caller = self.caller().await?;
+        // Every KMS request of the run holds one of --max-in-flight permits.
+        let gate = self
+            .sdk
+            .http_client()
+            .map(|inner| Gate::new(scope.max_in_flight as usize, inner));
+        let gate = gate.as_ref();
         let (ids, organization_id) = match accounts {
             Accounts::Caller => (vec![caller.account.clone()], None),
             Accounts::Listed(ids) => (ids.iter().map(ToString::to_string).collect(), None),
@@ -211,7 +218,7 @@ impl Session {
         );
         let reached: Vec<(String, Result<Vec<KmsRegion>, CliError>)> = futures::stream::iter(ids)
             .map(|account| async move {
-                let result = self.account(caller, &account, scope, params).await;
+                let result = self.account(caller, &account, scope, params, gate).await;
                 (account, result)
             })
             .buffered(ACCOUNTS_AT_ONCE)
@@ -240,6 +247,7 @@ impl Session {
         account: &str,
         scope: &ScopeArgs,
         params: &RuleParameters,
+        gate: Option<&Gate>,
     ) -> Result<Vec<KmsRegion>, CliError> {
         let unreachable = |message: String| CliError::Unreachable {
             account: account.to_owned(),
@@ -290,7 +298,7 @@ impl Session {
         };
         Ok(regions
             .iter()
-            .map(|region| kms_region(&sdk, account, region, params))
+            .map(|region| kms_region(&sdk, account, region, params, gate))
             .collect())
     }
 
@@ -441,16 +449,22 @@ async fn list_enabled_regions(account: &aws_sdk_account::Client) -> Result<Vec<S
     Ok(names)
 }
 
-fn kms_client(sdk: &SdkConfig, region: &str) -> aws_sdk_kms::Client {
-    aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::config::Builder::from(sdk)
-            .region(Region::new(region.to_owned()))
-            .build(),
-    )
+fn kms_client(sdk: &SdkConfig, region: &str, gate: Option<&Gate>) -> aws_sdk_kms::Client {
+    let mut config = aws_sdk_kms::config::Builder::from(sdk).region(Region::new(region.to_owned()));
+    if let Some(gate) = gate {
+        config = config.http_client(gate.http_client());
+    }
+    aws_sdk_kms::Client::from_conf(config.build())
 }
 
-fn kms_region(sdk: &SdkConfig, account: &str, region: &str, params: &RuleParameters) -> KmsRegion {
-    let client = kms_client(sdk, region);
+fn kms_region(
+    sdk: &SdkConfig,
+    account: &str,
+    region: &str,
+    params: &RuleParameters,
+    gate: Option<&Gate>,
+) -> KmsRegion {
+    let client = kms_client(sdk, region, gate);
     KmsRegion {
         account_id: account.to_owned(),
         region: region.to_owned(),
