@@ -55,6 +55,8 @@ CASES = {
         "operator-read-only": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "OperatorPrincipalArn": OPERATOR_ARN},
         "operator-remediates": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, "OperatorPrincipalArn": OPERATOR_ARN,
                                 "OperatorCanRemediate": "true"},
+        "operator-sends-findings": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN,
+                                    "OperatorPrincipalArn": OPERATOR_ARN, "OperatorCanSendFindings": "true"},
     },
 }
 
@@ -168,6 +170,7 @@ def test_resource_star_allow_list_matches_the_iam_reference():
         assert types == {""}, f"{action} supports resource-level permissions: {types}"
     # ...and everything else the roles are granted does support them, so is scoped.
     operator = allowed_actions(RESOLVERS["member-account-roles.yaml[operator-remediates]"], "OperatorRole")
+    operator |= allowed_actions(RESOLVERS["member-account-roles.yaml[operator-sends-findings]"], "OperatorRole")
     for action in FUNCTION_ACTIONS | LOG_ACTIONS | REMEDIATION_ACTIONS | operator | {"sts:AssumeRole"}:
         if action not in RESOURCE_STAR_ALLOWED:
             types = {r["resource_type"] for r in privilege(action)["resource_types"]}

@@ -34,12 +34,15 @@ SRC = ROOT / "rule-lambda" / "src"
 
 # Where the CLI's calls in a member account are made: the KMS reader and the modules that drive
 # it (the CLI judges keys with the rule's own code), and the CLI itself.
-CLI_SOURCES = [SRC / name for name in ("kms.rs", "evaluate.rs", "remediate.rs", "exposure.rs", "exception.rs")]
+CLI_SOURCES = [SRC / name for name in ("kms.rs", "evaluate.rs", "remediate.rs", "exposure.rs", "exception.rs",
+                                       "securityhub.rs")]
 CLI_SOURCES += sorted((SRC / "cli").rglob("*.rs"))
 # The services whose calls go to the member account with the role's credentials.
-MEMBER_SERVICES = {"kms": "kms", "account": "account"}  # botocore model -> IAM prefix
+MEMBER_SERVICES = {"kms": "kms", "account": "account", "securityhub": "securityhub"}  # model -> IAM prefix
 
 ENABLE = "kms:EnableKeyRotation"
+# `securityhub export` / `sync-exceptions` across accounts, only with OperatorCanSendFindings=true.
+FINDINGS = {"securityhub:GetFindings", "securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings"}
 
 
 def operations() -> dict[str, str]:
@@ -98,14 +101,18 @@ def granted(r: Resolver) -> set[str]:
     }
 
 
-def mismatch(calls: set[str], grant: set[str], remediates: bool) -> tuple[set[str], set[str]]:
+def mismatch(calls: set[str], grant: set[str], remediates: bool,
+             sends_findings: bool = False) -> tuple[set[str], set[str]]:
     """(called but not granted, granted but not called) for the operator role."""
     needed = calls if remediates else calls - {ENABLE}
+    if not sends_findings:
+        needed = needed - FINDINGS
     return needed - grant, grant - needed
 
 
 READ_ONLY = resolver(OperatorPrincipalArn=OPERATOR_ARN)
 REMEDIATES = resolver(OperatorPrincipalArn=OPERATOR_ARN, OperatorCanRemediate="true")
+SENDS_FINDINGS = resolver(OperatorPrincipalArn=OPERATOR_ARN, OperatorCanSendFindings="true")
 
 
 # --------------------------------------------------------------------------- the calls
@@ -117,6 +124,8 @@ def test_the_cli_calls_are_read_from_the_source():
     # would make the tests below vacuous).
     assert calls.get("kms:EnableKeyRotation") == {"cli/apply.rs"}, calls
     assert calls.get("account:ListRegions") == {"cli/session.rs"}, calls
+    for action in FINDINGS:
+        assert calls.get(action) == {"securityhub.rs"}, (action, calls)
     # The reader's calls, including GetKeyPolicy, which only the CLI build has.
     for action in ("kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus",
                    "kms:ListResourceTags", "kms:ListKeyRotations", "kms:GetKeyPolicy"):
@@ -128,12 +137,15 @@ def test_the_cli_calls_are_read_from_the_source():
 
 def test_operator_role_grants_exactly_the_cli_calls():
     calls = set(member_account_calls())
-    for r, remediates in ((READ_ONLY, False), (REMEDIATES, True)):
-        missing, extra = mismatch(calls, granted(r), remediates)
+    for r, remediates, sends in ((READ_ONLY, False, False), (REMEDIATES, True, False),
+                                 (SENDS_FINDINGS, False, True)):
+        missing, extra = mismatch(calls, granted(r), remediates, sends)
         assert not missing, f"the CLI calls these, the operator role lacks them: {missing}"
         assert not extra, f"the operator role grants these, the CLI never calls them: {extra}"
     assert ENABLE not in granted(READ_ONLY)
     assert ENABLE in granted(REMEDIATES)
+    assert not FINDINGS & granted(READ_ONLY)
+    assert FINDINGS <= granted(SENDS_FINDINGS) and ENABLE not in granted(SENDS_FINDINGS)
 
 
 def test_the_comparison_and_the_scan_catch_a_difference():

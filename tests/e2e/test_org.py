@@ -181,6 +181,36 @@ def test_findings_of_several_accounts_carry_each_keys_account_and_region(cli, km
     assert found == set(expected)
 
 
+def test_securityhub_export_sends_each_accounts_findings_to_its_own_hub(cli, kms_in, aws_env):
+    # BatchImportFindings with the default product takes a finding only from the account it is
+    # about (BatchImportFindings, API reference): each member's findings go to its own hub.
+    expected = fleet(kms_in, {(A, EAST): (1, 1, 0), (B, WEST): (0, 2, 0)})
+    endpoint = aws_env["AWS_ENDPOINT_URL"]
+
+    plan = cli("securityhub", "export", "--accounts", f"{A},{B}", "--region", EAST, "--region", WEST,
+               "--output", "json")
+    sent = cli("securityhub", "export", "--apply", "--accounts", f"{A},{B}", "--region", EAST,
+               "--region", WEST, "--output", "json")
+
+    assert plan.returncode == 1, plan.stderr
+    assert sent.returncode == 0, sent.stderr
+    rows = rows_of(sent.stdout)
+    assert {(r["accountId"], r["region"], r["resourceArn"].rsplit("/", 1)[1]) for r in rows} == set(expected)
+    assert all(r["result"] == "sent" for r in rows)
+    for account in (A, B):
+        c = boto3.client("sts", region_name=EAST, endpoint_url=endpoint).assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{ROLE}", RoleSessionName="check")["Credentials"]
+        found = set()
+        for region in (EAST, WEST):
+            hub = boto3.client("securityhub", region_name=region, endpoint_url=endpoint,
+                               aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                               aws_session_token=c["SessionToken"])
+            for f in hub.get_findings()["Findings"]:
+                assert f["AwsAccountId"] == account, f
+                found.add((account, f["Region"], f["Resources"][0]["Id"].rsplit("/", 1)[1]))
+        assert found == {k for k in expected if k[0] == account}
+
+
 # --- 2. an account and an account-Region that cannot be read -------------------------------------
 
 

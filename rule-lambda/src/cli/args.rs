@@ -49,7 +49,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Which accounts and Regions `audit`, `remediate` and `exceptions` work on. Without any of
+/// Which accounts and Regions `audit`, `remediate`, `exceptions` and `securityhub` work on. Without any of
 /// these, the caller's own account in the Regions of --region (or the environment's Region).
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Accounts and Regions")]
@@ -225,9 +225,13 @@ every key of the Region was listed).
 Exit status: 0 nothing left to do (everything sent), 1 findings not sent (a plan without \
 --apply, or findings Security Hub refused, named on stderr), 2 error.
 
+Across accounts (--accounts, --organization), each account's findings go to its own hub, with \
+the role --role-name (OperatorCanSendFindings=true in member-account-roles.yaml).
+
 Examples:
   kms-rotation securityhub export --region us-east-1            # the plan; sends nothing
-  kms-rotation securityhub export --apply --region us-east-1 --region eu-west-1")]
+  kms-rotation securityhub export --apply --region us-east-1 --region eu-west-1
+  kms-rotation securityhub export --apply --organization --all-regions")]
     Export(SecurityhubArgs),
     /// Suppress Security Hub's own KMS.4 finding of each key under a valid exception, with a
     /// note of owner, expiry and ticket; set it back to NEW when the exception ends. Plans

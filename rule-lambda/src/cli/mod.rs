@@ -271,7 +271,6 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
             rescan::command(&session, args).await
         }
         Command::Securityhub(sub) => {
-            single_account(&accounts, scope, "securityhub")?;
             let (args, export) = match sub {
                 args::SecurityhubCommand::Export(a) => (a, true),
                 args::SecurityhubCommand::SyncExceptions(a) => (a, false),
@@ -279,16 +278,15 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
             let params = rule_parameters(&args.rule)?;
             let session = load().await?;
             if export {
-                securityhub::export(&session, &params, args).await
+                securityhub::export(&session, &params, args, &accounts, scope).await
             } else {
-                securityhub::sync_exceptions(&session, &params, args).await
+                securityhub::sync_exceptions(&session, &params, args, &accounts, scope).await
             }
         }
     }
 }
 
-/// `rescan` and `securityhub` work in the caller's account (Security Hub aggregates member
-/// accounts' findings in its administrator account).
+/// `rescan` works in the caller's account.
 fn single_account(
     accounts: &Accounts,
     scope: &args::ScopeArgs,
@@ -296,7 +294,7 @@ fn single_account(
 ) -> Result<(), CliError> {
     if accounts.is_multi(scope) {
         return Err(CliError::Usage(format!(
-            "`{command}` works in the caller's account, in the Regions of --region: --accounts, --accounts-file, --organization and --all-regions are for audit, remediate and exceptions"
+            "`{command}` works in the caller's account, in the Regions of --region: --accounts, --accounts-file, --organization and --all-regions are for audit, remediate, exceptions and securityhub"
         )));
     }
     Ok(())

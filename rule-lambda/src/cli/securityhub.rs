@@ -9,11 +9,12 @@ use aws_config::Region;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::args::ScopeArgs;
 use super::args::{Output, SecurityhubArgs};
 use super::audit::{evaluate_regions, AuditRun, Audited, Plan};
 use super::fleet::Stop;
 use super::output::{json_lines, table};
-use super::session::Session;
+use super::session::{Accounts, Session, Targets};
 use super::{CliError, Exit};
 use crate::aws_error::{is_access_denied, is_throttling};
 use crate::decision::Reason;
@@ -43,16 +44,6 @@ pub fn explain(e: &HubError) -> String {
         ),
         _ => e.to_string(),
     }
-}
-
-/// A Security Hub client in `region`, with the session's configuration.
-pub async fn hub_client(region: &str) -> aws_sdk_securityhub::Client {
-    let sdk = crate::clients::load_sdk_config().await;
-    aws_sdk_securityhub::Client::from_conf(
-        aws_sdk_securityhub::config::Builder::from(&sdk)
-            .region(Region::new(region.to_owned()))
-            .build(),
-    )
 }
 
 /// Whether the verdict rests on the exception tag, so the tag is read again for the findings.
@@ -162,6 +153,7 @@ pub async fn audit_findings(
 /// One planned or sent finding of `export`.
 #[derive(Debug, Clone)]
 struct ExportRow {
+    account_id: String,
     region: String,
     action: &'static str,
     finding: Asff,
@@ -171,6 +163,7 @@ struct ExportRow {
 impl ExportRow {
     fn to_json(&self) -> Value {
         json!({
+            "accountId": self.account_id,
             "region": self.region,
             "action": self.action,
             "id": self.finding.id,
@@ -284,10 +277,28 @@ pub async fn export(
     session: &Session,
     params: &RuleParameters,
     args: &SecurityhubArgs,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
     let (session, params) = (session.clone(), params.clone());
+    let (accounts, scope) = (accounts.clone(), scope.clone());
     let (apply, output) = (args.apply, args.output);
-    on_large_stack(move || async move { export_here(&session, &params, apply, output).await }).await
+    on_large_stack(move || async move {
+        export_here(&session, &params, apply, output, &accounts, &scope).await
+    })
+    .await
+}
+
+/// The Security Hub of one account-Region, with the credentials its KMS is read with (a member
+/// account's findings are imported into, and read from, its own hub: with the default product,
+/// BatchImportFindings takes a finding only from the account it is about).
+fn hub_of(targets: &Targets, kms: &KmsRegion) -> Option<aws_sdk_securityhub::Client> {
+    let sdk = targets.configs.get(&kms.account_id)?;
+    Some(aws_sdk_securityhub::Client::from_conf(
+        aws_sdk_securityhub::config::Builder::from(sdk)
+            .region(Region::new(kms.region.clone()))
+            .build(),
+    ))
 }
 
 async fn export_here(
@@ -295,29 +306,29 @@ async fn export_here(
     params: &RuleParameters,
     apply: bool,
     output: Output,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
     let now = Utc::now();
     let mut rows: Vec<ExportRow> = Vec::new();
-    let mut errors: Vec<CliError> = Vec::new();
+    let mut targets = session.targets(accounts, scope, params).await?;
+    let mut errors: Vec<CliError> = std::mem::take(&mut targets.failed);
     let mut warnings: Vec<String> = Vec::new();
-    for region in session.regions() {
-        let kms = match session.kms_region(region, params).await {
-            Ok(kms) => kms,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
+    for kms in &targets.kms {
+        let region = &kms.region;
+        let Some(hub_client) = hub_of(&targets, kms) else {
+            continue;
         };
-        let run = evaluate_one(&kms, params, now.date_naive()).await;
+        let run = evaluate_one(kms, params, now.date_naive()).await;
         warnings.extend(run.0.warnings.iter().cloned());
         let complete = run.0.errors.is_empty();
         errors.extend(run.0.errors);
         // The caller's account: the findings go to its own product.
         let account = kms.account_id.clone();
-        let (subjects, errs) = subjects(&kms, &run.1, params).await;
+        let (subjects, errs) = subjects(kms, &run.1, params).await;
         let complete = complete && errs.is_empty();
         errors.extend(errs);
-        let hub = Hub::new(hub_client(region).await, region);
+        let hub = Hub::new(hub_client, region);
         let product = product_arn(partition_of(region), region, &account);
         let existing = match hub.own_findings(&product).await {
             Ok(e) => e,
@@ -342,6 +353,7 @@ async fn export_here(
             plan.into_iter()
                 .zip(results)
                 .map(|((action, finding), result)| ExportRow {
+                    account_id: kms.account_id.clone(),
                     region: region.clone(),
                     action,
                     finding,
@@ -356,6 +368,7 @@ async fn export_here(
         .iter()
         .map(|r| {
             vec![
+                r.account_id.clone(),
                 r.region.clone(),
                 r.action.to_owned(),
                 r.finding
@@ -369,7 +382,14 @@ async fn export_here(
         })
         .collect();
     print_rows(
-        &["REGION", "ACTION", "KEY ID", "COMPLIANCE", "RESULT"],
+        &[
+            "ACCOUNT",
+            "REGION",
+            "ACTION",
+            "KEY ID",
+            "COMPLIANCE",
+            "RESULT",
+        ],
         table_rows,
         rows.iter().map(ExportRow::to_json).collect(),
         output,
@@ -448,10 +468,16 @@ pub async fn sync_exceptions(
     session: &Session,
     params: &RuleParameters,
     args: &SecurityhubArgs,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
     let (session, params) = (session.clone(), params.clone());
+    let (accounts, scope) = (accounts.clone(), scope.clone());
     let (apply, output) = (args.apply, args.output);
-    on_large_stack(move || async move { sync_here(&session, &params, apply, output).await }).await
+    on_large_stack(move || async move {
+        sync_here(&session, &params, apply, output, &accounts, &scope).await
+    })
+    .await
 }
 
 async fn sync_here(
@@ -459,30 +485,30 @@ async fn sync_here(
     params: &RuleParameters,
     apply: bool,
     output: Output,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
     let now = Utc::now();
-    let mut rows: Vec<(String, SyncItem, String)> = Vec::new();
-    let mut errors: Vec<CliError> = Vec::new();
-    for region in session.regions() {
-        let kms = match session.kms_region(region, params).await {
-            Ok(kms) => kms,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
+    let mut rows: Vec<(String, String, SyncItem, String)> = Vec::new();
+    let mut targets = session.targets(accounts, scope, params).await?;
+    let mut errors: Vec<CliError> = std::mem::take(&mut targets.failed);
+    for kms in &targets.kms {
+        let region = &kms.region;
+        let Some(hub_client) = hub_of(&targets, kms) else {
+            continue;
         };
-        let run = evaluate_one(&kms, params, now.date_naive()).await;
+        let run = evaluate_one(kms, params, now.date_naive()).await;
         for w in &run.0.warnings {
             eprintln!("warning: {w}");
         }
         errors.extend(run.0.errors);
-        let (subjects, errs) = subjects(&kms, &run.1, params).await;
+        let (subjects, errs) = subjects(kms, &run.1, params).await;
         errors.extend(errs);
         let keys: HashMap<String, KeyException> = subjects
             .iter()
             .filter_map(|s| key_exception(s).map(|e| (s.arn.clone(), e)))
             .collect();
-        let hub = Hub::new(hub_client(region).await, region);
+        let hub = Hub::new(hub_client, region);
         let findings = match hub.control_findings(partition_of(region)).await {
             Ok(f) => f,
             Err(e) => {
@@ -526,13 +552,14 @@ async fn sync_here(
             items
                 .into_iter()
                 .zip(results)
-                .map(|(i, r)| (region.clone(), i, r)),
+                .map(|(i, r)| (kms.account_id.clone(), region.clone(), i, r)),
         );
     }
     let table_rows = rows
         .iter()
-        .map(|(region, i, result)| {
+        .map(|(account, region, i, result)| {
             vec![
+                account.clone(),
                 region.clone(),
                 i.step.label().to_owned(),
                 i.key_arn.rsplit('/').next().unwrap_or_default().to_owned(),
@@ -543,8 +570,9 @@ async fn sync_here(
         .collect();
     let json_rows = rows
         .iter()
-        .map(|(region, i, result)| {
+        .map(|(account, region, i, result)| {
             json!({
+                "accountId": account,
                 "region": region,
                 "action": i.step.label(),
                 "findingId": i.finding_id,
@@ -556,15 +584,18 @@ async fn sync_here(
         })
         .collect();
     print_rows(
-        &["REGION", "ACTION", "KEY ID", "RESULT", "NOTE"],
+        &["ACCOUNT", "REGION", "ACTION", "KEY ID", "RESULT", "NOTE"],
         table_rows,
         json_rows,
         output,
     );
-    let changes = rows.iter().filter(|(_, i, _)| i.step.is_change()).count();
+    let changes = rows
+        .iter()
+        .filter(|(_, _, i, _)| i.step.is_change())
+        .count();
     let refused = rows
         .iter()
-        .filter(|(_, _, r)| r.starts_with("refused"))
+        .filter(|(_, _, _, r)| r.starts_with("refused"))
         .count();
     summary(
         output,
@@ -578,7 +609,7 @@ async fn sync_here(
             }
         ),
     );
-    for (_, i, r) in rows.iter().filter(|(_, _, r)| r.starts_with("refused")) {
+    for (_, _, i, r) in rows.iter().filter(|(_, _, _, r)| r.starts_with("refused")) {
         eprintln!("error: finding {} {r}", i.finding_id);
     }
     for e in &errors {

@@ -99,7 +99,12 @@ pub struct Targets {
     /// What the run was asked to work on: the accounts and the Regions (`--region`s, or every
     /// enabled one); what a `--state` file is the state of.
     pub asked: String,
+    /// Each reachable account's configuration (its credentials), for other services than KMS.
+    pub configs: std::collections::HashMap<String, SdkConfig>,
 }
+
+/// One account, reached: KMS in each of its Regions, and its configuration.
+type Reached = (Vec<KmsRegion>, SdkConfig);
 
 /// The SDK configuration, the caller, and the Regions of this run.
 #[derive(Debug, Clone)]
@@ -216,7 +221,7 @@ impl Session {
                 format!("[{}]", self.regions.join(","))
             }
         );
-        let reached: Vec<(String, Result<Vec<KmsRegion>, CliError>)> = futures::stream::iter(ids)
+        let reached: Vec<(String, Result<Reached, CliError>)> = futures::stream::iter(ids)
             .map(|account| async move {
                 let result = self.account(caller, &account, scope, params, gate).await;
                 (account, result)
@@ -230,10 +235,14 @@ impl Session {
             organization_id,
             accounts: count,
             asked,
+            configs: Default::default(),
         };
-        for (_, result) in reached {
+        for (account, result) in reached {
             match result {
-                Ok(kms) => targets.kms.extend(kms),
+                Ok((kms, config)) => {
+                    targets.kms.extend(kms);
+                    targets.configs.insert(account, config);
+                }
                 Err(e) => targets.failed.push(e),
             }
         }
@@ -248,7 +257,7 @@ impl Session {
         scope: &ScopeArgs,
         params: &RuleParameters,
         gate: Option<&Gate>,
-    ) -> Result<Vec<KmsRegion>, CliError> {
+    ) -> Result<Reached, CliError> {
         let unreachable = |message: String| CliError::Unreachable {
             account: account.to_owned(),
             region: None,
@@ -296,10 +305,11 @@ impl Session {
         } else {
             self.regions.clone()
         };
-        Ok(regions
+        let kms = regions
             .iter()
             .map(|region| kms_region(&sdk, account, region, params, gate))
-            .collect())
+            .collect();
+        Ok((kms, sdk))
     }
 
     /// The ACTIVE accounts of the caller's organization, in the order listed, and its id.
