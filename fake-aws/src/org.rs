@@ -30,8 +30,8 @@ use crate::account::{Account, Alias, Key, CREATION_DATE};
 use crate::catalogue::Kind;
 use crate::plan::{kms_quota, Bucket};
 use crate::protocol::{
-    describe_key_in, json_error, json_response, marker, not_found, query_error, rotation_status_in,
-    tags, xml_response, Answer,
+    alias_limit, describe_key_in, json_error, json_response, marker, not_found, query_error,
+    rotation_status_in, tags, xml_response, Answer,
 };
 use crate::server::{serve, Handler};
 use crate::{Reply, Request};
@@ -613,12 +613,9 @@ impl Org {
         account_id: &str,
         region_name: &str,
     ) -> Answer {
-        let limit = match &input["Limit"] {
-            Value::Null => 50,
-            v => match v.as_u64() {
-                Some(n @ 1..=100) => n as usize,
-                _ => return self.refuse("ListAliases", &format!("Limit {v}: 1 to 100 allowed")),
-            },
+        let limit = match alias_limit(input) {
+            Ok(limit) => limit,
+            Err(reason) => return self.refuse("ListAliases", &reason),
         };
         let start = match marker(input, "Marker") {
             Ok(start) => start,

@@ -189,6 +189,17 @@ pub(crate) fn tags(key: &Key) -> Answer {
     }
 }
 
+/// ListAliases' `Limit`: 1 to 100, 50 when absent (the KMS API model).
+pub(crate) fn alias_limit(input: &Value) -> Result<usize, String> {
+    match &input["Limit"] {
+        Value::Null => Ok(50),
+        v => match v.as_u64() {
+            Some(n @ 1..=100) => Ok(n as usize),
+            _ => Err(format!("Limit {v}: 1 to 100 allowed")),
+        },
+    }
+}
+
 /// A page marker: `m<offset>`. `None` when absent; `Err` when it is not one of the fake's.
 pub(crate) fn marker(input: &Value, field: &str) -> Result<usize, String> {
     match input[field].as_str() {
@@ -254,12 +265,9 @@ impl FakeAws {
     /// ListAliases: `Limit` 1..100 (default 50), `Marker`, and `KeyId` for the aliases of one key.
     fn list_aliases(&self, input: &Value) -> Answer {
         let account = &self.0.account;
-        let limit = match &input["Limit"] {
-            Value::Null => 50,
-            v => match v.as_u64() {
-                Some(n @ 1..=100) => n as usize,
-                _ => return self.refuse("ListAliases", &format!("Limit {v}: 1 to 100 allowed")),
-            },
+        let limit = match alias_limit(input) {
+            Ok(limit) => limit,
+            Err(reason) => return self.refuse("ListAliases", &reason),
         };
         let start = match marker(input, "Marker") {
             Ok(start) => start,

@@ -550,6 +550,7 @@ pub(super) async fn command(
     };
     let run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);
+    let regions = targets.region_count();
     let mut errors = targets.failed;
     errors.extend(run.errors);
     let mut rows: Vec<AuditLine> = run.lines;
@@ -557,12 +558,9 @@ pub(super) async fn command(
     rows.sort_by(|a, b| {
         (&a.account_id, &a.region, &a.resource_id).cmp(&(&b.account_id, &b.region, &b.resource_id))
     });
-    let mut regions: Vec<&str> = targets.kms.iter().map(|k| k.region.as_str()).collect();
-    regions.sort_unstable();
-    regions.dedup();
     let tally = Tally::of(&rows).plus(run.streamed);
     let mut report = Report { rows, errors };
-    let mut summary = summary(tally, &report.errors, regions.len(), targets.accounts);
+    let mut summary = summary(tally, &report.errors, regions, targets.accounts);
     if let Some(left) = left_undone(&run.left) {
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
@@ -588,7 +586,7 @@ pub(super) async fn command(
             &report,
             &exceptions,
             targets.accounts,
-            regions.len(),
+            regions,
             started,
         )?;
     }

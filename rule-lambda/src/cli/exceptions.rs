@@ -324,14 +324,12 @@ pub(super) async fn command(
         &stop,
     )
     .await;
+    let regions = targets.region_count();
     report.errors.splice(0..0, targets.failed);
-    let mut regions: Vec<&str> = targets.kms.iter().map(|k| k.region.as_str()).collect();
-    regions.sort_unstable();
-    regions.dedup();
     let mut summary = summary(
         &report,
         &params.exception_tag_key,
-        regions.len(),
+        regions,
         args.within_days,
     );
     if let Some(left) = super::audit::left_undone(&left) {

@@ -103,6 +103,17 @@ pub struct Targets {
     pub configs: std::collections::HashMap<String, SdkConfig>,
 }
 
+impl Targets {
+    /// How many distinct Regions the reachable account-Regions are in, for the summaries.
+    pub fn region_count(&self) -> usize {
+        self.kms
+            .iter()
+            .map(|k| k.region.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+}
+
 /// One account, reached: KMS in each of its Regions, and its configuration.
 type Reached = (Vec<KmsRegion>, SdkConfig);
 
@@ -161,10 +172,6 @@ impl Session {
         self.caller
             .get_or_try_init(|| caller(&self.sdk, &self.home_region))
             .await
-    }
-
-    pub fn kms_client(&self, region: &str) -> aws_sdk_kms::Client {
-        kms_client(&self.sdk, region, None)
     }
 
     /// KMS in one Region of the caller's account.
