@@ -1,53 +1,27 @@
-# A customer managed KMS key that the kms-rotation-rule finds COMPLIANT from day one.
+# A customer managed KMS key that the kms-rotation-rule finds COMPLIANT from day one, in the Region
+# of the default aws provider (the only provider this module needs). A multi-Region primary's
+# replicas come from the module ../kms-replica-key, called with the other Region's provider; they
+# rotate with this key.
+#
+# The key policy comes from ../kms-key-policy (shared with the replica module): its first
+# statement is KMS's default account statement, which lets IAM policies grant access to the key
+# (the guardrail's roles are granted by IAM) and satisfies CreateKey's policy lockout safety check.
+#
+# The kms-rotation-exception tag (var.rotation_exception) is guarded by the organisation's SCP
+# (conformance-pack/scp-deny-disable-key-rotation.json, DenyChangingRotationExceptionTag): a
+# CreateKey that carries it is refused unless the caller is a role named
+# KmsRotationExceptionApprover. See variables.tf, rotation_exception.
 
 locals {
   exception_tags = var.rotation_exception == null ? {} : { (var.exception_tag_key) = var.rotation_exception }
   tags           = merge({ managed-by = "kms-rotation-iac" }, var.tags, local.exception_tags)
 }
 
-# In a key policy, "*" as the resource means this key and nothing else (KMS key policies, AWS
-# KMS Developer Guide); checkov's IAM checks read it as "every resource".
-data "aws_iam_policy_document" "key" {
-  #checkov:skip=CKV_AWS_109:A key policy's resource "*" is this key only
-  #checkov:skip=CKV_AWS_111:A key policy's resource "*" is this key only
-  #checkov:skip=CKV_AWS_356:A key policy's resource "*" is this key only
-  statement {
-    sid = "KeyAdministration"
-    principals {
-      type        = "AWS"
-      identifiers = var.administrator_arns
-    }
-    actions = [
-      "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-      "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
-      "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-      "kms:ReplicateKey", "kms:RotateKeyOnDemand",
-    ]
-    resources = ["*"]
-  }
-  statement {
-    sid = "KeyUse"
-    principals {
-      type        = "AWS"
-      identifiers = var.user_arns
-    }
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-    resources = ["*"]
-  }
-  statement {
-    sid = "GrantsForAwsServicesOnly"
-    principals {
-      type        = "AWS"
-      identifiers = var.user_arns
-    }
-    actions   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
-    resources = ["*"]
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
-  }
+module "policy" {
+  source = "../kms-key-policy"
+
+  administrator_arns = var.administrator_arns
+  user_arns          = var.user_arns
 }
 
 resource "aws_kms_key" "this" {
@@ -58,30 +32,11 @@ resource "aws_kms_key" "this" {
   enable_key_rotation      = var.enable_key_rotation
   rotation_period_in_days  = var.enable_key_rotation ? var.rotation_period_in_days : null
   deletion_window_in_days  = 30
-  policy                   = data.aws_iam_policy_document.key.json
+  policy                   = module.policy.json
   tags                     = local.tags
 }
 
 resource "aws_kms_alias" "this" {
   name          = "alias/${var.alias}"
   target_key_id = aws_kms_key.this.key_id
-}
-
-resource "aws_kms_replica_key" "this" {
-  count    = var.multi_region && var.create_replica ? 1 : 0
-  provider = aws.replica
-
-  description             = "${var.description} (replica)"
-  primary_key_arn         = aws_kms_key.this.arn
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.key.json
-  tags                    = local.tags
-}
-
-resource "aws_kms_alias" "replica" {
-  count    = var.multi_region && var.create_replica ? 1 : 0
-  provider = aws.replica
-
-  name          = "alias/${var.alias}"
-  target_key_id = aws_kms_replica_key.this[0].key_id
 }

@@ -1,5 +1,5 @@
 output "key_arn" {
-  description = "The key's ARN."
+  description = "The key's ARN (the primary_key_arn of ../kms-replica-key when multi_region)."
   value       = aws_kms_key.this.arn
 }
 
@@ -11,9 +11,4 @@ output "key_id" {
 output "alias_name" {
   description = "The alias."
   value       = aws_kms_alias.this.name
-}
-
-output "replica_key_arn" {
-  description = "The replica's ARN, when created."
-  value       = one(aws_kms_replica_key.this[*].arn)
 }

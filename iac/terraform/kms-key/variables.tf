@@ -34,7 +34,15 @@ variable "rotation_period_in_days" {
 }
 
 variable "rotation_exception" {
-  description = "An approved exception, recorded as the kms-rotation-exception tag: owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]. null for none."
+  description = <<-EOT
+    An approved exception, recorded as the kms-rotation-exception tag: owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]. null for none.
+    The organisation's SCP (conformance-pack/scp-deny-disable-key-rotation.json, DenyChangingRotationExceptionTag) refuses
+    kms:CreateKey, kms:TagResource and kms:UntagResource that carry this tag key unless the caller is a role named
+    KmsRotationExceptionApprover (any path). So a key with an exception is deployed either with a provider that assumes that
+    role (provider "aws" { assume_role { role_arn = ".../KmsRotationExceptionApprover" } }, passed as providers = { aws = aws.approver }),
+    or by the approver tagging the key (aws kms tag-resource) and this variable then set to the same value, so that the
+    next apply has no tag change to send. Set it only once the exception is approved.
+  EOT
   type        = string
   default     = null
   validation {
@@ -50,21 +58,25 @@ variable "exception_tag_key" {
 }
 
 variable "tags" {
-  description = "Tags for the key (and its replica)."
+  description = "Tags for the key (the exception tag goes in rotation_exception, not here)."
   type        = map(string)
   default     = {}
 }
 
 variable "multi_region" {
-  description = "Create a multi-Region primary key."
+  description = "Create a multi-Region primary key (replicas: ../kms-replica-key in each other Region; they rotate with this key)."
   type        = bool
   default     = false
 }
 
 variable "create_replica" {
-  description = "Create a replica in the Region of the aws.replica provider (needs multi_region). The replica rotates with the primary."
+  description = "Removed: this module no longer creates replicas (it needs only the default aws provider). Call ../kms-replica-key with providers = { aws = aws.replica }. Must stay false."
   type        = bool
   default     = false
+  validation {
+    condition     = !var.create_replica
+    error_message = "create_replica was removed: this module no longer creates a replica. Set multi_region = true here and create the replica with the module iac/terraform/kms-replica-key (primary_key_arn = module.<this>.key_arn, providers = { aws = aws.replica })."
+  }
 }
 
 variable "administrator_arns" {
