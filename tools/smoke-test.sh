@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Smoke test of the whole product in a SANDBOX AWS account (never production): deploy
-# templates/rule-function.yaml with its conformance pack, create one KMS key of each kind, wait for
+# templates/rule-function.yaml with its conformance pack (with the organization StackSet's
+# parameter shape: HomeRegion and CodeS3BucketPrefix), create one KMS key of each kind, wait for
 # the rule's evaluations, run one remediation through Config, check the key, run the runbook on a
-# disabled key (it must fail, saying DisabledException), and tear everything down.
+# key that already rotates (it must end in ConfirmRotation, through aws:branch NumericEquals on a
+# '{{ }}' value; its ReportRotationStatus outputs are printed, NextRotationDate a timestamp declared
+# String) and on a disabled key (it must fail, saying DisabledException), report the boto3 and
+# botocore inside aws:executeScript with a throwaway document, and tear everything down.
 # Every step prints PASS or FAIL; a failed step prints the AWS error.
 #
 # Prerequisites: AWS CLI v2, credentials for the sandbox account (AWS_PROFILE or the usual
@@ -26,6 +30,47 @@ OUT=""
 KEYS=()
 BUCKET=""
 STACK_CREATED=false
+PROBE_DOC="$RUN_ID-sdk-probe"
+PROBE_CREATED=false
+# The throwaway document: which boto3/botocore run aws:executeScript (Python 3.11), and whether
+# their KMS model has EnableKeyRotation RotationPeriodInDays (botocore 1.34.84 and later), which
+# the runbook's replica path (EnableKeyRotationOnPrimary) passes. No AWS call, so no role.
+PROBE_CONTENT=$(cat <<'YAML'
+schemaVersion: '0.3'
+description: kms-rotation smoke test, the SDK inside aws:executeScript (deleted after the run).
+mainSteps:
+  - name: ReportSdk
+    action: aws:executeScript
+    isEnd: true
+    inputs:
+      Runtime: python3.11
+      Handler: report
+      Script: |-
+        import boto3
+        import botocore
+        import botocore.session
+
+
+        def report(events, context):
+            kms = botocore.session.get_session().get_service_model("kms")
+            members = kms.operation_model("EnableKeyRotation").input_shape.members
+            return {
+                "Boto3": boto3.__version__,
+                "Botocore": botocore.__version__,
+                "RotationPeriodInDays": "RotationPeriodInDays" in members,
+            }
+    outputs:
+      - Name: Boto3
+        Selector: $.Payload.Boto3
+        Type: String
+      - Name: Botocore
+        Selector: $.Payload.Botocore
+        Type: String
+      - Name: RotationPeriodInDays
+        Selector: $.Payload.RotationPeriodInDays
+        Type: Boolean
+YAML
+)
 
 pass() { printf 'PASS  %s\n' "$1"; PASSED=$((PASSED + 1)); }
 fail() {
@@ -56,6 +101,10 @@ teardown() {
       aws_call "stack $RUN_ID deleted" aws cloudformation wait stack-delete-complete --stack-name "$RUN_ID" --region "$REGION" &&
       pass "stack $RUN_ID deleted (function, roles, runbook, conformance pack)"
   fi
+  if [ "$PROBE_CREATED" = true ]; then
+    aws_call "delete document $PROBE_DOC" aws ssm delete-document --name "$PROBE_DOC" --region "$REGION" &&
+      pass "document $PROBE_DOC deleted"
+  fi
   local key
   for key in "${KEYS[@]}"; do
     aws_call "schedule deletion of key $key" aws kms schedule-key-deletion --key-id "$key" --pending-window-in-days 7 --region "$REGION" &&
@@ -81,6 +130,19 @@ create_key() {
   pass "created key $OUT ($desc)"
 }
 
+# wait_automation EXECUTION_ID: wait for an Automation execution to end; its status and failure
+# message go to $OUT.
+wait_automation() {
+  local tries result=""
+  for tries in $(seq 1 40); do
+    aws_call "read execution $1" aws ssm get-automation-execution --automation-execution-id "$1" \
+      --query 'AutomationExecution.[AutomationExecutionStatus,FailureMessage]' --output text --region "$REGION" && result="$OUT"
+    case "$result" in Success* | Failed* | TimedOut* | Cancelled*) break ;; esac
+    if [ "$tries" -lt 40 ]; then sleep 5; fi
+  done
+  OUT="$result"
+}
+
 # compliance_of KEY_ID: the rule's compliance type for the key (empty while Config has none).
 compliance_of() {
   aws_call "read the evaluation of $1" aws configservice get-compliance-details-by-config-rule \
@@ -104,7 +166,10 @@ main() {
   trap teardown EXIT
 
   echo "== deploy"
-  BUCKET="$RUN_ID-$account"
+  # As the organization StackSet does it: the code bucket of Region R is <prefix>-R, and the
+  # named role is created in HomeRegion (here the only Region).
+  local prefix="$RUN_ID-$account"
+  BUCKET="$prefix-$REGION"
   if [ "$REGION" = "us-east-1" ]; then
     aws_call "create bucket $BUCKET" aws s3api create-bucket --bucket "$BUCKET" --region "$REGION" || BUCKET=""
   else
@@ -116,7 +181,8 @@ main() {
   pass "function code uploaded to s3://$BUCKET/$CODE_KEY"
   aws_call "create stack $RUN_ID" aws cloudformation create-stack --stack-name "$RUN_ID" \
     --template-body "file://$TEMPLATE" --capabilities CAPABILITY_NAMED_IAM --region "$REGION" \
-    --parameters "ParameterKey=CodeS3Bucket,ParameterValue=$BUCKET" \
+    --parameters "ParameterKey=CodeS3BucketPrefix,ParameterValue=$prefix" \
+    "ParameterKey=HomeRegion,ParameterValue=$REGION" \
     "ParameterKey=CodeS3Key,ParameterValue=$CODE_KEY" \
     "ParameterKey=FunctionName,ParameterValue=$RUN_ID" \
     "ParameterKey=ReservedConcurrency,ParameterValue=0" \
@@ -197,6 +263,39 @@ main() {
       if [ "$OUT" = "True"$'\t'"365" ]; then pass "key $key_off rotates every 365 days"; else fail "key $key_off rotates every 365 days" "got: $OUT"; fi
   fi
 
+  echo "== the runbook on a key that already rotates: NumericEquals on '{{ }}', a timestamp output"
+  if [ -n "${key_on:-}" ]; then
+    local execution_on=""
+    aws_call "start the runbook on $key_on" aws ssm start-automation-execution \
+      --document-name "$RUN_ID-EnableKeyRotation" \
+      --parameters "KeyId=$key_on,AutomationAssumeRole=arn:aws:iam::$account:role/$RUN_ID-remediation,RotationPeriodInDays=365" \
+      --query AutomationExecutionId --output text --region "$REGION" && execution_on="$OUT"
+    if [ -n "$execution_on" ]; then
+      wait_automation "$execution_on"
+      case "$OUT" in
+        Success*) pass "the runbook succeeded on $key_on" ;;
+        *) fail "the runbook succeeds on a key that already rotates" "got: ${OUT:-nothing}" ;;
+      esac
+      aws_call "read the steps of $execution_on" aws ssm get-automation-execution --automation-execution-id "$execution_on" \
+        --query "AutomationExecution.StepExecutions[?StepStatus=='Success'].StepName" --output text --region "$REGION" &&
+        case " $(tr '\t' ' ' <<<"$OUT") " in
+          *" ConfirmRotation "*) pass "aws:branch NumericEquals '{{ RotationPeriodInDays }}' chose ConfirmRotation" ;;
+          *) fail "aws:branch NumericEquals '{{ RotationPeriodInDays }}' chooses ConfirmRotation" "steps that succeeded: $OUT" ;;
+        esac
+      aws_call "read the outputs of ReportRotationStatus" aws ssm get-automation-execution --automation-execution-id "$execution_on" \
+        --query "AutomationExecution.StepExecutions[?StepName=='ReportRotationStatus'] | [0].Outputs" --output json --region "$REGION" &&
+        printf '      ReportRotationStatus outputs: %s\n' "$(tr -s ' \n' ' ' <<<"$OUT")"
+      aws_call "read NextRotationDate" aws ssm get-automation-execution --automation-execution-id "$execution_on" \
+        --query "AutomationExecution.StepExecutions[?StepName=='ReportRotationStatus'] | [0].Outputs.NextRotationDate[0]" \
+        --output text --region "$REGION" &&
+        if [ -n "$OUT" ] && [ "$OUT" != "None" ]; then
+          pass "NextRotationDate (a timestamp) came out as the String output '$OUT'"
+        else
+          fail "NextRotationDate (a timestamp) comes out as a String output" "got: ${OUT:-nothing}"
+        fi
+    fi
+  fi
+
   echo "== the runbook refuses a disabled key, saying why"
   if [ -n "${key_disabled:-}" ]; then
     aws_call "start the runbook on $key_disabled" aws ssm start-automation-execution \
@@ -214,6 +313,25 @@ main() {
       Failed*DisabledException*) pass "the runbook failed on the disabled key and named DisabledException" ;;
       *) fail "the runbook fails on a disabled key naming DisabledException" "got: ${result:-nothing}" ;;
     esac
+  fi
+
+  echo "== the SDK inside aws:executeScript"
+  aws_call "create document $PROBE_DOC" aws ssm create-document --name "$PROBE_DOC" --document-type Automation \
+    --document-format YAML --content "$PROBE_CONTENT" --region "$REGION" && PROBE_CREATED=true
+  if [ "$PROBE_CREATED" = true ]; then
+    local probe=""
+    aws_call "start $PROBE_DOC" aws ssm start-automation-execution --document-name "$PROBE_DOC" \
+      --query AutomationExecutionId --output text --region "$REGION" && probe="$OUT"
+    if [ -n "$probe" ]; then
+      wait_automation "$probe"
+      aws_call "read the SDK versions" aws ssm get-automation-execution --automation-execution-id "$probe" \
+        --query "AutomationExecution.StepExecutions[?StepName=='ReportSdk'] | [0].Outputs.[Boto3[0],Botocore[0],RotationPeriodInDays[0]]" \
+        --output text --region "$REGION" &&
+        case "$OUT" in
+          *[Tt]rue) pass "aws:executeScript runs boto3/botocore $(tr '\t' '/' <<<"${OUT%$'\t'*}"), whose EnableKeyRotation takes RotationPeriodInDays" ;;
+          *) fail "aws:executeScript's botocore has EnableKeyRotation RotationPeriodInDays (1.34.84 or later)" "boto3, botocore, has it: ${OUT:-nothing}" ;;
+        esac
+    fi
   fi
 }
 
