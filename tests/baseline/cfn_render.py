@@ -20,8 +20,9 @@ from typing import Any, Iterator
 from support import PARTITION, ROOT, Resolver
 
 # Properties that name a resource in a namespace wider than one Region: IAM names are global to
-# the account (IAM User Guide, "IAM identifiers": names are unique within the account), S3 bucket
-# names to the partition (S3 User Guide, "Bucket naming rules").
+# the account (IAM API reference, CreateRole RoleName: "IAM user, group, role, and policy names must
+# be unique within the account"), S3 bucket names to the partition (S3 User Guide, "Bucket naming
+# rules").
 GLOBAL_NAME_PROPERTIES: dict[str, str] = {
     "AWS::IAM::Role": "RoleName",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",

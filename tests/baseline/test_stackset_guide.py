@@ -64,6 +64,11 @@ def test_stack_sets_are_created_with_managed_execution():
     managed = CLOUDFORMATION.shape_for("ManagedExecution").members["Active"].documentation
     assert "queues conflicting operations" in plain(managed)
     assert "performs one operation at a time in request order" in plain(managed)  # when false
+    conflict = CLOUDFORMATION.shape_for("OperationInProgressException").documentation
+    assert "only one operation can be performed for a stack set at a given time" in plain(conflict)
+    for operation in ("CreateStackInstances", "UpdateStackSet", "UpdateStackInstances"):
+        errors = {e.name for e in CLOUDFORMATION.operation_model(operation).error_shapes}
+        assert "OperationInProgressException" in errors, operation
     stack_sets = guide_stack_sets(expanded_shell(ORGANIZATION)[0])
     assert stack_sets
     for name, stack_set in stack_sets.items():
