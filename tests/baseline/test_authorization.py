@@ -210,6 +210,12 @@ APPROVER_PATH = principal(role_arn("KmsRotationExceptionApprover", "/security/")
 BREAK_GLASS = principal(role_arn("KmsRotationBreakGlass"), [authz.ADMINISTRATOR_ACCESS])
 BREAK_GLASS_PATH = principal(role_arn("KmsRotationBreakGlass", "/ops/"), [authz.ADMINISTRATOR_ACCESS])
 LOOK_ALIKE = principal(role_arn("EvilKmsRotationBreakGlass"), [authz.ADMINISTRATOR_ACCESS])
+# IAM Identity Center's role for a permission set named KmsRotationBreakGlass (IAM Identity Center
+# User Guide, "Referencing permission sets in resource policies, Amazon EKS, and AWS KMS").
+BREAK_GLASS_SSO = principal(role_arn("AWSReservedSSO_KmsRotationBreakGlass_0123456789abcdef",
+                                     "/aws-reserved/sso.amazonaws.com/eu-west-1/"), [authz.ADMINISTRATOR_ACCESS])
+APPROVER_SSO = principal(role_arn("AWSReservedSSO_KmsRotationExceptionApprover_0123456789abcdef",
+                                  "/aws-reserved/sso.amazonaws.com/"), [authz.ADMINISTRATOR_ACCESS])
 NAMED_ADMIN = principal(KEY_ADMIN, [])  # no IAM policy: only what key policies name it for
 DEPLOYER = principal(role_arn("Deployer"), [{"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}])
@@ -267,6 +273,10 @@ CASES = [
     case("KmsRotationBreakGlass", BREAK_GLASS, "kms:TagResource", NO_KEY, "not the approver",
          tag_keys=[EXCEPTION_TAG]),
     case("EvilKmsRotationBreakGlass", LOOK_ALIKE, "kms:DisableKeyRotation", NO_KEY, "a look-alike is not exempt"),
+    case("SSO permission set KmsRotationBreakGlass", BREAK_GLASS_SSO, "kms:DisableKeyRotation", ACCOUNT_KEYS,
+         "exempt: Identity Center's role for the permission set"),
+    case("SSO permission set KmsRotationExceptionApprover", APPROVER_SSO, "kms:TagResource", ACCOUNT_KEYS,
+         "exempt: Identity Center's role for the permission set", tag_keys=[EXCEPTION_TAG]),
     case("KmsRotationRemediation", REMEDIATION, "kms:EnableKeyRotation", NO_KEY,
          "SCP: a pack RotationPeriodInDays above 365 fails", period="730"),
     case("KeyAdmin (named in the key policy, no IAM policy)", NAMED_ADMIN, "kms:DescribeKey", NAMING_KEY_ADMIN,

@@ -317,13 +317,21 @@ def test_scp_fits_the_organizations_size_limit():
     assert len(SCP_PATH.read_text()) <= 5120
 
 
+# IAM Identity Center names a permission set's role AWSReservedSSO_<permission set>_<suffix> under
+# the path aws-reserved/sso.amazonaws.com/[<Region>/] (IAM Identity Center User Guide, "Referencing
+# permission sets in resource policies, Amazon EKS, and AWS KMS"): a permission set named after
+# the role matches only these patterns.
 BREAK_GLASS = [
     "arn:*:iam::*:role/KmsRotationBreakGlass",
     "arn:*:iam::*:role/*/KmsRotationBreakGlass",
+    "arn:*:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_KmsRotationBreakGlass_*",
+    "arn:*:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_KmsRotationBreakGlass_*",
 ]
 APPROVER = [
     "arn:*:iam::*:role/KmsRotationExceptionApprover",
     "arn:*:iam::*:role/*/KmsRotationExceptionApprover",
+    "arn:*:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_KmsRotationExceptionApprover_*",
+    "arn:*:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_KmsRotationExceptionApprover_*",
 ]
 
 
@@ -344,13 +352,22 @@ def test_scp_denies_disabling_rotation_except_to_break_glass():
     assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": BREAK_GLASS}}
 
 
+SSO = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com"
+
+
 @pytest.mark.parametrize(
     "principal,exempted",
     [
         ("arn:aws:iam::111122223333:role/KmsRotationBreakGlass", True),
-        # Roles with an IAM path (issue 10, item 6), including SSO's reserved path.
+        # Roles with an IAM path (issue 10, item 6).
         ("arn:aws:iam::111122223333:role/security/KmsRotationBreakGlass", True),
-        ("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/KmsRotationBreakGlass", True),
+        # A permission set of IAM Identity Center named KmsRotationBreakGlass: its role, with and
+        # without the Region in the path (IAM Identity Center User Guide, "Referencing permission
+        # sets in resource policies, Amazon EKS, and AWS KMS").
+        (f"{SSO}/AWSReservedSSO_KmsRotationBreakGlass_0123456789abcdef", True),
+        (f"{SSO}/eu-west-1/AWSReservedSSO_KmsRotationBreakGlass_0123456789abcdef", True),
+        # Another permission set whose name only starts with it stays denied.
+        (f"{SSO}/AWSReservedSSO_KmsRotationBreakGlassX_0123456789abcdef", False),
         ("arn:aws-us-gov:iam::111122223333:role/KmsRotationBreakGlass", True),
         ("arn:aws-cn:iam::111122223333:role/ops/KmsRotationBreakGlass", True),
         # Look-alikes stay denied.
