@@ -17,7 +17,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DENY_VERSION := 0.20.2
 DENY := .tools/bin/cargo-deny
 
-.PHONY: demo test venv rust-checks deny pytest chromium fuzz bench bench-org bench-iac package clean-venv
+# The CloudFormation Guard CLI (cfn-guard crate), installed into .tools/ (again when the pin changes);
+# tests/iac/test_guard*.py run it, found through CFN_GUARD.
+CFN_GUARD_VERSION := 3.2.1
+CFN_GUARD := .tools/bin/cfn-guard
+
+.PHONY: demo test venv rust-checks deny cfn-guard pytest chromium fuzz bench bench-org bench-iac package clean-venv
 
 venv: $(VENV_STAMP)
 
@@ -45,6 +50,10 @@ $(DENY):
 deny: $(DENY)
 	$(DENY) --locked check licenses bans sources
 
+cfn-guard:
+	@[ "$$($(CFN_GUARD) --version 2>/dev/null)" = "cfn-guard $(CFN_GUARD_VERSION)" ] || \
+	  cargo install --locked --quiet --root .tools cfn-guard --version $(CFN_GUARD_VERSION)
+
 # Debian's chromium, for the browser test of `audit --report` (tests/e2e/test_report.py), unless a
 # chromium or Chrome is on PATH already; with sudo when not root.
 chromium:
@@ -54,9 +63,9 @@ chromium:
 	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	fi
 
-pytest: venv chromium
+pytest: venv chromium cfn-guard
 	$(VENV)/bin/ruff check tests tools
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	CFN_GUARD=$(CURDIR)/$(CFN_GUARD) $(PY) -m pytest tests -q -p no:cacheprovider
 
 test: rust-checks deny pytest
 

@@ -1,27 +1,36 @@
-"""The CloudFormation Guard rules of conformance-pack/guard/ (run with the Guard engine from PyPI,
-cfn-guard-rs, pinned in tests/requirements.txt) against `kms-rotation check-iac` on the same
-templates: per key, NON_COMPLIANT fails in Guard, COMPLIANT and NOT_APPLICABLE pass, and every case
-where they cannot agree is listed below with its reason (docs/shift-left.md, "Guard rules")."""
+"""The CloudFormation Guard rules of conformance-pack/guard/ run by the real `cfn-guard` CLI on the
+raw template files, as a user runs them (`cfn-guard validate -r ... -d template.yaml -i params.yaml`),
+against `kms-rotation check-iac` on the same files: per key, NON_COMPLIANT fails in Guard, COMPLIANT
+and NOT_APPLICABLE pass, and every case where they cannot agree is listed below with its reason
+(docs/shift-left.md, "Guard rules").
+
+The CLI is the `cfn-guard` crate at the version pinned in the Makefile (`make cfn-guard` installs it
+into .tools/bin; CFN_GUARD names another binary). Guard's own YAML loader reads the files, so what
+it does with short-form tags and quoted numbers is what is tested (test_guard_inputs.py pins those).
+GUARD_RULES names another rules file or directory, to run these tests on an older version of the
+rules."""
 
 from __future__ import annotations
 
-import copy
 import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cfn_guard_rs import run_checks
 from cfnlint.decode import decode
 
 from conftest import FIXTURES, ROOT
 
-RULES_DIR = ROOT / "conformance-pack" / "guard"
-RULES = "\n".join(p.read_text() for p in sorted(RULES_DIR.glob("*.guard")))
+GUARD = Path(os.environ.get("CFN_GUARD") or ROOT / ".tools" / "bin" / "cfn-guard")
+RULES = Path(os.environ.get("GUARD_RULES") or ROOT / "conformance-pack" / "guard")
 TEMPLATES = sorted((FIXTURES / "cloudformation").rglob("*.yaml")) + sorted(
     (FIXTURES / "cloudformation").rglob("*.json")) + sorted((ROOT / "iac" / "cloudformation").glob("*.yaml"))
 MAX = 365  # as the corpus of test_check_iac.py: --max-rotation-period-days 365
-PARAMS = {"KmsRotationRuleParameters": {"maxRotationPeriodInDays": MAX}}
 KEY_TYPES = {"AWS::KMS::Key", "AWS::KMS::ReplicaKey"}
+FAIL_EXIT = 19  # cfn-guard validate's exit status when a rule fails (0 when none does)
 
 # Where Guard and check-iac cannot agree: (file, resource) -> (check-iac verdict, Guard, why).
 DIFFERENCES = {
@@ -44,18 +53,68 @@ DIFFERENCES = {
 }
 
 
+@dataclass
+class GuardReport:
+    """What `cfn-guard validate -o json` says about one data file."""
+
+    code: int
+    status: str  # PASS, FAIL or SKIP
+    failed_rules: set[str]
+    messages: list[str]  # the custom messages (<<...>>) of the failing clauses
+    stderr: str
+
+
+def pinned_guard_version() -> str:
+    match = re.search(r"^CFN_GUARD_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert match, "the Makefile pins the cfn-guard version (CFN_GUARD_VERSION)"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def guard_cli() -> Path:
+    """The cfn-guard binary `make cfn-guard` installs. Missing is a failure, not a skip: `make test`
+    installs it, and these tests are about what that engine does."""
+    assert GUARD.is_file(), f"{GUARD} is missing: run `make cfn-guard` (cargo install of the cfn-guard crate)"
+    version = subprocess.run([str(GUARD), "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.split() == ["cfn-guard", pinned_guard_version()], version
+    return GUARD
+
+
+def custom_messages(node: object) -> list[str]:
+    """The <<custom messages>> of every failing clause in a `-o json` report, depth first."""
+    if isinstance(node, list):
+        return [message for value in node for message in custom_messages(value)]
+    if not isinstance(node, dict):
+        return []
+    own = (node.get("messages") or {}).get("custom_message") if "context" in node else None
+    return ([own] if own else []) + [message for value in node.values() for message in custom_messages(value)]
+
+
+def run_guard(data: Path, params: Path | None = None) -> GuardReport:
+    """`cfn-guard validate` on one raw data file, with an input parameters file when given."""
+    command = [str(GUARD), "validate", "-r", str(RULES), "-d", str(data), "-o", "json", "-S", "none"]
+    if params is not None:
+        command += ["-i", str(params)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (0, FAIL_EXIT), f"{data}: exit {proc.returncode}\n{proc.stderr}"
+    report = json.loads(proc.stdout)
+    failed = {entry["Rule"]["name"] for entry in report["not_compliant"] if "Rule" in entry}
+    assert (proc.returncode == FAIL_EXIT) == (report["status"] == "FAIL"), (data, report["status"])
+    return GuardReport(proc.returncode, report["status"], failed, custom_messages(report["not_compliant"]), proc.stderr)
+
+
+def write_params(directory: Path, parameters: dict[str, object], name: str = "params.json") -> Path:
+    """An input parameters file (`cfn-guard validate -i`), as a user writes one."""
+    path = directory / name
+    path.write_text(json.dumps({"KmsRotationRuleParameters": parameters}))
+    return path
+
+
 def load(path: Path) -> dict:
+    """The template's resources, read by cfn-lint: only to know each key's name, type and primary."""
     template, matches = decode(str(path))
     assert template is not None, matches
-    return json.loads(json.dumps(template))  # cfn-lint's str_node/dict_node to plain JSON types
-
-
-def guard(data: dict, params: dict | None = PARAMS):
-    return run_checks({**data, **(params or {})}, RULES)
-
-
-def failed_rules(report) -> set[str]:
-    return {c.Rule.name for c in report.not_compliant if c.Rule is not None}
+    return json.loads(json.dumps(template))
 
 
 def primary_of(resource: dict) -> str | None:
@@ -66,25 +125,57 @@ def primary_of(resource: dict) -> str | None:
     return None
 
 
-def guard_verdicts(template: dict, params: dict | None = PARAMS) -> dict[str, str]:
+def only_resources(path: Path, keep: set[str]) -> str:
+    """The template's own text with only the resources named in `keep` left under Resources. YAML is
+    cut line by line (every other line, tags and quotes included, stays as written); JSON is JSON."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        template = json.loads(text)
+        template["Resources"] = {k: v for k, v in template["Resources"].items() if k in keep}
+        return json.dumps(template, indent=2)
+    out, in_resources, current = [], False, None
+    for line in text.splitlines(keepends=True):
+        if line.strip() and not line[0].isspace() and not line.startswith("#"):
+            in_resources, current = line.rstrip() == "Resources:", None
+        elif in_resources and (match := re.match(r"^  ([A-Za-z0-9]+):\s*$", line)):
+            current = match.group(1)
+        if not in_resources or current is None or current in keep:
+            out.append(line)
+    return "".join(out)
+
+
+def guard_verdicts(path: Path, workdir: Path, params: Path | None) -> dict[str, str]:
     """PASS or FAIL per key. Guard reports a failing value at its path, which is a parameter's
     Default or a replica's primary when the value comes from there, so each key is run alone: the
-    template with only that key (and a replica's primary) in Resources."""
+    file cut to that key (and a replica's primary) in Resources."""
+    resources = load(path).get("Resources", {})
     out = {}
-    for name, resource in template.get("Resources", {}).items():
+    for name, resource in resources.items():
         if resource.get("Type") not in KEY_TYPES:
             continue
-        alone = copy.deepcopy(template)
-        alone["Resources"] = {name: resource}
-        primary = primary_of(resource)
-        if primary in template["Resources"]:
-            alone["Resources"][primary] = template["Resources"][primary]
-        report = guard(alone, params)
+        keep = {name} | ({primary} if (primary := primary_of(resource)) in resources else set())
+        cut = workdir / f"{path.stem}--{name}{path.suffix}"
+        cut.write_text(only_resources(path, keep))
+        assert set(load(cut)["Resources"]) == keep, f"{path}: cut to {keep}"
+        report = run_guard(cut, params)
         if resource["Type"] == "AWS::KMS::Key":
             out[name] = "FAIL" if report.status == "FAIL" else "PASS"
         else:
-            out[name] = "FAIL" if "kms_replica_key_rotation" in failed_rules(report) else "PASS"
+            out[name] = "FAIL" if "kms_replica_key_rotation" in report.failed_rules else "PASS"
     return out
+
+
+@pytest.fixture(scope="module")
+def params_file(tmp_path_factory) -> Path:
+    """maxRotationPeriodInDays as the conformance pack passes it: a string."""
+    return write_params(tmp_path_factory.mktemp("params"), {"maxRotationPeriodInDays": str(MAX)})
+
+
+@pytest.fixture(scope="module")
+def corpus_verdicts(guard_cli, params_file, tmp_path_factory) -> dict[tuple[str, str], str]:
+    workdir = tmp_path_factory.mktemp("cut")
+    return {(str(path.relative_to(ROOT)), resource): verdict
+            for path in TEMPLATES for resource, verdict in guard_verdicts(path, workdir, params_file).items()}
 
 
 @pytest.fixture(scope="module")
@@ -95,59 +186,74 @@ def check_iac_verdicts(check_iac):
     return {(f["file"], f["resource"]): f["complianceType"] for f in run.findings()}
 
 
-def test_guard_and_check_iac_agree_on_every_key(check_iac_verdicts):
-    seen, disagreements = set(), []
-    for path in TEMPLATES:
-        rel = str(path.relative_to(ROOT))
-        for resource, got in guard_verdicts(load(path)).items():
-            verdict = check_iac_verdicts[(rel, resource)]
-            seen.add((rel, resource))
-            if (rel, resource) in DIFFERENCES:
-                want_verdict, want_guard, _ = DIFFERENCES[(rel, resource)]
-                if (verdict, got) != (want_verdict, want_guard):
-                    disagreements.append(f"{rel} {resource}: documented difference changed: "
-                                         f"check-iac {verdict}, Guard {got}")
-                continue
-            want = {"NON_COMPLIANT": "FAIL", "COMPLIANT": "PASS", "NOT_APPLICABLE": "PASS"}.get(verdict)
-            if got != want:
-                disagreements.append(f"{rel} {resource}: check-iac {verdict}, Guard {got}")
+def test_guard_and_check_iac_agree_on_every_key(corpus_verdicts, check_iac_verdicts):
+    disagreements = []
+    for key, got in corpus_verdicts.items():
+        verdict = check_iac_verdicts[key]
+        if key in DIFFERENCES:
+            want_verdict, want_guard, _ = DIFFERENCES[key]
+            if (verdict, got) != (want_verdict, want_guard):
+                disagreements.append(f"{key}: documented difference changed: check-iac {verdict}, Guard {got}")
+            continue
+        want = {"NON_COMPLIANT": "FAIL", "COMPLIANT": "PASS", "NOT_APPLICABLE": "PASS"}.get(verdict)
+        if got != want:
+            disagreements.append(f"{key}: check-iac {verdict}, Guard {got}")
     assert not disagreements, "\n".join(disagreements)
     # Every key check-iac reports was judged by Guard, and every documented difference exists.
-    assert seen == set(check_iac_verdicts)
-    assert set(DIFFERENCES) <= seen
-    assert len(seen) >= 25
+    assert set(corpus_verdicts) == set(check_iac_verdicts)
+    assert set(DIFFERENCES) <= set(corpus_verdicts)
+    assert len(corpus_verdicts) >= 25
 
 
-def test_the_corpus_covers_both_outcomes_and_every_skip():
-    verdicts = {(p.name, r): v for p in TEMPLATES for r, v in guard_verdicts(load(p)).items()}
+def test_the_corpus_covers_both_outcomes_and_every_skip(corpus_verdicts):
+    verdicts = {(Path(f).name, r): v for (f, r), v in corpus_verdicts.items()}
     assert verdicts[("rotation-off.yaml", "DataKey")] == "FAIL"
     assert verdicts[("compliant-basic.yaml", "AppKey")] == "PASS"
+    # A replica of an unrotated primary, written `!GetAtt UnrotatedPrimary.Arn` (short form).
+    assert verdicts[("multi-region.yaml", "UnrotatedReplica")] == "FAIL"
+    assert verdicts[("multi-region.yaml", "RotatedReplica")] == "PASS"
     for skipped in [("hmac-and-asymmetric.yaml", "TokenMacKey"), ("hmac-and-asymmetric.yaml", "SigningKey"),
                     ("imported-material.yaml", "ByokKey"), ("disabled-key.yaml", "ParkedKey"),
                     ("exception-valid.yaml", "LegacyKey")]:
         assert verdicts[skipped] == "PASS", skipped
 
 
-def test_a_whole_template_fails_exactly_when_one_of_its_keys_fails():
+def test_a_whole_template_fails_exactly_when_one_of_its_keys_fails(corpus_verdicts, params_file):
     for path in TEMPLATES:
-        template = load(path)
-        per_key = guard_verdicts(template)
-        assert (guard(template).status == "FAIL") == ("FAIL" in per_key.values()), path
+        rel = str(path.relative_to(ROOT))
+        per_key = [v for (f, _), v in corpus_verdicts.items() if f == rel]
+        report = run_guard(path, params_file)
+        assert (report.status == "FAIL") == ("FAIL" in per_key), rel
+        assert "DEPRECATION" not in report.stderr, (rel, report.stderr)
 
 
-def key_template(properties: dict | None, tags: list | None = None) -> dict:
-    resource: dict = {"Type": "AWS::KMS::Key"}
+def test_the_maximum_as_a_number_or_a_string_gives_the_same_verdicts(guard_cli, tmp_path):
+    """Config and conformance packs pass rule parameters as strings ("365"); a parameters file may
+    equally say 365. Both are the same maximum."""
+    as_number = write_params(tmp_path, {"maxRotationPeriodInDays": MAX}, "number.json")
+    as_string = write_params(tmp_path, {"maxRotationPeriodInDays": str(MAX)}, "string.json")
+    statuses = {path.name: (run_guard(path, as_number).status, run_guard(path, as_string).status) for path in TEMPLATES}
+    assert all(number == string for number, string in statuses.values()), statuses
+    assert statuses["compliant-basic.yaml"] == ("PASS", "PASS")
+    assert statuses["period-too-long.yaml"] == ("FAIL", "FAIL")
+
+
+def write_key(directory: Path, properties: str | None, name: str = "key.yaml") -> Path:
+    """A one-key YAML template; `properties` is the YAML of its Properties, indented by the caller."""
+    text = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  K:\n    Type: AWS::KMS::Key\n"
     if properties is not None:
-        resource["Properties"] = dict(properties, **({"Tags": tags} if tags else {}))
-    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"K": resource}}
+        text += "    Properties:\n" + properties
+    path = directory / name
+    path.write_text(text)
+    return path
 
 
-def test_the_rules_can_fail():
-    assert guard(key_template({"EnableKeyRotation": False})).status == "FAIL"
-    assert guard(key_template({"Description": "no rotation"})).status == "FAIL"
-    assert guard(key_template(None)).status == "FAIL"  # no Properties at all: rotation off
-    assert guard(key_template({"EnableKeyRotation": True, "RotationPeriodInDays": 30})).status == "FAIL"
-    assert guard(key_template({"EnableKeyRotation": True})).status == "PASS"
+def test_the_rules_can_fail(guard_cli, tmp_path):
+    assert run_guard(write_key(tmp_path, "      EnableKeyRotation: false\n")).status == "FAIL"
+    assert run_guard(write_key(tmp_path, "      Description: no rotation\n")).status == "FAIL"
+    assert run_guard(write_key(tmp_path, None)).status == "FAIL"  # no Properties at all: rotation off
+    assert run_guard(write_key(tmp_path, "      EnableKeyRotation: true\n      RotationPeriodInDays: 30\n")).status == "FAIL"
+    assert run_guard(write_key(tmp_path, "      EnableKeyRotation: true\n")).status == "PASS"
 
 
 @pytest.mark.parametrize("value", [
@@ -160,42 +266,23 @@ def test_the_rules_can_fail():
     "owner=payments-team expires=31/12/2099",
     "approved by security until 2030",
 ])
-def test_exception_tags_are_read_as_check_iac_reads_them(check_iac, tmp_path, value):
-    template = key_template({"EnableKeyRotation": False}, [{"Key": "kms-rotation-exception", "Value": value}])
+def test_exception_tags_are_read_as_check_iac_reads_them(guard_cli, check_iac, tmp_path, value):
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"K": {"Type": "AWS::KMS::Key", "Properties": {
+        "EnableKeyRotation": False, "Tags": [{"Key": "kms-rotation-exception", "Value": value}]}}}}
     path = tmp_path / "t.json"
     path.write_text(json.dumps(template))
     verdict = check_iac("--output", "json", str(path)).findings()[0]["complianceType"]
     want = {"NON_COMPLIANT": "FAIL", "NOT_APPLICABLE": "PASS"}[verdict]
-    assert guard_verdicts(template)["K"] == want, (value, verdict)
+    assert guard_verdicts(path, tmp_path, None)["K"] == want, (value, verdict)
 
 
-def test_the_maximum_and_evaluate_disabled_keys_are_input_parameters(check_iac):
-    slow = load(FIXTURES / "cloudformation" / "period-too-long.yaml")
-    assert guard_verdicts(slow)["SlowKey"] == "FAIL"
-    assert guard_verdicts(slow, params=None)["SlowKey"] == "PASS"  # no maximum, as check-iac without one
-    disabled_path = FIXTURES / "cloudformation" / "disabled-key.yaml"
-    disabled = load(disabled_path)
-    evaluated = {"KmsRotationRuleParameters": {"evaluateDisabledKeys": True}}
-    assert guard_verdicts(disabled)["ParkedKey"] == "PASS"
-    assert guard_verdicts(disabled, params=evaluated)["ParkedKey"] == "FAIL"
-    run = check_iac("--evaluate-disabled-keys", "--output", "json", str(disabled_path))
+def test_the_maximum_and_evaluate_disabled_keys_are_input_parameters(guard_cli, check_iac, params_file, tmp_path):
+    slow = FIXTURES / "cloudformation" / "period-too-long.yaml"
+    assert guard_verdicts(slow, tmp_path, params_file)["SlowKey"] == "FAIL"
+    assert guard_verdicts(slow, tmp_path, None)["SlowKey"] == "PASS"  # no maximum, as check-iac without one
+    disabled = FIXTURES / "cloudformation" / "disabled-key.yaml"
+    evaluated = write_params(tmp_path, {"evaluateDisabledKeys": "true"}, "evaluate.json")
+    assert guard_verdicts(disabled, tmp_path, None)["ParkedKey"] == "PASS"
+    assert guard_verdicts(disabled, tmp_path, evaluated)["ParkedKey"] == "FAIL"
+    run = check_iac("--evaluate-disabled-keys", "--output", "json", str(disabled))
     assert run.findings()[0]["complianceType"] == "NON_COMPLIANT"
-
-
-def hook_input(properties: dict) -> dict:
-    """A Guard Hook's resource input, in the shape the CloudFormation Hooks User Guide documents
-    ("Write Guard rules to evaluate resources for Guard Hooks"): values already resolved."""
-    return {
-        "HookContext": {"TargetName": "AWS::KMS::Key", "TargetType": "RESOURCE", "TargetLogicalId": "K",
-                        "InvocationPoint": "CREATE_PRE_PROVISION"},
-        "Resources": {"K": {"ResourceType": "AWS::KMS::Key", "ResourceProperties": properties}},
-    }
-
-
-def test_the_rules_read_a_guard_hooks_resource_input():
-    assert guard(hook_input({"EnableKeyRotation": True, "RotationPeriodInDays": 365})).status == "PASS"
-    assert guard(hook_input({"EnableKeyRotation": "true"})).status == "PASS"
-    assert guard(hook_input({"EnableKeyRotation": False})).status == "FAIL"
-    assert guard(hook_input({"EnableKeyRotation": True, "RotationPeriodInDays": 730})).status == "FAIL"
-    assert guard(hook_input({"KeySpec": "HMAC_256"})).status == "SKIP"
-    assert guard(hook_input({"Origin": "EXTERNAL"})).status == "SKIP"
