@@ -44,7 +44,8 @@ def test_corpus_verdicts_are_the_recorded_ones(check_iac):
 
 def test_every_json_line_has_the_documented_fields(check_iac):
     for f in corpus(check_iac, "--output", "json").findings():
-        assert set(f) == {"file", "line", "resource", "type", "complianceType", "reason", "message"}
+        assert {"file", "line", "resource", "type", "complianceType", "reason", "message", "via"} <= set(f)
+        assert all(set(c) == {"module", "file", "line"} for c in f["via"]), f["via"]
         assert isinstance(f["line"], int) and f["line"] >= 1
         assert f["message"]
 
@@ -172,3 +173,118 @@ def test_a_thousand_files_in_well_under_the_budget(binaries):
     print(proc.stdout.splitlines()[1])
     assert figure["files"] == 1000 and figure["keys"] > 1000
     assert figure["seconds"] < 5.0, figure
+
+
+TF = FIXTURES / "terraform"
+
+
+def rows(run) -> dict[str, tuple[str, str]]:
+    """address -> (complianceType, reason) of a JSON run."""
+    return {f["resource"]: (f["complianceType"], f["reason"]) for f in run.findings()}
+
+
+def test_local_module_calls_are_followed_with_their_arguments(check_iac):
+    """A root that creates its keys only through `module` blocks with local sources (Terraform
+    "Module Sources": a local path begins with ./ or ../): every key is reported under its full
+    address, with the call's argument, the module's default or the caller's unknown variable; count
+    and for_each on the call expand as on resources; nested calls too. The module directories the
+    root calls (kms/, wrapper/) are not reported a second time on their own. Before: kms/ alone
+    at its defaults (COMPLIANT) and the root's calls not followed."""
+    run = check_iac("--max-rotation-period-days", "365", "--output", "json", str(TF / "modules"))
+    assert run.code == 1, run.stderr
+    assert rows(run) == {
+        "module.rotation_off.aws_kms_key.this[0]": ("NON_COMPLIANT", "ROTATION_OFF"),
+        "module.module_default.aws_kms_key.this[0]": ("COMPLIANT", "ROTATION_ON"),
+        "module.from_variable.aws_kms_key.this[0]": ("UNKNOWN", "UNKNOWN_VALUE"),
+        "module.counted[0].aws_kms_key.this[0]": ("COMPLIANT", "ROTATION_ON"),
+        "module.counted[1].aws_kms_key.this[0]": ("NON_COMPLIANT", "ROTATION_OFF"),
+        'module.per_team["payments"].aws_kms_key.this[0]': ("COMPLIANT", "ROTATION_ON"),
+        'module.per_team["logs"].aws_kms_key.this[0]': ("NON_COMPLIANT", "PERIOD_ABOVE_MAXIMUM"),
+        "module.nested.module.kms.aws_kms_key.this[0]": ("NON_COMPLIANT", "ROTATION_OFF"),
+    }
+    by = {f["resource"]: f for f in run.findings()}
+    root = str(TF / "modules" / "root" / "main.tf")
+    off = by["module.rotation_off.aws_kms_key.this[0]"]
+    # The resource's file and line, and the call's.
+    assert off["file"] == str(TF / "modules" / "kms" / "main.tf") and off["line"] == 3
+    assert off["via"] == [{"module": "module.rotation_off", "file": root, "line": 7}]
+    nested = by["module.nested.module.kms.aws_kms_key.this[0]"]
+    assert nested["via"] == [{"module": "module.nested", "file": root, "line": 43},
+                             {"module": "module.nested.module.kms",
+                              "file": str(TF / "modules" / "wrapper" / "main.tf"), "line": 7}]
+    unknown = by["module.from_variable.aws_kms_key.this[0]"]
+    assert "passed by module.from_variable" in unknown["message"]
+    assert "variable rotate has no default" in unknown["message"]
+    assert "enable_key_rotation     = var.enable_key_rotation" in (
+        (TF / "modules" / "kms" / "main.tf").read_text().splitlines()[unknown["line"] - 1])
+    assert "4 files checked" in run.stderr  # kms/ (2), wrapper/, root/: each read once
+
+
+def test_a_module_nobody_calls_in_the_run_is_checked_on_its_own(check_iac):
+    """The module directory alone is a root: its variables at their defaults."""
+    run = check_iac("--output", "json", str(TF / "modules" / "kms"))
+    assert run.code == 0, run.stderr
+    assert rows(run) == {"aws_kms_key.this[0]": ("COMPLIANT", "ROTATION_ON")}
+
+
+def test_registry_modules_are_read_where_terraform_init_installed_them(check_iac):
+    """`.terraform/modules/modules.json` (written by terraform init; Terraform's
+    internal/modsdir/manifest.go: {"Modules": [{"Key", "Source", "Version", "Dir"}]}) gives the
+    directory of a registry module; a call it does not list is a row of its own."""
+    run = check_iac("--output", "json", str(TF / "modules-registry"))
+    assert run.code == 1, run.stderr
+    assert rows(run) == {
+        "module.kms.aws_kms_key.this[0]": ("NON_COMPLIANT", "ROTATION_OFF"),
+        "module.added_later": ("UNKNOWN", "UNKNOWN_MODULE"),
+    }
+    by = {f["resource"]: f for f in run.findings()}
+    assert by["module.kms.aws_kms_key.this[0]"]["file"] == str(
+        TF / "modules-registry" / ".terraform" / "modules" / "kms" / "main.tf")
+    later = by["module.added_later"]
+    assert later["file"] == str(TF / "modules-registry" / "main.tf") and later["line"] == 12
+    assert "git::https://example.com/platform/kms.git" in later["message"]
+
+
+def test_a_module_that_cannot_be_read_is_never_silent(check_iac, tmp_path):
+    """Without terraform init, a registry module's keys cannot be known: the call is UNKNOWN
+    (UNKNOWN_MODULE) naming the module, its source and what to do, and the gate fails unless
+    --allow-unknown. Before: "1 files checked, 0 keys" and exit 0."""
+    path = str(TF / "modules-uninitialized")
+    run = check_iac("--output", "json", path)
+    assert run.code == 1, run.stderr
+    [row] = run.findings()
+    assert (row["resource"], row["type"], row["complianceType"], row["reason"]) == (
+        "module.kms", "module", "UNKNOWN", "UNKNOWN_MODULE")
+    for words in ("terraform-aws-modules/kms/aws", "terraform init", "terraform show -json"):
+        assert words in row["message"], row["message"]
+    assert check_iac("--allow-unknown", path).code == 0
+    sarif = json.loads(check_iac("--output", "sarif", path).stdout)
+    validate_sarif(sarif)
+    assert sarif["runs"][0]["results"][0]["ruleId"] == "UNKNOWN_MODULE"
+
+
+def test_a_module_calling_itself_is_refused_naming_the_call(check_iac, tmp_path):
+    """A cycle (a module whose source leads back to itself) is an error naming the call, exit 2;
+    the module's own keys are still checked. Before: the call was not followed, exit 0."""
+    (tmp_path / "main.tf").write_text(
+        'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n}\n'
+        'module "again" {\n  source = "../' + tmp_path.name + '"\n}\n')
+    run = check_iac("--output", "json", str(tmp_path))
+    assert run.code == 2
+    assert rows(run) == {"aws_kms_key.k": ("COMPLIANT", "ROTATION_ON")}
+    assert "module.again" in run.stderr and "cycle" in run.stderr, run.stderr
+
+
+def test_a_symlink_loop_is_refused_and_the_other_files_checked(check_iac, tmp_path):
+    """A directory link back to its parent: the walk names it and goes on; each file is checked
+    once. Before: the walk followed the link until the path was too long, finding the template
+    again at every level."""
+    shutil.copy(FIXTURES / "cloudformation" / "rotation-off.yaml", tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "loop").symlink_to("..", target_is_directory=True)
+    run = check_iac("--output", "json", str(tmp_path))
+    assert run.code == 2
+    assert sorted(f["resource"] for f in run.findings()) == ["DataKey", "ExplicitlyOff"]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "symbolic link loop" in errors[0], run.stderr
+    assert str(tmp_path / "sub" / "loop") in errors[0]

@@ -5,7 +5,7 @@
 //! `--allow-unknown`), 2 a file could not be read (named on stderr; the other files are still
 //! checked and reported).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
@@ -15,7 +15,7 @@ use super::args::{CheckIacArgs, IacOutput};
 use super::output::{json_lines, table};
 use super::{CliError, Exit};
 use crate::decision::Compliance;
-use crate::iac::{self, assess_unit, Finding, IacError, KeyResource, Outcome};
+use crate::iac::{self, assess_unit, Finding, IacError, Outcome};
 use crate::params::RuleParameters;
 
 /// A file that could not be checked, and why.
@@ -101,10 +101,7 @@ pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate
             Err(error) => report.errors.push(FileError { file: path, error }),
         }
     }
-    for (dir, files) in modules {
-        let keys = read_module(&dir, &files, &mut report);
-        report.findings.extend(assess_unit(&keys, params, today));
-    }
+    check_terraform(modules, params, today, &mut report);
     report.findings.sort_by(|a, b| {
         (&a.resource.file, a.resource.line, &a.resource.name).cmp(&(
             &b.resource.file,
@@ -114,6 +111,54 @@ pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate
     });
     report.errors.sort_by(|a, b| a.file.cmp(&b.file));
     report
+        .errors
+        .dedup_by(|a, b| a.file == b.file && a.error.to_string() == b.error.to_string());
+    report
+}
+
+/// Terraform: each directory is a root module, its module calls followed
+/// ([`iac::tf_modules`]). A directory that another directory of the run calls (through a local
+/// source, directly or not) is reported under its caller's address with its caller's arguments,
+/// not a second time on its own; of two that call each other (a cycle, refused as an error), the
+/// first by name is reported.
+fn check_terraform(
+    modules: BTreeMap<PathBuf, Vec<PathBuf>>,
+    params: &RuleParameters,
+    today: NaiveDate,
+    report: &mut Report,
+) {
+    let trees: Vec<(PathBuf, iac::tf_modules::Tree)> = modules
+        .into_iter()
+        .map(|(dir, files)| {
+            let parsed = read_module(&dir, &files, report);
+            let tree = iac::tf_modules::read_tree(&dir, parsed, &files);
+            (iac::tf_modules::canonical(&dir), tree)
+        })
+        .collect();
+    let called = |i: usize| {
+        let (dir, tree) = &trees[i];
+        trees.iter().enumerate().any(|(j, (other, by))| {
+            j != i && by.dirs.contains(dir) && (!tree.dirs.contains(other) || j < i)
+        })
+    };
+    let reported: Vec<bool> = (0..trees.len()).map(|i| !called(i)).collect();
+    let mut files = BTreeSet::new();
+    for ((_, tree), reported) in trees.into_iter().zip(reported) {
+        if !reported {
+            continue;
+        }
+        files.extend(tree.files);
+        report
+            .findings
+            .extend(assess_unit(&tree.keys, params, today));
+        report.findings.extend(tree.unresolved);
+        report.errors.extend(
+            tree.errors
+                .into_iter()
+                .map(|(file, error)| FileError { file, error }),
+        );
+    }
+    report.checked += files.len();
 }
 
 fn add_file(
@@ -132,44 +177,87 @@ fn add_file(
     }
 }
 
+/// At most this many files and directories are looked at under one path given on the command
+/// line: far more than a repository of templates holds, so that a walk always ends.
+const MAX_WALK_ENTRIES: usize = 200_000;
+/// Directories nested deeper than this under a path given on the command line are not entered.
+const MAX_WALK_DEPTH: usize = 64;
+
 /// Directories are walked in name order; hidden ones (`.git`, `.terraform`) and `node_modules`
-/// are not entered.
+/// are not entered. Symbolic links are followed, and a link back to a directory of its own path (a
+/// loop) is refused ([`walkdir`] detects it); so are directories deeper than [`MAX_WALK_DEPTH`] and
+/// entries past [`MAX_WALK_ENTRIES`]: each is an error naming the path and the limit, and every
+/// file found is still checked.
 fn walk(
     dir: &Path,
     documents: &mut Vec<PathBuf>,
     modules: &mut BTreeMap<PathBuf, Vec<PathBuf>>,
     report: &mut Report,
 ) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            report.errors.push(FileError {
-                file: dir.to_owned(),
-                error: IacError::Io(e),
-            });
+    let refuse = |report: &mut Report, file: &Path, why: String| {
+        report.errors.push(FileError {
+            file: file.to_owned(),
+            error: IacError::Io(std::io::Error::other(why)),
+        })
+    };
+    let mut entries = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_str().unwrap_or_default();
+            e.depth() == 0
+                || !e.file_type().is_dir()
+                || !(name.starts_with('.') || name == "node_modules")
+        });
+    let mut seen = 0;
+    while let Some(entry) = entries.next() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_owned();
+                let why = match e.loop_ancestor() {
+                    Some(ancestor) => format!(
+                        "a symbolic link loop: it leads back to {}; not entered",
+                        ancestor.display()
+                    ),
+                    None => e.to_string(),
+                };
+                refuse(report, &path, why);
+                continue;
+            }
+        };
+        seen += 1;
+        if seen > MAX_WALK_ENTRIES {
+            refuse(
+                report,
+                dir,
+                format!("more than {MAX_WALK_ENTRIES} files and directories under it, the most check-iac walks; the rest is not checked"),
+            );
             return;
         }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if path.is_dir() {
-            if !name.starts_with('.') && name != "node_modules" {
-                walk(&path, documents, modules, report);
+        if entry.file_type().is_dir() {
+            if entry.depth() >= MAX_WALK_DEPTH {
+                refuse(
+                    report,
+                    entry.path(),
+                    format!("nested {MAX_WALK_DEPTH} directories deep, the most check-iac walks; not entered"),
+                );
+                entries.skip_current_dir();
             }
-        } else if iac::candidate(&path) {
-            add_file(path, documents, modules);
+        } else if iac::candidate(entry.path()) {
+            add_file(entry.into_path(), documents, modules);
         }
     }
 }
 
-/// One Terraform module: every `.tf` of the directory gives variables and locals; the keys of
-/// the requested files are reported.
-fn read_module(dir: &Path, requested: &[PathBuf], report: &mut Report) -> Vec<KeyResource> {
+/// One Terraform module's files, parsed: the requested ones (each that does not parse is an
+/// error) and every other `.tf` of the directory, which gives variables and locals.
+fn read_module(
+    dir: &Path,
+    requested: &[PathBuf],
+    report: &mut Report,
+) -> Vec<iac::terraform::SourceFile> {
     let listing = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -195,10 +283,7 @@ fn read_module(dir: &Path, requested: &[PathBuf], report: &mut Report) -> Vec<Ke
     let mut parsed = Vec::new();
     for path in requested {
         match iac::terraform::parse_file(path) {
-            Ok(file) => {
-                report.checked += 1;
-                parsed.push(file);
-            }
+            Ok(file) => parsed.push(file),
             Err(error) => report.errors.push(FileError {
                 file: path.clone(),
                 error,
@@ -211,7 +296,7 @@ fn read_module(dir: &Path, requested: &[PathBuf], report: &mut Report) -> Vec<Ke
             .iter()
             .filter_map(|p| iac::terraform::parse_file(p).ok()),
     );
-    iac::terraform::read_module(&parsed, requested)
+    parsed
 }
 
 /// The JSON object of one finding (one line of `--output json`).
@@ -224,6 +309,12 @@ pub(super) fn finding_json(f: &Finding) -> Value {
         "complianceType": f.outcome.compliance_type(),
         "reason": f.outcome.reason(),
         "message": f.message(),
+        // The module calls that create it, from the root down (Terraform; empty otherwise).
+        "via": f.resource.via.iter().map(|c| json!({
+            "module": c.address,
+            "file": c.file.display().to_string(),
+            "line": c.line,
+        })).collect::<Vec<_>>(),
     })
 }
 

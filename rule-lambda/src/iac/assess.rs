@@ -33,6 +33,9 @@ pub(crate) enum UnknownReason {
     Value,
     /// A replica whose primary is declared elsewhere.
     Primary,
+    /// A Terraform module call whose source cannot be read (not a local path, and not in
+    /// `.terraform/modules/modules.json`): its keys are not known.
+    Module,
 }
 
 impl UnknownReason {
@@ -40,6 +43,7 @@ impl UnknownReason {
         match self {
             Self::Value => "UNKNOWN_VALUE",
             Self::Primary => "UNKNOWN_PRIMARY",
+            Self::Module => "UNKNOWN_MODULE",
         }
     }
 }
@@ -76,6 +80,15 @@ pub(crate) struct Finding {
 }
 
 impl Finding {
+    /// A row that is UNKNOWN for a reason of its own, not from the decision (a module call whose
+    /// source cannot be read).
+    pub(crate) fn unknown(resource: KeyResource, reason: UnknownReason, at: Unknowable) -> Self {
+        Self {
+            resource,
+            outcome: unknown(reason, at),
+        }
+    }
+
     /// The message: the decision's annotation, or what is unknown; then what was assumed.
     pub(crate) fn message(&self) -> String {
         let mut text = match &self.outcome {

@@ -92,6 +92,7 @@ pub(crate) fn read(path: &Path, root: &Node) -> Result<Vec<KeyResource>, IacErro
             line,
             kind,
             notes,
+            via: Vec::new(),
         });
     }
     Ok(keys)

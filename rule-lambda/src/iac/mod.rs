@@ -18,6 +18,7 @@ pub(crate) mod assess;
 pub(crate) mod cfn;
 pub(crate) mod plan;
 pub(crate) mod terraform;
+pub(crate) mod tf_modules;
 pub(crate) mod value;
 pub(crate) mod yaml;
 
@@ -43,6 +44,8 @@ pub(crate) enum IacError {
     Plan(String),
     #[error("not a CloudFormation template: {0}")]
     Template(String),
+    #[error("module call not followed: {0}")]
+    Module(String),
 }
 
 /// One KMS key resource, as the source describes it.
@@ -59,6 +62,9 @@ pub(crate) struct KeyResource {
     pub kind: KeyKind,
     /// What was assumed to read it, for the message (a parameter taken at its default).
     pub notes: Vec<String>,
+    /// The Terraform module calls that create it, from the root down (empty at the root and
+    /// for CloudFormation and plans).
+    pub via: Vec<tf_modules::Call>,
 }
 
 /// A key of its own, or a multi-Region replica that shares its primary's rotation.

@@ -118,6 +118,7 @@ pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResou
             line,
             kind,
             notes: Vec::new(),
+            via: Vec::new(),
         });
     }
     Ok(keys)

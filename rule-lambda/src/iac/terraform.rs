@@ -1,7 +1,12 @@
 //! Terraform source: `aws_kms_key`, `aws_kms_external_key`, `aws_kms_replica_key` and
 //! `aws_kms_replica_external_key` of one module (the `.tf` files of one directory).
 //!
-//! Resolved: literals, `var.x` with a default (noted in the message), `local.x`, `each.key` and
+//! Resources with `count` are one key per index (`aws_kms_key.this[0]`), with `for_each` one per
+//! key (`aws_kms_key.this["k"]`), as in the plan; `module` blocks are read here (their source,
+//! and each instance's arguments evaluated in the caller) and followed by [`super::tf_modules`].
+//!
+//! Resolved: literals, `var.x` with a default (noted in the message) or passed by the module call,
+//! `local.x`, `count.index`, `each.key` and
 //! `each.value` of a `for_each` over a known map or set, conditionals whose condition is known or
 //! whose branches agree, string templates of known parts, `merge`, `toset`, `tomap`, `tobool`,
 //! `tonumber`, `tostring`. Unknown: a variable without a default (its value comes from the plan's
@@ -49,10 +54,70 @@ pub(crate) fn parse_text(path: &Path, text: &str) -> Result<SourceFile, IacError
 }
 
 /// The keys declared in `report` (files of one module), with every file of the module (`all`)
-/// giving the variables and locals.
+/// giving the variables and locals; the module is a root (its variables at their defaults).
+#[cfg(test)]
 pub(crate) fn read_module(all: &[SourceFile], report: &[PathBuf]) -> Vec<KeyResource> {
-    let module = Module::new(all);
+    read_scope(all, report, &Scope::default()).0
+}
+
+/// Where a module's files are read: at the root (`prefix` empty, no inputs) or as the instance
+/// of a module call (`prefix` `module.kms[0].`, the call's arguments as `inputs`).
+#[derive(Default)]
+pub(crate) struct Scope<'s> {
+    pub prefix: String,
+    pub inputs: Option<&'s Inputs>,
+}
+
+/// The arguments of one module call instance, evaluated in the caller: the called module's
+/// variables take them instead of their defaults.
+pub(crate) struct Inputs {
+    values: HashMap<String, Val>,
+    /// The call's address (`module.kms[0]`) and place (`main.tf:3`), for the messages.
+    call: String,
+    at: String,
+}
+
+/// A `module` block of the files read: its `source` (a literal string, as Terraform requires),
+/// and one instance per `count`/`for_each` instance, each with its arguments.
+pub(crate) struct ModuleCall {
+    pub name: String,
+    /// The call's address without instance key (`module.a[0].module.kms`).
+    pub address: String,
+    pub source: Fact<String>,
+    pub version: Option<String>,
+    pub file: PathBuf,
+    pub line: usize,
+    pub instances: Vec<CallInstance>,
+}
+
+/// One instance of a module call: its address and the arguments it passes.
+pub(crate) struct CallInstance {
+    pub address: String,
+    pub inputs: Inputs,
+    /// What was assumed to evaluate the arguments (a caller's variable at its default).
+    pub notes: Vec<String>,
+}
+
+/// The `module` arguments that are meta-arguments, not the called module's variables.
+const CALL_META: &[&str] = &[
+    "source",
+    "version",
+    "count",
+    "for_each",
+    "providers",
+    "depends_on",
+];
+
+/// The keys declared in `report` (files of one module) and its module calls, with every file of
+/// the module (`all`) giving the variables and locals.
+pub(crate) fn read_scope(
+    all: &[SourceFile],
+    report: &[PathBuf],
+    scope: &Scope<'_>,
+) -> (Vec<KeyResource>, Vec<ModuleCall>) {
+    let module = Module::new(all, scope.inputs);
     let mut keys = Vec::new();
+    let mut calls = Vec::new();
     for file in all.iter().filter(|f| report.contains(&f.path)) {
         for block in blocks(&file.body, "resource") {
             let [rtype, name] = block.labels.as_slice() else {
@@ -60,11 +125,79 @@ pub(crate) fn read_module(all: &[SourceFile], report: &[PathBuf]) -> Vec<KeyReso
             };
             let (rtype, name) = (rtype.as_str(), name.as_str());
             if KEY_TYPES.contains(&rtype) {
-                keys.extend(resource(&module, file, block, rtype, name));
+                keys.extend(resource(&module, file, block, rtype, name, &scope.prefix));
+            }
+        }
+        for block in blocks(&file.body, "module") {
+            if let [name] = block.labels.as_slice() {
+                calls.push(module_call(
+                    &module,
+                    file,
+                    block,
+                    name.as_str(),
+                    &scope.prefix,
+                ));
             }
         }
     }
-    keys
+    (keys, calls)
+}
+
+fn module_call(
+    module: &Module<'_>,
+    file: &SourceFile,
+    block: &Block,
+    name: &str,
+    prefix: &str,
+) -> ModuleCall {
+    let line = file.lines.line_of(block.span());
+    let address = format!("{prefix}module.{name}");
+    let literal = |key: &str| match block.body.get_attribute(key).map(|a| &a.value) {
+        Some(Expression::String(s)) => Some(Ok(s.value().clone())),
+        Some(_) => Some(Err(Unknowable::new(
+            line,
+            format!("the {key} of {address} is not a literal string, as Terraform requires"),
+        ))),
+        None => None,
+    };
+    let source = literal("source")
+        .unwrap_or_else(|| Err(Unknowable::new(line, format!("{address} has no source"))));
+    let version = literal("version").and_then(Result::ok);
+    let mut notes = Vec::new();
+    let mut instances = Vec::new();
+    for (instance, each) in instances_of(module, file, block, &address, &mut notes) {
+        let mut notes = notes.clone();
+        let mut values = HashMap::new();
+        for s in block.body.iter() {
+            let Structure::Attribute(a) = s else {
+                continue;
+            };
+            if CALL_META.contains(&a.key.as_str()) {
+                continue;
+            }
+            let at = file.lines.line_of(a.span());
+            let v = Eval::new(module, each.clone(), at, &mut notes).expr(&a.value);
+            values.insert(a.key.as_str().to_owned(), v);
+        }
+        instances.push(CallInstance {
+            inputs: Inputs {
+                values,
+                call: instance.clone(),
+                at: format!("{}:{line}", file.path.display()),
+            },
+            address: instance,
+            notes,
+        });
+    }
+    ModuleCall {
+        name: name.to_owned(),
+        address,
+        source,
+        version,
+        file: file.path.clone(),
+        line,
+        instances,
+    }
 }
 
 fn blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> {
@@ -77,10 +210,12 @@ fn blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block>
 struct Module<'a> {
     variables: HashMap<&'a str, Option<&'a Expression>>,
     locals: HashMap<&'a str, &'a Expression>,
+    /// The arguments of the call that instantiates this module, if it is not the root.
+    inputs: Option<&'a Inputs>,
 }
 
 impl<'a> Module<'a> {
-    fn new(files: &'a [SourceFile]) -> Self {
+    fn new(files: &'a [SourceFile], inputs: Option<&'a Inputs>) -> Self {
         let mut variables = HashMap::new();
         let mut locals = HashMap::new();
         for file in files {
@@ -98,47 +233,54 @@ impl<'a> Module<'a> {
                 }
             }
         }
-        Self { variables, locals }
+        Self {
+            variables,
+            locals,
+            inputs,
+        }
     }
 }
 
-/// `each.key` and `each.value` of one instance.
+/// `each.key` and `each.value` (or `count.index`) of one instance.
 #[derive(Clone)]
 enum Each {
     None,
     Known { key: String, value: Val },
     Unknown(Unknowable),
+    Index(i64),
 }
 
-fn resource(
+/// A known `count` above this is not expanded: its instances are checked as one, alike.
+const MAX_COUNT_INSTANCES: i64 = 256;
+
+/// The instances of a resource or module call at `address`: one per `count` index
+/// (`address[0]`), one per `for_each` key (`address["k"]`), or the block itself. `count = 0`
+/// gives none. A `count` or `for_each` not known before deployment gives one instance, noted.
+fn instances_of(
     module: &Module<'_>,
     file: &SourceFile,
     block: &Block,
-    rtype: &str,
-    name: &str,
-) -> Vec<KeyResource> {
-    let line = file.lines.line_of(block.span());
-    let address = format!("{rtype}.{name}");
-    let mut notes = Vec::new();
-    let attr_line = |key: &str| {
-        block
-            .body
-            .get_attribute(key)
-            .map_or(line, |a| file.lines.line_of(a.span()))
-    };
+    address: &str,
+    notes: &mut Vec<String>,
+) -> Vec<(String, Each)> {
     let mut instances: Vec<(String, Each)> = Vec::new();
     if let Some(count) = block.body.get_attribute("count") {
         let at = file.lines.line_of(count.span());
-        let mut eval = Eval::new(module, Each::None, at, &mut notes);
+        let mut eval = Eval::new(module, Each::None, at, notes);
         match eval.expr(&count.value).integer(at, "count") {
-            Ok(Some(0)) => return Vec::new(),
-            Ok(Some(n)) => eval.note(format!("count = {n}, every instance alike")),
-            _ => eval.note("count is known only at plan time".to_owned()),
+            Ok(Some(n)) if n <= 0 => return Vec::new(),
+            Ok(Some(n)) if n <= MAX_COUNT_INSTANCES => {
+                return (0..n)
+                    .map(|i| (format!("{address}[{i}]"), Each::Index(i)))
+                    .collect()
+            }
+            Ok(Some(n)) => eval.note(format!("{address}: count = {n}, every instance alike")),
+            _ => eval.note(format!("{address}: count is known only at plan time")),
         }
-        instances.push((address.clone(), Each::None));
+        instances.push((address.to_owned(), Each::None));
     } else if let Some(for_each) = block.body.get_attribute("for_each") {
         let at = file.lines.line_of(for_each.span());
-        match Eval::new(module, Each::None, at, &mut notes).expr(&for_each.value) {
+        match Eval::new(module, Each::None, at, notes).expr(&for_each.value) {
             Val::Map(entries) => {
                 for (k, v) in entries {
                     instances.push((
@@ -159,7 +301,7 @@ fn resource(
                         )),
                         _ => {
                             instances.push((
-                                address.clone(),
+                                address.to_owned(),
                                 Each::Unknown(Unknowable::new(
                                     at,
                                     "for_each is not a set of strings",
@@ -171,7 +313,7 @@ fn resource(
                 }
             }
             Val::Unknown(u) => instances.push((
-                address.clone(),
+                address.to_owned(),
                 Each::Unknown(Unknowable::new(
                     at,
                     format!(
@@ -181,13 +323,34 @@ fn resource(
                 )),
             )),
             _ => instances.push((
-                address.clone(),
+                address.to_owned(),
                 Each::Unknown(Unknowable::new(at, "for_each is not a map or set")),
             )),
         }
     } else {
-        instances.push((address.clone(), Each::None));
+        instances.push((address.to_owned(), Each::None));
     }
+    instances
+}
+
+fn resource(
+    module: &Module<'_>,
+    file: &SourceFile,
+    block: &Block,
+    rtype: &str,
+    name: &str,
+    prefix: &str,
+) -> Vec<KeyResource> {
+    let line = file.lines.line_of(block.span());
+    let address = format!("{prefix}{rtype}.{name}");
+    let mut notes = Vec::new();
+    let attr_line = |key: &str| {
+        block
+            .body
+            .get_attribute(key)
+            .map_or(line, |a| file.lines.line_of(a.span()))
+    };
+    let instances = instances_of(module, file, block, &address, &mut notes);
 
     let mut keys = Vec::new();
     for (instance, each) in instances {
@@ -253,7 +416,7 @@ fn resource(
                 tags,
             }),
             _ => KeyKind::Replica(ReplicaProps {
-                primary: primary_of(block, &each, attr_line("primary_key_arn")),
+                primary: primary_of(block, &each, attr_line("primary_key_arn"), prefix),
                 enabled: boolean(get("enabled"), "enabled", true),
                 tags,
             }),
@@ -265,6 +428,7 @@ fn resource(
             line,
             kind,
             notes,
+            via: Vec::new(),
         });
     }
     keys
@@ -272,7 +436,7 @@ fn resource(
 
 /// `primary_key_arn = aws_kms_key.NAME.arn` (or `aws_kms_key.NAME[KEY].arn`): the primary's
 /// address in this module.
-fn primary_of(block: &Block, each: &Each, line: usize) -> Fact<String> {
+fn primary_of(block: &Block, each: &Each, line: usize, prefix: &str) -> Fact<String> {
     let outside = || {
         Unknowable::new(
             line,
@@ -297,7 +461,7 @@ fn primary_of(block: &Block, each: &Each, line: usize) -> Fact<String> {
         [TraversalOperator::GetAttr(name), TraversalOperator::GetAttr(attr)]
             if attr.as_str() == "arn" =>
         {
-            Ok(format!("aws_kms_key.{}", name.as_str()))
+            Ok(format!("{prefix}aws_kms_key.{}", name.as_str()))
         }
         [TraversalOperator::GetAttr(name), TraversalOperator::Index(index), TraversalOperator::GetAttr(attr)]
             if attr.as_str() == "arn" =>
@@ -306,9 +470,17 @@ fn primary_of(block: &Block, each: &Each, line: usize) -> Fact<String> {
             let empty = Module {
                 variables: HashMap::new(),
                 locals: HashMap::new(),
+                inputs: None,
             };
             match Eval::new(&empty, each.clone(), line, &mut notes).expr(index) {
-                Val::Str(k) => Ok(format!("aws_kms_key.{}[{k:?}]", name.as_str())),
+                // A number indexes a `count` instance (`[0]`), a string a `for_each` key.
+                Val::Str(k)
+                    if matches!(index, Expression::Number(_))
+                        || (matches!(each, Each::Index(_)) && k.parse::<i64>().is_ok()) =>
+                {
+                    Ok(format!("{prefix}aws_kms_key.{}[{k}]", name.as_str()))
+                }
+                Val::Str(k) => Ok(format!("{prefix}aws_kms_key.{}[{k:?}]", name.as_str())),
                 Val::Unknown(u) => Err(u),
                 _ => Err(outside()),
             }
@@ -477,7 +649,14 @@ impl<'m, 'n> Eval<'m, 'n> {
                             (_, Each::Unknown(u)) => Val::Unknown(u.clone()),
                             _ => self.unknown("each outside a for_each"),
                         },
-                        "count" => self.unknown("count.index: instances are checked alike"),
+                        "count" => match (ops.next(), &self.each) {
+                            (Some(TraversalOperator::GetAttr(a)), Each::Index(i))
+                                if a.as_str() == "index" =>
+                            {
+                                Val::Str(i.to_string())
+                            }
+                            _ => self.unknown("count.index: instances are checked alike"),
+                        },
                         other => self
                             .unknown(format!("{other}.* is an attribute known only after apply")),
                     },
@@ -560,6 +739,19 @@ impl<'m, 'n> Eval<'m, 'n> {
     }
 
     fn variable(&mut self, name: &str) -> Val {
+        if let Some(inputs) = self.module.inputs {
+            if let Some(v) = inputs.values.get(name) {
+                // An unknown argument is unknown here, at this line, naming the call.
+                return relocate(
+                    v,
+                    self.line,
+                    &format!(
+                        "variable {name} is passed by {} ({})",
+                        inputs.call, inputs.at
+                    ),
+                );
+            }
+        }
         match self.module.variables.get(name) {
             Some(Some(default)) => {
                 let saved = std::mem::replace(&mut self.each, Each::None);
@@ -572,9 +764,15 @@ impl<'m, 'n> Eval<'m, 'n> {
                 }
                 v
             }
-            Some(None) => self.unknown(format!(
-                "variable {name} has no default: its value is set at plan time"
-            )),
+            Some(None) => match self.module.inputs {
+                Some(inputs) => self.unknown(format!(
+                    "variable {name} has no default and {} ({}) does not pass it",
+                    inputs.call, inputs.at
+                )),
+                None => self.unknown(format!(
+                    "variable {name} has no default: its value is set at plan time"
+                )),
+            },
             None => self.unknown(format!("variable {name} is not declared in this module")),
         }
     }
@@ -584,6 +782,22 @@ impl<'m, 'n> Eval<'m, 'n> {
             Some(expr) => self.expr(expr),
             None => self.unknown(format!("local {name} is not declared in this module")),
         }
+    }
+}
+
+/// A value passed into a module, with its unknowns moved to `line` of the module and their
+/// reason prefixed with where the value comes from.
+fn relocate(v: &Val, line: usize, from: &str) -> Val {
+    match v {
+        Val::Unknown(u) => Val::Unknown(Unknowable::new(line, format!("{from}: {}", u.what))),
+        Val::Seq(items) => Val::Seq(items.iter().map(|i| relocate(i, line, from)).collect()),
+        Val::Map(entries) => Val::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), relocate(v, line, from)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -659,6 +873,26 @@ mod tests {
             panic!()
         };
         assert_eq!(r.primary, Ok("aws_kms_key.k[\"a\"]".into()));
+    }
+
+    #[test]
+    fn count_gives_one_key_per_index_with_its_count_index() {
+        let k = keys("resource \"aws_kms_key\" \"k\" {\n  count = 2\n  enable_key_rotation = count.index == 0\n}\nresource \"aws_kms_replica_key\" \"r\" {\n  primary_key_arn = aws_kms_key.k[1].arn\n}\n");
+        let names: Vec<&str> = k.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "aws_kms_key.k[0]",
+                "aws_kms_key.k[1]",
+                "aws_kms_replica_key.r"
+            ]
+        );
+        assert_eq!(props(&k[0]).rotation_enabled, Ok(true));
+        assert_eq!(props(&k[1]).rotation_enabled, Ok(false));
+        let KeyKind::Replica(r) = &k[2].kind else {
+            panic!()
+        };
+        assert_eq!(r.primary, Ok("aws_kms_key.k[1]".into()));
     }
 
     #[test]
