@@ -24,7 +24,8 @@ use crate::remediate::parse_key_arn;
 pub const OCSF_VERSION: &str = "1.5.0";
 /// The ASFF schema version BatchImportFindings takes.
 pub const ASFF_SCHEMA_VERSION: &str = "2018-10-08";
-/// The control the rule checks: Security Hub's KMS.4, CIS AWS Foundations 3.6 (3.8 in v1.4).
+/// The control the rule checks: Security Hub's KMS.4, CIS AWS Foundations 3.8 in v1.4, 3.6 in
+/// v3.0 and v5.0, 4.6 in v6.0 and v7.0.
 pub const CONTROL: &str = "KMS.4";
 /// The control's title, the title of every finding.
 pub const TITLE: &str = "KMS key rotation should be enabled";
@@ -32,11 +33,16 @@ pub const TITLE: &str = "KMS key rotation should be enabled";
 pub const GENERATOR_ID: &str = "kms-rotation-rule/KMS.4";
 /// The product that makes the findings (OCSF metadata.product.name).
 pub const PRODUCT_NAME: &str = "kms-rotation-rule";
-/// The requirements the control maps to, in Security Hub's spelling.
-pub const RELATED_REQUIREMENTS: [&str; 5] = [
+/// The requirements the control maps to, in Security Hub's spelling (`<standard> v<version>/<id>`).
+/// Security Hub maps KMS.4 to CIS v1.4.0 3.8 and v3.0.0 and v5.0.0 3.6; CIS AWS Foundations
+/// Benchmark v6.0.0 and v7.0.0, which Security Hub does not offer as standards, number the same
+/// recommendation 4.6 and are written the same way.
+pub const RELATED_REQUIREMENTS: [&str; 7] = [
     "CIS AWS Foundations Benchmark v1.4.0/3.8",
     "CIS AWS Foundations Benchmark v3.0.0/3.6",
     "CIS AWS Foundations Benchmark v5.0.0/3.6",
+    "CIS AWS Foundations Benchmark v6.0.0/4.6",
+    "CIS AWS Foundations Benchmark v7.0.0/4.6",
     "NIST.800-53.r5 SC-12",
     "PCI DSS v4.0.1/3.7.4",
 ];
@@ -741,6 +747,38 @@ mod tests {
     }
 
     #[test]
+    fn both_formats_carry_every_cis_number_of_the_control() {
+        // CIS AWS Foundations Benchmark: 3.8 in v1.4.0, 3.6 in v3.0.0 and v5.0.0, 4.6 in v6.0.0
+        // and v7.0.0 (the same recommendation, renumbered when v6.0.0 added a section).
+        let s = subject(Compliance::NonCompliant, Reason::RotationOff);
+        let cis = [
+            "CIS AWS Foundations Benchmark v1.4.0/3.8",
+            "CIS AWS Foundations Benchmark v3.0.0/3.6",
+            "CIS AWS Foundations Benchmark v5.0.0/3.6",
+            "CIS AWS Foundations Benchmark v6.0.0/4.6",
+            "CIS AWS Foundations Benchmark v7.0.0/4.6",
+        ];
+        let o = ocsf(&s, now());
+        let a = asff(&s, &Times::at(now(), None), false).to_json();
+        for v in [
+            &o["compliance"]["standards"],
+            &a["Compliance"]["RelatedRequirements"],
+        ] {
+            let listed: Vec<&str> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(listed[..cis.len()], cis);
+            assert_eq!(
+                listed[cis.len()..],
+                ["NIST.800-53.r5 SC-12", "PCI DSS v4.0.1/3.7.4"]
+            );
+        }
+    }
+
+    #[test]
     fn compliance_maps_to_each_formats_statuses() {
         for (c, r, asff_s, ocsf_id, ocsf_s, sev) in [
             (
@@ -866,6 +904,14 @@ mod tests {
         );
         assert_eq!(
             a["Compliance"]["RelatedRequirements"][3],
+            "CIS AWS Foundations Benchmark v6.0.0/4.6"
+        );
+        assert_eq!(
+            a["Compliance"]["RelatedRequirements"][4],
+            "CIS AWS Foundations Benchmark v7.0.0/4.6"
+        );
+        assert_eq!(
+            a["Compliance"]["RelatedRequirements"][5],
             "NIST.800-53.r5 SC-12"
         );
     }

@@ -126,7 +126,13 @@ def test_audit_ocsf_is_one_valid_compliance_finding_per_key(binaries, keys):
         assert f["resources"][0]["region"] == REGION
         assert f["resources"][0]["owner"]["account"]["uid"] == ACCOUNT
         assert f["compliance"]["control"] == "KMS.4"
-        assert "CIS AWS Foundations Benchmark v3.0.0/3.6" in f["compliance"]["standards"]
+        assert f["compliance"]["standards"][:5] == [
+            "CIS AWS Foundations Benchmark v1.4.0/3.8",
+            "CIS AWS Foundations Benchmark v3.0.0/3.6",
+            "CIS AWS Foundations Benchmark v5.0.0/3.6",
+            "CIS AWS Foundations Benchmark v6.0.0/4.6",
+            "CIS AWS Foundations Benchmark v7.0.0/4.6",
+        ]
     status = {name: by_arn[arn]["compliance"] for name, arn in keys.items()}
     assert status["off"]["status_id"] == 3 and status["off"]["status"] == "Fail"
     assert status["on"]["status_id"] == 1 and status["on"]["status"] == "Pass"
@@ -246,6 +252,8 @@ def test_audit_asff_is_one_valid_security_finding_per_key(binaries, keys):
             "CIS AWS Foundations Benchmark v1.4.0/3.8",
             "CIS AWS Foundations Benchmark v3.0.0/3.6",
             "CIS AWS Foundations Benchmark v5.0.0/3.6",
+            "CIS AWS Foundations Benchmark v6.0.0/4.6",
+            "CIS AWS Foundations Benchmark v7.0.0/4.6",
             "NIST.800-53.r5 SC-12",
             "PCI DSS v4.0.1/3.7.4",
         ]

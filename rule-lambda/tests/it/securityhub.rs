@@ -216,6 +216,8 @@ async fn import_request_is_an_asff_finding_of_the_custom_integration() {
             "CIS AWS Foundations Benchmark v1.4.0/3.8",
             "CIS AWS Foundations Benchmark v3.0.0/3.6",
             "CIS AWS Foundations Benchmark v5.0.0/3.6",
+            "CIS AWS Foundations Benchmark v6.0.0/4.6",
+            "CIS AWS Foundations Benchmark v7.0.0/4.6",
             "NIST.800-53.r5 SC-12",
             "PCI DSS v4.0.1/3.7.4"
         ]
