@@ -288,3 +288,20 @@ def test_a_symlink_loop_is_refused_and_the_other_files_checked(check_iac, tmp_pa
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "symbolic link loop" in errors[0], run.stderr
     assert str(tmp_path / "sub" / "loop") in errors[0]
+
+
+def test_a_walk_deeper_than_its_bound_is_refused_naming_the_directory(check_iac, tmp_path):
+    """Directories more than 64 levels down are not entered: an error names the directory and
+    the bound (exit 2); the files above are still checked. Before: walked without a bound."""
+    shutil.copy(FIXTURES / "cloudformation" / "compliant-basic.yaml", tmp_path)
+    deep = tmp_path
+    for _ in range(70):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    shutil.copy(FIXTURES / "cloudformation" / "rotation-off.yaml", deep)
+    run = check_iac("--output", "json", str(tmp_path))
+    assert run.code == 2
+    assert [f["resource"] for f in run.findings()] == ["AppKey"]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "64 directories deep" in errors[0], run.stderr
+    assert str(tmp_path / "/".join(["d"] * 64)) in errors[0]
