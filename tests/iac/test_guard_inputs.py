@@ -21,7 +21,7 @@ Guard Hook's input.
   its syntax names Resources.<id>.ResourceType / ResourceProperties, its example
   Resources.<id>.Type / Properties; both with HookContext and the current state under Previous. A
   stack input is the proposed template's sections at the top, with HookContext and Previous. The
-  fixtures under fixtures/guard/ follow those examples with a KMS key in place of the S3 bucket.
+  fixtures under guard-fixtures/ follow those examples with a KMS key in place of the S3 bucket.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from test_guard import GUARD, RULES, guard_cli, guard_verdicts, run_guard, write
 
 pytestmark = pytest.mark.usefixtures("guard_cli")  # every test runs the cfn-guard CLI
 
-GUARD_FIXTURES = FIXTURES / "guard"
+GUARD_FIXTURES = Path(__file__).resolve().parent / "guard-fixtures"  # apart from the check-iac corpus (fixtures/)
 GETATT_FORMS = ["replica-getatt-short.yaml", "replica-getatt-list.yaml", "replica-getatt-long.yaml", "replica-getatt.json"]
 QUOTED = ["quoted-numbers.yaml", "quoted-numbers.json"]
 ABOVE_MAX = "RotationPeriodInDays is above maxRotationPeriodInDays."

@@ -270,7 +270,11 @@ def scp_guard() -> tuple[str, str, set[str]]:
     """(tag key, approver role name, denied actions) of the SCP statement that guards the tag."""
     [statement] = [s for s in json.loads(SCP.read_text())["Statement"] if s["Sid"] == "DenyChangingRotationExceptionTag"]
     tag = statement["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"]
-    roles = {arn.rsplit("/", 1)[1] for arn in statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]}
+    # The role by name, with or without a path, or IAM Identity Center's role for a permission set
+    # of that name (AWSReservedSSO_<name>_<suffix>): one name in all.
+    names = [arn.rsplit("/", 1)[1] for arn in statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]]
+    roles = {n.removeprefix("AWSReservedSSO_").rsplit("_", 1)[0] if n.startswith("AWSReservedSSO_") else n
+             for n in names}
     [role] = roles
     return tag, role, set(statement["Action"])
 
