@@ -224,6 +224,7 @@ pub(super) fn finding_json(f: &Finding) -> Value {
         "complianceType": f.outcome.compliance_type(),
         "reason": f.outcome.reason(),
         "message": f.message(),
+        "fix": f.fix,
     })
 }
 
@@ -353,6 +354,7 @@ pub(super) fn sarif(report: &Report) -> Value {
                 "properties": {
                     "complianceType": f.outcome.compliance_type(),
                     "resourceType": f.resource.resource_type,
+                    "fix": f.fix,
                 },
             })
         })
