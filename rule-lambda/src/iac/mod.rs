@@ -23,6 +23,8 @@ pub(crate) mod yaml;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod table_walk;
 
 use std::path::{Path, PathBuf};
 
