@@ -11,7 +11,7 @@ use crate::params::RuleParameters;
 
 /// AWS Config's limit on an annotation.
 pub const MAX_ANNOTATION_CHARS: usize = 256;
-const CUT_MARKER: &str = " [...]";
+pub(crate) const CUT_MARKER: &str = " [...]";
 
 /// The three results a custom rule may report (Config rejects INSUFFICIENT_DATA from a rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -589,8 +589,9 @@ impl NoKey {
     }
 }
 
-/// What to run to fix the key; a replica is fixed through its primary.
-fn fix_hint(facts: &KeyFacts, period: Option<i32>) -> String {
+/// What to run to fix the key; a replica is fixed through its primary. `check-iac` puts the
+/// property to set in place of this text (`crate::iac::assess`).
+pub(crate) fn fix_hint(facts: &KeyFacts, period: Option<i32>) -> String {
     let period = period
         .map(|p| format!(" --rotation-period-in-days {p}"))
         .unwrap_or_default();

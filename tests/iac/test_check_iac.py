@@ -44,10 +44,14 @@ def test_corpus_verdicts_are_the_recorded_ones(check_iac):
 
 def test_every_json_line_has_the_documented_fields(check_iac):
     for f in corpus(check_iac, "--output", "json").findings():
-        assert {"file", "line", "resource", "type", "complianceType", "reason", "message", "via"} <= set(f)
+        assert set(f) == {"file", "line", "resource", "type", "complianceType", "reason", "message", "via", "fix"}
         assert all(set(c) == {"module", "file", "line"} for c in f["via"]), f["via"]
         assert isinstance(f["line"], int) and f["line"] >= 1
         assert f["message"]
+        # The fix is the source's own property, for exactly the NON_COMPLIANT keys.
+        assert (f["fix"] is not None) == (f["complianceType"] == "NON_COMPLIANT"), f
+        if f["fix"]:
+            assert "aws kms" not in f["message"] and "aws kms" not in f["fix"], f
 
 
 def test_unknown_names_the_value_and_its_line(check_iac):

@@ -315,6 +315,7 @@ pub(super) fn finding_json(f: &Finding) -> Value {
             "file": c.file.display().to_string(),
             "line": c.line,
         })).collect::<Vec<_>>(),
+        "fix": f.fix,
     })
 }
 
@@ -444,6 +445,7 @@ pub(super) fn sarif(report: &Report) -> Value {
                 "properties": {
                     "complianceType": f.outcome.compliance_type(),
                     "resourceType": f.resource.resource_type,
+                    "fix": f.fix,
                 },
             })
         })

@@ -5,7 +5,9 @@ use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
 use chrono::NaiveDate;
 
 use super::{Fact, KeyKind, KeyProps, KeyResource, Tags, Unknowable};
-use crate::decision::{decide, KeyFacts, Known, RotationStatus, Step, Verdict};
+use crate::decision::{
+    decide, fix_hint, KeyFacts, Known, Reason, RotationStatus, Step, Verdict, CUT_MARKER,
+};
 use crate::exception::ExceptionTag;
 use crate::params::RuleParameters;
 
@@ -77,6 +79,9 @@ impl Outcome {
 pub(crate) struct Finding {
     pub resource: KeyResource,
     pub outcome: Outcome,
+    /// What to change in the source, in the source's own terms (a property or an argument), for
+    /// a NON_COMPLIANT key; `None` otherwise.
+    pub fix: Option<String>,
 }
 
 impl Finding {
@@ -86,6 +91,7 @@ impl Finding {
         Self {
             resource,
             outcome: unknown(reason, at),
+            fix: None,
         }
     }
 
@@ -112,9 +118,13 @@ pub(crate) fn assess_unit(
     today: NaiveDate,
 ) -> Vec<Finding> {
     unit.iter()
-        .map(|r| Finding {
-            resource: r.clone(),
-            outcome: assess(r, unit, params, today),
+        .map(|r| {
+            let (outcome, fix) = assess(r, unit, params, today);
+            Finding {
+                resource: r.clone(),
+                outcome,
+                fix,
+            }
         })
         .collect()
 }
@@ -123,40 +133,136 @@ fn unknown(reason: UnknownReason, at: Unknowable) -> Outcome {
     Outcome::Unknown(Unknown { reason, at })
 }
 
-/// One key: the same decision rows as the rule, from the source's facts.
+/// One key: the same decision rows as the rule, from the source's facts; with the fix in the
+/// source's terms when it is NON_COMPLIANT.
 pub(crate) fn assess(
     resource: &KeyResource,
     unit: &[KeyResource],
     params: &RuleParameters,
     today: NaiveDate,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let (key, enabled, tags, replica_of) = match &resource.kind {
         KeyKind::Key(p) => (p, &p.enabled, &p.tags, None),
         KeyKind::Replica(r) => {
             let primary = match &r.primary {
                 Ok(name) => name,
-                Err(at) => return unknown(UnknownReason::Primary, at.clone()),
+                Err(at) => return (unknown(UnknownReason::Primary, at.clone()), None),
             };
             match unit.iter().find(|k| &k.name == primary).map(|k| &k.kind) {
                 Some(KeyKind::Key(p)) => (p, &r.enabled, &r.tags, Some(primary.clone())),
                 _ => {
-                    return unknown(
-                        UnknownReason::Primary,
-                        Unknowable::new(
-                            resource.line,
-                            format!(
-                                "primary key {primary} is not a key declared beside this replica"
-                            ),
-                        ),
-                    )
+                    let at = Unknowable::new(
+                        resource.line,
+                        format!("primary key {primary} is not a key declared beside this replica"),
+                    );
+                    return (unknown(UnknownReason::Primary, at), None);
                 }
             }
         }
     };
-    match facts(resource, key, enabled, replica_of) {
-        Ok(facts) => run(&facts, key, tags, params, today),
-        Err(at) => unknown(UnknownReason::Value, at),
+    let facts = match facts(resource, key, enabled, replica_of) {
+        Ok(facts) => facts,
+        Err(at) => return (unknown(UnknownReason::Value, at), None),
+    };
+    match run(&facts, key, tags, params, today) {
+        Outcome::Verdict(v) if v.compliance == crate::decision::Compliance::NonCompliant => {
+            let fix = source_fix(
+                resource,
+                &facts,
+                v.reason,
+                params.max_rotation_period_in_days,
+            );
+            // The rule's annotation names a KMS CLI call; before deployment the fix is the
+            // property, so the message says that instead.
+            let cli = fix_hint(&facts, params.max_rotation_period_in_days);
+            let annotation = match &fix {
+                Some(fix) => format!("{} {fix}", without_cli_fix(&v.annotation, &cli)),
+                None => v.annotation.clone(),
+            };
+            (Outcome::Verdict(Verdict { annotation, ..v }), fix)
+        }
+        outcome => (outcome, None),
     }
+}
+
+/// The annotation without the CLI call that ends it, also when Config's 256-character cut
+/// ([`crate::decision::fit_annotation`]) fell inside that call.
+fn without_cli_fix<'a>(annotation: &'a str, cli: &str) -> &'a str {
+    if let Some(at) = annotation.find(cli) {
+        return annotation[..at].trim_end();
+    }
+    let Some(text) = annotation.strip_suffix(CUT_MARKER) else {
+        return annotation;
+    };
+    // The cut kept `body + cli[..k]`: find the longest such k.
+    cli.char_indices()
+        .map(|(i, _)| i)
+        .chain([cli.len()])
+        .rev()
+        .filter(|&k| k > 0)
+        .find_map(|k| text.strip_suffix(&cli[..k]))
+        .map_or(annotation, str::trim_end)
+}
+
+/// The source's language, for the fix: CloudFormation property names, or Terraform arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Language {
+    CloudFormation,
+    Terraform,
+}
+
+/// The change to the template or module that makes a NON_COMPLIANT key compliant, named as the
+/// source names it (AWS::KMS::Key `EnableKeyRotation`, `RotationPeriodInDays`, `Enabled`;
+/// Terraform aws_kms_key `enable_key_rotation`, `rotation_period_in_days`, `is_enabled`), with
+/// where the resource is declared.
+fn source_fix(
+    resource: &KeyResource,
+    facts: &KeyFacts,
+    reason: Reason,
+    max_period: Option<i32>,
+) -> Option<String> {
+    let language = if resource.resource_type.starts_with("AWS::") {
+        Language::CloudFormation
+    } else {
+        Language::Terraform
+    };
+    let (rotation, period, enabled) = match language {
+        Language::CloudFormation => (
+            "EnableKeyRotation: true",
+            "RotationPeriodInDays",
+            "Enabled: true",
+        ),
+        Language::Terraform => (
+            "enable_key_rotation = true",
+            "rotation_period_in_days",
+            "is_enabled = true",
+        ),
+    };
+    let at = format!(
+        "{} ({}:{})",
+        resource.name,
+        resource.file.display(),
+        resource.line
+    );
+    let within = max_period
+        .map(|max| format!(" with {period} at most {max}"))
+        .unwrap_or_default();
+    Some(match (reason, &facts.replica_of) {
+        (Reason::PeriodAboveMaximum, _) => {
+            format!("Fix: set {period} to {} or less on {at}.", max_period?)
+        }
+        (_, Some(primary)) => format!(
+            "This is a multi-Region replica: set {rotation}{within} on its primary key {primary}; replicas share it."
+        ),
+        (Reason::DisabledRotationOff, _) => format!(
+            "The key is disabled, and KMS refuses EnableKeyRotation on disabled keys. Fix: set {enabled} and {rotation}{within} on {at}, or record an approved exception tag."
+        ),
+        // Row 6g before deployment: what would change the verdict is the tag's value.
+        (Reason::ExceptionUnreadable, _) => format!(
+            "Fix: set {rotation}{within} on {at}. A valid exception tag known at deployment would make it NOT_APPLICABLE, but check-iac cannot see it."
+        ),
+        _ => format!("Fix: set {rotation}{within} on {at}."),
+    })
 }
 
 fn facts(
@@ -192,10 +298,13 @@ fn run(
     today: NaiveDate,
 ) -> Outcome {
     let rotation = rotation(key);
+    // Tags known only at deployment: the rule could not prove an exception either, and its row 6g
+    // (EXCEPTION_UNREADABLE) makes a key with rotation off NON_COMPLIANT; so does this.
     let exception = tags
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|t| exception_tag(t, &params.exception_tag_key));
+        .and_then(|t| exception_tag(t, &params.exception_tag_key))
+        .unwrap_or_else(|at| ExceptionTag::Unreadable(format!("{} (line {})", at.what, at.line)));
     // A key a template creates gets new key material when it is deployed: today's.
     let new_material =
         crate::decision::KeyMaterial::LastRotated(today.and_hms_opt(0, 0, 0).map(|d| d.and_utc()));
@@ -208,10 +317,7 @@ fn run(
                 Ok(r) => known.rotation = Some(r),
                 Err(at) => return unknown(UnknownReason::Value, at.clone()),
             },
-            Step::NeedExceptionTag => match &exception {
-                Ok(e) => known.exception = Some(e),
-                Err(at) => return unknown(UnknownReason::Value, at.clone()),
-            },
+            Step::NeedExceptionTag => known.exception = Some(&exception),
             Step::NeedKeyMaterial => known.material = Some(&new_material),
         }
     }
@@ -247,5 +353,29 @@ fn exception_tag(tags: &Tags, tag_key: &str) -> Fact<ExceptionTag> {
                 .collect();
             Ok(ExceptionTag::from_tags(tag_key, known))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_fix_is_taken_out_whole_or_cut() {
+        let cli = "Fix: aws kms enable-key-rotation --key-id K";
+        assert_eq!(
+            without_cli_fix(&format!("Rotation is off. {cli}"), cli),
+            "Rotation is off."
+        );
+        assert_eq!(
+            without_cli_fix(
+                &format!("Rotation is off. Fix: aws kms enab{CUT_MARKER}"),
+                cli
+            ),
+            "Rotation is off."
+        );
+        // Cut before the call began: the text is kept as it is, marker included.
+        let cut = format!("Rotation is o{CUT_MARKER}");
+        assert_eq!(without_cli_fix(&cut, cli), cut);
     }
 }

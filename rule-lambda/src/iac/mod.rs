@@ -22,6 +22,11 @@ pub(crate) mod tf_modules;
 pub(crate) mod value;
 pub(crate) mod yaml;
 
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod table_walk;
+
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -46,6 +51,40 @@ pub(crate) enum IacError {
     Template(String),
     #[error("module call not followed: {0}")]
     Module(String),
+    /// A bound that no real template or module reaches: the file is refused, not read further.
+    #[error("refused: {0}")]
+    Limit(String),
+}
+
+impl From<yaml::ParseError> for IacError {
+    fn from(e: yaml::ParseError) -> Self {
+        match e {
+            yaml::ParseError::Syntax(m) => Self::Yaml(m),
+            yaml::ParseError::Limit(m) => Self::Limit(m),
+        }
+    }
+}
+
+/// The largest file `check-iac` reads: 32 MiB. A CloudFormation template is at most 1 MB
+/// (CloudFormation quotas, "Template body size in an Amazon S3 object"); the margin is for
+/// Terraform plan JSON, which has no documented limit.
+pub(crate) const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A file's text, refused when it is larger than [`MAX_FILE_BYTES`]. At most that many bytes (plus
+/// one) are read, whatever the file is (a FIFO or `/dev/zero` has no size to trust).
+pub(crate) fn read_text(path: &Path) -> Result<String, IacError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(IacError::Limit(format!(
+            "larger than {} MiB, the most check-iac reads from one file",
+            MAX_FILE_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(text)
 }
 
 /// One KMS key resource, as the source describes it.
@@ -121,7 +160,7 @@ pub(crate) fn candidate(path: &Path) -> bool {
 /// The keys of one file that is not Terraform source: `Ok(None)` when the file is valid YAML or
 /// JSON but neither a template nor a plan (a workflow file, a package.json), so it is skipped.
 pub(crate) fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResource>)>, IacError> {
-    let text = std::fs::read_to_string(path)?;
+    let text = read_text(path)?;
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
@@ -131,7 +170,7 @@ pub(crate) fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResour
             return plan::read(path, &text, &value).map(|k| Some((Format::TerraformPlan, k)));
         }
     }
-    let root = yaml::parse(&text).map_err(IacError::Yaml)?;
+    let root = yaml::parse(&text)?;
     if !cfn::looks_like_template(&root) {
         return Ok(None);
     }

@@ -40,7 +40,7 @@ pub(crate) struct SourceFile {
 
 /// Parse one `.tf` file.
 pub(crate) fn parse_file(path: &Path) -> Result<SourceFile, IacError> {
-    let text = std::fs::read_to_string(path)?;
+    let text = super::read_text(path)?;
     parse_text(path, &text)
 }
 

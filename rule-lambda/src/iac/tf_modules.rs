@@ -301,10 +301,10 @@ impl Reader {
 
     fn manifest(&mut self, path: &Path) -> Option<&HashMap<String, Record>> {
         if self.manifest.is_none() {
-            let read = match std::fs::read_to_string(path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            let read = match super::read_text(path) {
+                Err(IacError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => {
-                    self.tree.errors.push((path.to_owned(), IacError::Io(e)));
+                    self.tree.errors.push((path.to_owned(), e));
                     None
                 }
                 Ok(text) => match serde_json::from_str::<Manifest>(&text) {
