@@ -73,7 +73,7 @@ def test_a_replica_fails_when_its_primary_has_no_properties_or_is_not_declared(t
     path = GUARD_FIXTURES / "replica-primary-edge-cases.yaml"
     assert guard_verdicts(path, tmp_path, None) == {"BarePrimary": "FAIL", "BareReplica": "FAIL", "OrphanReplica": "FAIL"}
     messages = run_guard(path).messages
-    assert "The replica's primary has no Properties: its rotation is off, so the replica's is too." in messages
+    assert "The replica's primary does not set EnableKeyRotation: its rotation is off, so the replica's is too." in messages
     assert "PrimaryKeyArn is !GetAtt of a resource this template does not declare." in messages
 
 
@@ -175,3 +175,23 @@ def test_the_default_summary_of_the_cli_cannot_print_a_failure_in_the_documented
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 101 and "panicked" in proc.stderr, (proc.returncode, proc.stderr[-500:])
     assert run_guard(data, max_365).status == "FAIL"
+
+
+@pytest.mark.parametrize("data", [
+    # A template's key with an empty map of properties: CloudFormation creates it with rotation off.
+    "Resources:\n  K:\n    Type: AWS::KMS::Key\n    Properties: {}\n",
+    # A Guard Hook's resource input (documented syntax) with empty or no ResourceProperties.
+    '{"Resources": {"K": {"ResourceType": "AWS::KMS::Key", "ResourceProperties": {}}}}',
+    '{"Resources": {"K": {"ResourceType": "AWS::KMS::Key"}}}',
+    # The documented example's shape.
+    '{"Resources": {"K": {"Type": "AWS::KMS::Key", "Properties": {}}}}',
+])
+def test_a_key_with_no_or_empty_properties_fails(tmp_path, data):
+    """Guard skips a block over an empty map; such a key has rotation off (AWS::KMS::Key
+    EnableKeyRotation defaults to false), and check-iac says ROTATION_OFF. The rules at b483cef and
+    before this test passed the first and the last."""
+    path = tmp_path / ("key.yaml" if data.startswith("Resources") else "key.json")
+    path.write_text(data)
+    report = run_guard(path)
+    assert report.status == "FAIL", report
+    assert any("rotation off" in m for m in report.messages), report.messages
