@@ -69,9 +69,11 @@ pytest: venv chromium cfn-guard
 
 test: rust-checks deny pytest
 
-# More property-test cases than `make test` runs (about 13 minutes on 2 cores).
+# More property-test cases than `make test` runs (about 13 minutes on 2 cores): the decision and the
+# rule's properties, then check-iac's readers of untrusted YAML, JSON and HCL (rule-lambda/src/iac/fuzz.rs).
 fuzz:
 	PROPTEST_CASES=100000 cargo test -p rule-lambda --test it properties::
+	PROPTEST_CASES=100000 cargo test --release -p rule-lambda --lib iac::fuzz::
 
 # The scale benchmark: the release rule against a simulated AWS endpoint (docs/performance.md).
 bench:
