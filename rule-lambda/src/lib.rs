@@ -1,7 +1,7 @@
 //! # kms-rotation
 //!
 //! Every customer-managed AWS KMS key that can rotate must have automatic rotation on
-//! (CIS AWS Foundations 3.6, Security Hub KMS.4). This library is the logic of the AWS Config rule
+//! (CIS AWS Foundations 3.8 in v1.4, 3.6 in v3 and v5, 4.6 in v6 and v7; Security Hub KMS.4). This library is the logic of the AWS Config rule
 //! `kms-rotation-rule` and of the operator CLI `kms-rotation`; the binaries only wire it up.
 //!
 //! The shared core, one concern a module:
