@@ -308,6 +308,14 @@ pub struct CheckIacArgs {
     /// Exit 0 rather than 1 when the only findings are UNKNOWN.
     #[arg(long)]
     pub allow_unknown: bool,
+    /// CloudFormation parameter values the stack is deployed with (repeatable; a later value
+    /// wins): a JSON file as `create-stack --parameters file://` takes it, or as `deploy
+    /// --parameter-overrides` does. A parameter the template does not declare is an error.
+    #[arg(long, value_name = "FILE")]
+    pub parameters: Vec<std::path::PathBuf>,
+    /// One CloudFormation parameter value, KEY=VALUE (repeatable; after --parameters files).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub parameter: Vec<String>,
 }
 
 /// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.
