@@ -44,7 +44,12 @@ impl Assemblies {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.ends_with(TEMPLATE_SUFFIX));
-        Some(named && file.parent().is_some_and(|d| self.roots.iter().any(|r| r == d)))
+        Some(
+            named
+                && file
+                    .parent()
+                    .is_some_and(|d| self.roots.iter().any(|r| r == d)),
+        )
     }
 }
 
@@ -68,12 +73,21 @@ mod tests {
         a.enter(&asset);
         a.enter(&stage);
         assert_eq!(a.is_template(&dir.join("App.template.json")), Some(true));
-        assert_eq!(a.is_template(&dir.join("AppNestedAB12.nested.template.json")), Some(true));
+        assert_eq!(
+            a.is_template(&dir.join("AppNestedAB12.nested.template.json")),
+            Some(true)
+        );
         assert_eq!(a.is_template(&dir.join("manifest.json")), Some(false));
         assert_eq!(a.is_template(&dir.join("App.assets.json")), Some(false));
         assert_eq!(a.is_template(&asset.join("x.template.json")), Some(false));
-        assert_eq!(a.is_template(&stage.join("Prod-App.template.json")), Some(true));
-        assert_eq!(a.is_template(Path::new("/elsewhere/App.template.json")), None);
+        assert_eq!(
+            a.is_template(&stage.join("Prod-App.template.json")),
+            Some(true)
+        );
+        assert_eq!(
+            a.is_template(Path::new("/elsewhere/App.template.json")),
+            None
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

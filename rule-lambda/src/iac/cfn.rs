@@ -48,7 +48,9 @@ pub(crate) fn read_with(
                 foreach::LANGUAGE_EXTENSIONS
             )));
         }
-        Some(foreach::expand(declared, &|node: &Node| first.collection(node))?)
+        Some(foreach::expand(declared, &|node: &Node| {
+            first.collection(node)
+        })?)
     } else {
         None
     };
@@ -267,7 +269,10 @@ impl<'a> Context<'a> {
                 .map(|item| match item {
                     Val::Str(s) => Ok(s),
                     Val::Unknown(u) => Err(u),
-                    _ => Err(Unknowable::new(node.line, "an item of the collection is not a string")),
+                    _ => Err(Unknowable::new(
+                        node.line,
+                        "an item of the collection is not a string",
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(|items| (items, notes)),
@@ -519,7 +524,10 @@ impl<'a> Context<'a> {
         };
         match self.parameters.get(target) {
             Some(declared) => {
-                let kind = declared.get("Type").and_then(Node::as_str).unwrap_or("String");
+                let kind = declared
+                    .get("Type")
+                    .and_then(Node::as_str)
+                    .unwrap_or("String");
                 if kind.starts_with(SSM_PARAMETER) {
                     return typed(Val::Absent, kind, target, line);
                 }
@@ -750,14 +758,21 @@ mod tests {
     fn supplied_values_replace_defaults_and_say_where_they_come_from() {
         let k = with_values(ROTATE, &["Rotate=false"]).unwrap();
         assert_eq!(props(&k[0]).rotation_enabled, Ok(false));
-        assert_eq!(k[0].notes, vec!["parameter Rotate = \"false\" from prod.json"]);
+        assert_eq!(
+            k[0].notes,
+            vec!["parameter Rotate = \"false\" from prod.json"]
+        );
     }
 
     #[test]
     fn use_previous_value_is_unknown_and_undeclared_parameters_are_refused() {
         let mut values = ParameterValues::default();
         let dir = std::env::temp_dir().join(format!("cfn-prev-{}.json", std::process::id()));
-        std::fs::write(&dir, r#"[{"ParameterKey": "Rotate", "UsePreviousValue": true}]"#).unwrap();
+        std::fs::write(
+            &dir,
+            r#"[{"ParameterKey": "Rotate", "UsePreviousValue": true}]"#,
+        )
+        .unwrap();
         values.read_file(&dir).unwrap();
         std::fs::remove_file(&dir).unwrap();
         let k = read_with(Path::new("t.yaml"), &parse(ROTATE).unwrap(), &values).unwrap();
@@ -765,17 +780,28 @@ mod tests {
         assert!(u.what.contains("UsePreviousValue"), "{u:?}");
         let err = with_values(ROTATE, &["Rotation=false"]).unwrap_err();
         assert!(matches!(err, IacError::Parameter(_)));
-        assert!(err.to_string().contains("Rotation (from prod.json) not declared"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Rotation (from prod.json) not declared"),
+            "{err}"
+        );
     }
 
     #[test]
     fn list_and_ssm_parameter_types() {
         let t = "Transform: AWS::LanguageExtensions\nParameters:\n  Names:\n    Type: CommaDelimitedList\n    Default: 'a, b'\n  Flag:\n    Type: AWS::SSM::Parameter::Value<String>\n    Default: /kms/rotate\nResources:\n  'Fn::ForEach::Keys':\n    - N\n    - !Ref Names\n    - 'Key${N}':\n        Type: AWS::KMS::Key\n        Properties:\n          EnableKeyRotation: !Ref Flag\n";
         let k = with_values(t, &[]).unwrap();
-        assert_eq!(k.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["Keya", "Keyb"]);
+        assert_eq!(
+            k.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            ["Keya", "Keyb"]
+        );
         let u = props(&k[0]).rotation_enabled.clone().unwrap_err();
         assert!(u.what.contains("Systems Manager"), "{u:?}");
-        assert!(k[1].notes[0].starts_with("created by Fn::ForEach::Keys with N = \"b\""), "{:?}", k[1].notes);
+        assert!(
+            k[1].notes[0].starts_with("created by Fn::ForEach::Keys with N = \"b\""),
+            "{:?}",
+            k[1].notes
+        );
         // The values given replace the default list.
         let k = with_values(t, &["Names=x,y,z"]).unwrap();
         assert_eq!(k.len(), 3);
@@ -788,10 +814,21 @@ mod tests {
         assert_eq!(k.len(), 1);
         assert_eq!((k[0].name.as_str(), k[0].line), ("Fn::ForEach::Keys", 6));
         let u = props(&k[0]).rotation_enabled.clone().unwrap_err();
-        assert!(u.what.contains("Fn::ForEach::Keys creates Key${N}"), "{u:?}");
+        assert!(
+            u.what.contains("Fn::ForEach::Keys creates Key${N}"),
+            "{u:?}"
+        );
         assert!(u.what.contains("parameter Names has no default"), "{u:?}");
         // Without the transform, CloudFormation refuses the template.
-        let err = with_values(&t.replacen("Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\n", "", 1), &[]).unwrap_err();
+        let err = with_values(
+            &t.replacen(
+                "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\n",
+                "",
+                1,
+            ),
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("AWS::LanguageExtensions"), "{err}");
     }
 }

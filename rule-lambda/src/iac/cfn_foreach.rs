@@ -63,7 +63,8 @@ pub(crate) struct Expanded {
 /// The values of a loop's collection with what was assumed to read them (a parameter's value and
 /// where it comes from), or why they cannot be known. Given the collection's node (with the
 /// enclosing loops' identifiers already replaced).
-pub(crate) type Collection<'a> = &'a dyn Fn(&Node) -> Result<(Vec<String>, Vec<String>), Unknowable>;
+pub(crate) type Collection<'a> =
+    &'a dyn Fn(&Node) -> Result<(Vec<String>, Vec<String>), Unknowable>;
 
 /// Whether any key under `node` is a loop.
 pub(crate) fn has_loops(node: &Node) -> bool {
@@ -80,7 +81,9 @@ pub(crate) fn has_loops(node: &Node) -> bool {
 pub(crate) fn declares_transform(root: &Node) -> bool {
     match root.get("Transform").map(|t| &t.kind) {
         Some(Kind::Scalar(s)) => s == LANGUAGE_EXTENSIONS,
-        Some(Kind::Seq(items)) => items.iter().any(|i| i.as_str() == Some(LANGUAGE_EXTENSIONS)),
+        Some(Kind::Seq(items)) => items
+            .iter()
+            .any(|i| i.as_str() == Some(LANGUAGE_EXTENSIONS)),
         _ => false,
     }
 }
@@ -207,7 +210,10 @@ impl Expander<'_> {
                 )));
             }
             if let Some(name) = outer {
-                let values: Vec<String> = bindings.iter().map(|(id, v)| format!("{id} = {v:?}")).collect();
+                let values: Vec<String> = bindings
+                    .iter()
+                    .map(|(id, v)| format!("{id} = {v:?}"))
+                    .collect();
                 let mut note = format!("created by {name} with {}", values.join(", "));
                 for a in assumed {
                     note.push_str("; ");
@@ -250,7 +256,12 @@ impl Expander<'_> {
     }
 
     /// A value with the identifiers replaced and the loops inside it expanded.
-    fn body(&mut self, node: &Node, bindings: &Bindings, outer: Option<&str>) -> Result<Node, IacError> {
+    fn body(
+        &mut self,
+        node: &Node,
+        bindings: &Bindings,
+        outer: Option<&str>,
+    ) -> Result<Node, IacError> {
         if !bindings.is_empty() {
             self.nodes += 1;
             if self.nodes > MAX_GENERATED_NODES {
@@ -335,14 +346,16 @@ impl Expander<'_> {
 fn replaced(entries: &[Entry], bindings: &Bindings, line: usize) -> Option<Node> {
     let [only] = entries else { return None };
     match (only.key.as_str(), &only.value.kind) {
-        ("Ref", Kind::Scalar(name)) => bindings
-            .iter()
-            .rev()
-            .find(|(id, _)| id == name)
-            .map(|(_, v)| Node {
-                line,
-                kind: Kind::Scalar(v.clone()),
-            }),
+        ("Ref", Kind::Scalar(name)) => {
+            bindings
+                .iter()
+                .rev()
+                .find(|(id, _)| id == name)
+                .map(|(_, v)| Node {
+                    line,
+                    kind: Kind::Scalar(v.clone()),
+                })
+        }
         ("Fn::Sub", Kind::Scalar(s)) if !bindings.is_empty() => Some(Node {
             line,
             kind: Kind::Map(vec![Entry {
@@ -406,7 +419,8 @@ fn key_in(fragment: &Node) -> Option<(String, String)> {
             };
         }
         let t = e.value.get("Type").and_then(Node::as_str)?;
-        (t == super::cfn::KEY || t == super::cfn::REPLICA_KEY).then(|| (e.key.clone(), t.to_owned()))
+        (t == super::cfn::KEY || t == super::cfn::REPLICA_KEY)
+            .then(|| (e.key.clone(), t.to_owned()))
     })
 }
 
@@ -418,7 +432,10 @@ mod tests {
     fn literal(node: &Node) -> Result<(Vec<String>, Vec<String>), Unknowable> {
         match &node.kind {
             Kind::Seq(items) => Ok((
-                items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
                 Vec::new(),
             )),
             _ => Err(Unknowable::new(node.line, "not a literal list")),
@@ -431,7 +448,11 @@ mod tests {
     }
 
     fn names(e: &Expanded) -> Vec<&str> {
-        e.resources.entries().iter().map(|e| e.key.as_str()).collect()
+        e.resources
+            .entries()
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect()
     }
 
     #[test]
@@ -446,7 +467,10 @@ mod tests {
             props.get("Alias").unwrap().get("Fn::Sub").unwrap().as_str(),
             Some("alias/app-data")
         );
-        assert_eq!(e.origin["Keyappdata"], "created by Fn::ForEach::Keys with Name = \"app-data\"");
+        assert_eq!(
+            e.origin["Keyappdata"],
+            "created by Fn::ForEach::Keys with Name = \"app-data\""
+        );
     }
 
     #[test]
@@ -454,8 +478,14 @@ mod tests {
         let e = expanded("Resources:\n  'Fn::ForEach::Outer':\n    - Env\n    - [Dev, Prod]\n    - 'Fn::ForEach::Inner':\n        - App\n        - [A, B]\n        - '${Env}${App}Key':\n            Type: AWS::KMS::Key\n            Properties:\n              'Fn::ForEach::Props':\n                - P\n                - [EnableKeyRotation]\n                - '${P}': true\n").unwrap();
         assert_eq!(names(&e), ["DevAKey", "DevBKey", "ProdAKey", "ProdBKey"]);
         let props = e.resources.entries()[3].value.get("Properties").unwrap();
-        assert_eq!(props.get("EnableKeyRotation").unwrap().as_str(), Some("true"));
-        assert_eq!(e.origin["ProdBKey"], "created by Fn::ForEach::Outer with Env = \"Prod\", App = \"B\"");
+        assert_eq!(
+            props.get("EnableKeyRotation").unwrap().as_str(),
+            Some("true")
+        );
+        assert_eq!(
+            e.origin["ProdBKey"],
+            "created by Fn::ForEach::Outer with Env = \"Prod\", App = \"B\""
+        );
     }
 
     #[test]
@@ -483,6 +513,10 @@ mod tests {
         let text = format!("Resources:\n  'Fn::ForEach::L1':\n    - A\n    - {list}\n    - 'Fn::ForEach::L2':\n        - B\n        - {list}\n        - 'Fn::ForEach::L3':\n            - C\n            - {list}\n            - 'Fn::ForEach::L4':\n                - D\n                - {list}\n                - 'K${{A}}${{B}}${{C}}${{D}}':\n                    Type: AWS::KMS::Key\n");
         let err = expanded(&text).unwrap_err();
         assert!(matches!(err, IacError::Limit(_)), "{err}");
-        assert!(err.to_string().contains("Fn::ForEach::L1 generates more than 5000"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Fn::ForEach::L1 generates more than 5000"),
+            "{err}"
+        );
     }
 }

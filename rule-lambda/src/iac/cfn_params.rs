@@ -111,7 +111,9 @@ fn parse(json: &Value) -> Result<Vec<(String, Given)>, String> {
     match json {
         Value::Object(map) => {
             let Some(Value::Object(params)) = map.get("Parameters") else {
-                return Err(format!("an object without a \"Parameters\" object: {FORMS}"));
+                return Err(format!(
+                    "an object without a \"Parameters\" object: {FORMS}"
+                ));
             };
             params
                 .iter()
@@ -132,7 +134,11 @@ fn parse(json: &Value) -> Result<Vec<(String, Given)>, String> {
                     .ok_or_else(|| format!("{text:?} is not \"Key=Value\""))
             })
             .collect(),
-        Value::Array(items) => items.iter().enumerate().map(|(i, p)| structure(i, p)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| structure(i, p))
+            .collect(),
         _ => Err(FORMS.to_owned()),
     }
 }
@@ -140,9 +146,14 @@ fn parse(json: &Value) -> Result<Vec<(String, Given)>, String> {
 /// One `Parameter` structure of a create-stack list.
 fn structure(i: usize, item: &Value) -> Result<(String, Given), String> {
     let Value::Object(map) = item else {
-        return Err(format!("item {i} is neither a Parameter object nor \"Key=Value\": {FORMS}"));
+        return Err(format!(
+            "item {i} is neither a Parameter object nor \"Key=Value\": {FORMS}"
+        ));
     };
-    if let Some(other) = map.keys().find(|k| !PARAMETER_MEMBERS.contains(&k.as_str())) {
+    if let Some(other) = map
+        .keys()
+        .find(|k| !PARAMETER_MEMBERS.contains(&k.as_str()))
+    {
         return Err(format!(
             "item {i}: unknown member {other:?} (a Parameter has ParameterKey, ParameterValue, UsePreviousValue, ResolvedValue)"
         ));
@@ -187,13 +198,21 @@ mod tests {
     fn the_three_file_forms_of_the_cli() {
         let v = |s: &str| Given::Value(s.into());
         assert_eq!(
-            values(json!([{"ParameterKey": "Rotate", "ParameterValue": "false"},
-                          {"ParameterKey": "Owner", "UsePreviousValue": true}])),
-            Ok(vec![("Rotate".into(), v("false")), ("Owner".into(), Given::Previous)])
+            values(
+                json!([{"ParameterKey": "Rotate", "ParameterValue": "false"},
+                          {"ParameterKey": "Owner", "UsePreviousValue": true}])
+            ),
+            Ok(vec![
+                ("Rotate".into(), v("false")),
+                ("Owner".into(), Given::Previous)
+            ])
         );
         assert_eq!(
             values(json!(["Rotate=false", "Tag=a=b"])),
-            Ok(vec![("Rotate".into(), v("false")), ("Tag".into(), v("a=b"))])
+            Ok(vec![
+                ("Rotate".into(), v("false")),
+                ("Tag".into(), v("a=b"))
+            ])
         );
         assert_eq!(
             values(json!({"Parameters": {"Rotate": "true"}, "Tags": {"team": "x"}})),
@@ -205,9 +224,15 @@ mod tests {
     fn malformed_files_say_what_is_wrong() {
         for (bad, says) in [
             (json!({"Rotate": "true"}), "\"Parameters\""),
-            (json!([{"ParameterKey": "R", "ParameterValue": false}]), "not a string"),
+            (
+                json!([{"ParameterKey": "R", "ParameterValue": false}]),
+                "not a string",
+            ),
             (json!([{"ParameterKey": "R"}]), "neither"),
-            (json!([{"ParameterKey": "R", "ParameterValue": "x", "UsePreviousValue": true}]), "do not specify"),
+            (
+                json!([{"ParameterKey": "R", "ParameterValue": "x", "UsePreviousValue": true}]),
+                "do not specify",
+            ),
             (json!([{"Key": "R", "Value": "x"}]), "unknown member"),
             (json!(["Rotate"]), "not \"Key=Value\""),
             (json!({"Parameters": {"Period": 90}}), "not a string"),
