@@ -113,8 +113,9 @@ def loop_bomb(levels: int, width: int) -> str:
 
 
 def test_a_loop_bomb_is_refused_naming_the_loop_and_the_other_files_are_checked(check_iac, tmp_path):
-    """10**6 keys from a 700-byte template: refused before the copying, with exit 2; CloudFormation
-    would refuse the result anyway (500 resources per template)."""
+    """10**6 keys from a template of under a kilobyte: expansion stops at the 5,001st generated resource
+    (the work stays bounded), exit 2; CloudFormation would refuse the result anyway (500 resources per
+    template)."""
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(loop_bomb(6, 10))
     assert len(bomb.read_bytes()) < 1000
