@@ -195,7 +195,9 @@ Examples:
 Reads CloudFormation templates (YAML with short-form intrinsics, or JSON), Terraform source (.tf, \
 a directory at a time) and Terraform plan JSON (terraform show -json). A directory is searched \
 for .yaml, .yml, .json, .template and .tf files; files that are neither a template nor a plan \
-are skipped. A value that cannot be known before deployment is reported UNKNOWN with its line.
+are skipped, and so is every file of a CDK cloud assembly (cdk.out) but its *.template.json. \
+Fn::ForEach loops (AWS::LanguageExtensions) are expanded; --parameters and --parameter give the \
+CloudFormation parameter values the stack is deployed with. A value that cannot be known before deployment is reported UNKNOWN with its line.
 
 Exit status: 0 nothing to report, 1 a key NON_COMPLIANT or UNKNOWN (UNKNOWN only without \
 --allow-unknown), 2 a file could not be read (named on stderr; the others are still checked).
@@ -203,7 +205,9 @@ Exit status: 0 nothing to report, 1 a key NON_COMPLIANT or UNKNOWN (UNKNOWN only
 Examples:
   kms-rotation check-iac templates/ modules/kms
   kms-rotation check-iac --max-rotation-period-days 365 --output sarif . > kms.sarif
-  terraform show -json plan.out > plan.json && kms-rotation check-iac plan.json")]
+  terraform show -json plan.out > plan.json && kms-rotation check-iac plan.json
+  cdk synth && kms-rotation check-iac cdk.out
+  kms-rotation check-iac --parameters prod-params.json --parameter Env=prod template.yaml")]
     CheckIac(CheckIacArgs),
     /// AWS Security Hub: send the findings (export), and keep its KMS.4 findings in step with
     /// approved exceptions (sync-exceptions). Plans only, unless --apply.
@@ -308,6 +312,14 @@ pub struct CheckIacArgs {
     /// Exit 0 rather than 1 when the only findings are UNKNOWN.
     #[arg(long)]
     pub allow_unknown: bool,
+    /// CloudFormation parameter values the stack is deployed with (repeatable; a later value
+    /// wins): a JSON file as `create-stack --parameters file://` takes it, or as `deploy
+    /// --parameter-overrides` does. A parameter the template does not declare is an error.
+    #[arg(long, value_name = "FILE")]
+    pub parameters: Vec<std::path::PathBuf>,
+    /// One CloudFormation parameter value, KEY=VALUE (repeatable; after --parameters files).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub parameter: Vec<String>,
 }
 
 /// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.

@@ -15,6 +15,7 @@ use super::args::{CheckIacArgs, IacOutput};
 use super::output::{json_lines, table};
 use super::{CliError, Exit};
 use crate::decision::Compliance;
+use crate::iac::cfn_params::ParameterValues;
 use crate::iac::{self, assess_unit, Finding, IacError, Outcome};
 use crate::params::RuleParameters;
 
@@ -54,7 +55,8 @@ impl Report {
 }
 
 pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, CliError> {
-    let report = check(&args.paths, params, Utc::now().date_naive());
+    let parameters = parameter_values(args)?;
+    let report = check(&args.paths, params, &parameters, Utc::now().date_naive());
     let stdout = match args.output {
         IacOutput::Table => render_table(&report),
         IacOutput::Json => {
@@ -70,9 +72,31 @@ pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Ex
     Ok(report.exit(args.allow_unknown))
 }
 
+/// The CloudFormation parameter values of `--parameters FILE` (in order) then `--parameter
+/// KEY=VALUE`: a file or pair that cannot be read stops the run (exit 2), the file named.
+fn parameter_values(args: &CheckIacArgs) -> Result<ParameterValues, CliError> {
+    let mut values = ParameterValues::default();
+    for file in &args.parameters {
+        values
+            .read_file(file)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+    }
+    for pair in &args.parameter {
+        values
+            .add_pair(pair, "--parameter")
+            .map_err(|e| CliError::Usage(format!("--parameter {e}")))?;
+    }
+    Ok(values)
+}
+
 /// Check every file under `paths`: templates and plans one by one, Terraform a module (directory)
-/// at a time.
-pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate) -> Report {
+/// at a time; templates with the parameter values `parameters`.
+pub(super) fn check(
+    paths: &[PathBuf],
+    params: &RuleParameters,
+    parameters: &ParameterValues,
+    today: NaiveDate,
+) -> Report {
     let mut report = Report::default();
     let mut documents = Vec::new();
     let mut modules: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
@@ -92,7 +116,7 @@ pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate
         }
     }
     for path in documents {
-        match iac::read_document(&path) {
+        match iac::read_document(&path, parameters) {
             Ok(Some((_, keys))) => {
                 report.checked += 1;
                 report.findings.extend(assess_unit(&keys, params, today));
@@ -211,6 +235,8 @@ fn walk(
                 || !(name.starts_with('.') || name == "node_modules")
         });
     let mut seen = 0;
+    // CDK cloud assemblies: only their templates are read ([`iac::cdk`]).
+    let mut assemblies = iac::cdk::Assemblies::default();
     while let Some(entry) = entries.next() {
         let entry = match entry {
             Ok(entry) => entry,
@@ -237,6 +263,7 @@ fn walk(
             return;
         }
         if entry.file_type().is_dir() {
+            assemblies.enter(entry.path());
             if entry.depth() >= MAX_WALK_DEPTH {
                 refuse(
                     report,
@@ -246,6 +273,10 @@ fn walk(
                 entries.skip_current_dir();
             }
         } else if iac::candidate(entry.path()) {
+            if assemblies.is_template(entry.path()) == Some(false) {
+                report.skipped += 1;
+                continue;
+            }
             add_file(entry.into_path(), documents, modules);
         }
     }

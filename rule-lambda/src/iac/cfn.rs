@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::cfn_foreach as foreach;
+use super::cfn_params::{Given, ParameterValues};
 use super::value::{tag_list, Val};
 use super::yaml::{Kind, Node};
 use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
@@ -21,12 +23,40 @@ pub(crate) fn looks_like_template(root: &Node) -> bool {
     matches!(root.get("Resources").map(|r| &r.kind), Some(Kind::Map(_)))
 }
 
-/// The KMS keys of a template.
+/// The KMS keys of a template, its parameters at their defaults.
+#[cfg(test)]
 pub(crate) fn read(path: &Path, root: &Node) -> Result<Vec<KeyResource>, IacError> {
-    let Some(resources) = root.get("Resources") else {
+    read_with(path, root, &ParameterValues::default())
+}
+
+/// The KMS keys of a template deployed with the parameter values `supplied` (the others at their
+/// defaults), its `Fn::ForEach` loops expanded ([`super::cfn_foreach`]).
+pub(crate) fn read_with(
+    path: &Path,
+    root: &Node,
+    supplied: &ParameterValues,
+) -> Result<Vec<KeyResource>, IacError> {
+    let Some(declared) = root.get("Resources") else {
         return Err(IacError::Template("no Resources section".into()));
     };
-    let ctx = Context::new(root);
+    let first = Context::new(root, supplied);
+    first.check_supplied()?;
+    let expanded = if foreach::has_loops(declared) {
+        if !foreach::declares_transform(root) {
+            return Err(IacError::Template(format!(
+                "uses Fn::ForEach without `Transform: {}`, which CloudFormation requires for it",
+                foreach::LANGUAGE_EXTENSIONS
+            )));
+        }
+        Some(foreach::expand(declared, &|node: &Node| {
+            first.collection(node)
+        })?)
+    } else {
+        None
+    };
+    let resources = expanded.as_ref().map_or(declared, |e| &e.resources);
+    let mut ctx = Context::new(root, supplied);
+    ctx.resources = Some(resources);
     let mut keys = Vec::new();
     for entry in resources.entries() {
         let resource = &entry.value;
@@ -36,7 +66,12 @@ pub(crate) fn read(path: &Path, root: &Node) -> Result<Vec<KeyResource>, IacErro
         if resource_type != KEY && resource_type != REPLICA_KEY {
             continue;
         }
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = expanded
+            .as_ref()
+            .and_then(|e| e.origin.get(&entry.key))
+            .into_iter()
+            .cloned()
+            .collect();
         let line = entry.key_line;
         let props = resource.get("Properties");
         let props_line = props.map_or(line, |p| p.line);
@@ -95,7 +130,49 @@ pub(crate) fn read(path: &Path, root: &Node) -> Result<Vec<KeyResource>, IacErro
             via: Vec::new(),
         });
     }
+    for unknown in expanded.iter().flat_map(|e| &e.unknown) {
+        keys.push(unknown_loop(path, unknown));
+    }
     Ok(keys)
+}
+
+/// The row of a loop whose collection is known only at deployment: every fact of its keys is
+/// unknown, for that reason (the decision then reports it UNKNOWN, naming the loop).
+fn unknown_loop(path: &Path, unknown: &foreach::UnknownLoop) -> KeyResource {
+    let why = Unknowable::new(
+        unknown.why.line,
+        format!(
+            "{} creates {} for each item of a collection that is not known before deployment ({}); pass the parameter's value with --parameters or --parameter",
+            unknown.name, unknown.output_key, unknown.why.what
+        ),
+    );
+    let props = KeyProps {
+        key_spec: Err(why.clone()),
+        origin: Err(why.clone()),
+        custom_key_store_id: Err(why.clone()),
+        enabled: Err(why.clone()),
+        rotation_enabled: Err(why.clone()),
+        rotation_period_days: Err(why.clone()),
+        tags: Err(why.clone()),
+    };
+    let kind = if unknown.resource_type == REPLICA_KEY {
+        KeyKind::Replica(ReplicaProps {
+            primary: Err(why.clone()),
+            enabled: Err(why.clone()),
+            tags: Err(why),
+        })
+    } else {
+        KeyKind::Key(props)
+    };
+    KeyResource {
+        name: unknown.name.clone(),
+        resource_type: unknown.resource_type.clone(),
+        file: path.to_owned(),
+        line: unknown.line,
+        kind,
+        notes: Vec::new(),
+        via: Vec::new(),
+    }
 }
 
 /// A replica's primary, when it is a key of this template (`!GetAtt Primary.Arn`).
@@ -130,9 +207,12 @@ fn primary_of(resource: &Node, resources: &Node, line: usize) -> Fact<String> {
     }
 }
 
-/// What the template says about itself: parameters and their defaults, mappings, resources.
+/// What the template says about itself: parameters and their defaults, mappings, resources; and
+/// the parameter values it is deployed with.
 struct Context<'a> {
-    parameters: HashMap<&'a str, Option<&'a Node>>,
+    /// Each declared parameter's declaration (`Type`, `Default`).
+    parameters: HashMap<&'a str, &'a Node>,
+    supplied: &'a ParameterValues,
     mappings: Option<&'a Node>,
     resources: Option<&'a Node>,
     conditions: Option<&'a Node>,
@@ -142,21 +222,65 @@ struct Context<'a> {
 const MAX_DEPTH: usize = 64;
 
 impl<'a> Context<'a> {
-    fn new(root: &'a Node) -> Self {
+    fn new(root: &'a Node, supplied: &'a ParameterValues) -> Self {
         let parameters = root
             .get("Parameters")
             .map(|p| {
                 p.entries()
                     .iter()
-                    .map(|e| (e.key.as_str(), e.value.get("Default")))
+                    .map(|e| (e.key.as_str(), &e.value))
                     .collect()
             })
             .unwrap_or_default();
         Self {
             parameters,
+            supplied,
             mappings: root.get("Mappings"),
             resources: root.get("Resources"),
             conditions: root.get("Conditions"),
+        }
+    }
+
+    /// A value given for a parameter the template does not declare is refused, as CloudFormation
+    /// refuses it (CreateStack: `ValidationError: Parameters: [X] do not exist in the template`).
+    fn check_supplied(&self) -> Result<(), IacError> {
+        let undeclared: Vec<String> = self
+            .supplied
+            .keys()
+            .into_iter()
+            .filter(|s| !self.parameters.contains_key(s.key.as_str()))
+            .map(|s| format!("{} (from {})", s.key, s.source))
+            .collect();
+        if undeclared.is_empty() {
+            return Ok(());
+        }
+        Err(IacError::Parameter(format!(
+            "parameter {} not declared in this template's Parameters; CloudFormation refuses the stack (\"Parameters: [...] do not exist in the template\")",
+            undeclared.join(", ")
+        )))
+    }
+
+    /// A loop's collection: a list of strings, or a `CommaDelimitedList` parameter.
+    fn collection(&self, node: &Node) -> Result<(Vec<String>, Vec<String>), Unknowable> {
+        let mut notes = Vec::new();
+        match self.resolve(node, &mut notes) {
+            Val::Seq(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Val::Str(s) => Ok(s),
+                    Val::Unknown(u) => Err(u),
+                    _ => Err(Unknowable::new(
+                        node.line,
+                        "an item of the collection is not a string",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|items| (items, notes)),
+            Val::Unknown(u) => Err(u),
+            _ => Err(Unknowable::new(
+                node.line,
+                "the collection is not a list or a CommaDelimitedList parameter",
+            )),
         }
     }
 
@@ -393,21 +517,51 @@ impl<'a> Context<'a> {
         if target == "AWS::NoValue" {
             return Val::Absent;
         }
-        match self.parameters.get(target) {
-            Some(Some(default)) => {
-                let value = self.resolve_at(default, notes, depth + 1);
-                if let Val::Str(s) = &value {
-                    let note = format!("parameter {target} taken at its default {s:?}");
-                    if !notes.contains(&note) {
-                        notes.push(note);
-                    }
-                }
-                value
+        let note = |notes: &mut Vec<String>, note: String| {
+            if !notes.contains(&note) {
+                notes.push(note);
             }
-            Some(None) => Val::Unknown(Unknowable::new(
-                line,
-                format!("parameter {target} has no default: its value is known only at deployment"),
-            )),
+        };
+        match self.parameters.get(target) {
+            Some(declared) => {
+                let kind = declared
+                    .get("Type")
+                    .and_then(Node::as_str)
+                    .unwrap_or("String");
+                if kind.starts_with(SSM_PARAMETER) {
+                    return typed(Val::Absent, kind, target, line);
+                }
+                let value = match self.supplied.get(target) {
+                    Some(s) => match &s.given {
+                        Given::Value(v) => {
+                            note(notes, format!("parameter {target} = {v:?} from {}", s.source));
+                            Val::Str(v.clone())
+                        }
+                        Given::Previous => {
+                            return Val::Unknown(Unknowable::new(
+                                line,
+                                format!("parameter {target} keeps the stack's previous value (UsePreviousValue in {}): known only at deployment", s.source),
+                            ))
+                        }
+                    },
+                    None => match declared.get("Default") {
+                        Some(default) => {
+                            let value = self.resolve_at(default, notes, depth + 1);
+                            if let Val::Str(s) = &value {
+                                note(notes, format!("parameter {target} taken at its default {s:?}"));
+                            }
+                            value
+                        }
+                        None => {
+                            return Val::Unknown(Unknowable::new(
+                                line,
+                                format!("parameter {target} has no default: its value is known only at deployment"),
+                            ))
+                        }
+                    },
+                };
+                typed(value, kind, target, line)
+            }
             None if target.starts_with("AWS::") => Val::Unknown(Unknowable::new(
                 line,
                 format!("pseudo parameter {target} is known only at deployment"),
@@ -479,6 +633,29 @@ impl<'a> Context<'a> {
         }
         out.push_str(rest);
         Val::Str(out)
+    }
+}
+
+/// A parameter's value as its type makes it: a list for `CommaDelimitedList` and `List<...>`
+/// (split at commas, each item trimmed of spaces); unknown for Systems Manager parameter types,
+/// whose value is the name of a parameter resolved at deployment (CloudFormation User Guide,
+/// "CloudFormation template Parameters syntax", and "Use CloudFormation-supplied parameter types").
+const SSM_PARAMETER: &str = "AWS::SSM::Parameter::Value<";
+
+fn typed(value: Val, kind: &str, name: &str, line: usize) -> Val {
+    if kind.starts_with(SSM_PARAMETER) {
+        return Val::Unknown(Unknowable::new(
+            line,
+            format!("parameter {name} ({kind}) is read from Systems Manager Parameter Store at deployment"),
+        ));
+    }
+    match value {
+        Val::Str(s) if kind == "CommaDelimitedList" || kind.starts_with("List<") => Val::Seq(
+            s.split(',')
+                .map(|item| Val::Str(item.trim().to_owned()))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -565,5 +742,93 @@ mod tests {
             panic!()
         };
         assert_eq!(s.primary.clone().unwrap_err().line, 14);
+    }
+
+    fn with_values(text: &str, pairs: &[&str]) -> Result<Vec<KeyResource>, IacError> {
+        let mut values = ParameterValues::default();
+        for p in pairs {
+            values.add_pair(p, "prod.json").unwrap();
+        }
+        read_with(Path::new("t.yaml"), &parse(text).unwrap(), &values)
+    }
+
+    const ROTATE: &str = "Parameters:\n  Rotate:\n    Type: String\n    Default: 'true'\nResources:\n  K:\n    Type: AWS::KMS::Key\n    Properties:\n      EnableKeyRotation: !Ref Rotate\n";
+
+    #[test]
+    fn supplied_values_replace_defaults_and_say_where_they_come_from() {
+        let k = with_values(ROTATE, &["Rotate=false"]).unwrap();
+        assert_eq!(props(&k[0]).rotation_enabled, Ok(false));
+        assert_eq!(
+            k[0].notes,
+            vec!["parameter Rotate = \"false\" from prod.json"]
+        );
+    }
+
+    #[test]
+    fn use_previous_value_is_unknown_and_undeclared_parameters_are_refused() {
+        let mut values = ParameterValues::default();
+        let dir = std::env::temp_dir().join(format!("cfn-prev-{}.json", std::process::id()));
+        std::fs::write(
+            &dir,
+            r#"[{"ParameterKey": "Rotate", "UsePreviousValue": true}]"#,
+        )
+        .unwrap();
+        values.read_file(&dir).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        let k = read_with(Path::new("t.yaml"), &parse(ROTATE).unwrap(), &values).unwrap();
+        let u = props(&k[0]).rotation_enabled.clone().unwrap_err();
+        assert!(u.what.contains("UsePreviousValue"), "{u:?}");
+        let err = with_values(ROTATE, &["Rotation=false"]).unwrap_err();
+        assert!(matches!(err, IacError::Parameter(_)));
+        assert!(
+            err.to_string()
+                .contains("Rotation (from prod.json) not declared"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn list_and_ssm_parameter_types() {
+        let t = "Transform: AWS::LanguageExtensions\nParameters:\n  Names:\n    Type: CommaDelimitedList\n    Default: 'a, b'\n  Flag:\n    Type: AWS::SSM::Parameter::Value<String>\n    Default: /kms/rotate\nResources:\n  'Fn::ForEach::Keys':\n    - N\n    - !Ref Names\n    - 'Key${N}':\n        Type: AWS::KMS::Key\n        Properties:\n          EnableKeyRotation: !Ref Flag\n";
+        let k = with_values(t, &[]).unwrap();
+        assert_eq!(
+            k.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            ["Keya", "Keyb"]
+        );
+        let u = props(&k[0]).rotation_enabled.clone().unwrap_err();
+        assert!(u.what.contains("Systems Manager"), "{u:?}");
+        assert!(
+            k[1].notes[0].starts_with("created by Fn::ForEach::Keys with N = \"b\""),
+            "{:?}",
+            k[1].notes
+        );
+        // The values given replace the default list.
+        let k = with_values(t, &["Names=x,y,z"]).unwrap();
+        assert_eq!(k.len(), 3);
+    }
+
+    #[test]
+    fn a_loop_over_an_unknown_collection_is_one_unknown_row() {
+        let t = "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\nParameters:\n  Names:\n    Type: CommaDelimitedList\nResources:\n  'Fn::ForEach::Keys':\n    - N\n    - !Ref Names\n    - 'Key${N}':\n        Type: AWS::KMS::Key\n        Properties:\n          EnableKeyRotation: true\n";
+        let k = with_values(t, &[]).unwrap();
+        assert_eq!(k.len(), 1);
+        assert_eq!((k[0].name.as_str(), k[0].line), ("Fn::ForEach::Keys", 6));
+        let u = props(&k[0]).rotation_enabled.clone().unwrap_err();
+        assert!(
+            u.what.contains("Fn::ForEach::Keys creates Key${N}"),
+            "{u:?}"
+        );
+        assert!(u.what.contains("parameter Names has no default"), "{u:?}");
+        // Without the transform, CloudFormation refuses the template.
+        let err = with_values(
+            &t.replacen(
+                "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\n",
+                "",
+                1,
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("AWS::LanguageExtensions"), "{err}");
     }
 }

@@ -9,13 +9,18 @@
 //!
 //! - [`value`]: the resolved values of a template ([`Val`]), known or not.
 //! - [`yaml`]: YAML and JSON with line numbers and CloudFormation's short-form tags.
-//! - [`cfn`]: CloudFormation templates (`AWS::KMS::Key`, `AWS::KMS::ReplicaKey`).
+//! - [`cfn`]: CloudFormation templates (`AWS::KMS::Key`, `AWS::KMS::ReplicaKey`); with
+//!   [`cfn_foreach`] (`Fn::ForEach` loops) and [`cfn_params`] (the parameter values deployed).
+//! - [`cdk`]: CDK cloud assemblies (`cdk.out`): which of their files are templates.
 //! - [`terraform`]: Terraform source (`aws_kms_key`, `aws_kms_replica_key`, external keys).
 //! - [`plan`]: Terraform plan JSON (`terraform show -json`).
 //! - [`assess`]: the facts, the decision, the finding.
 
 pub(crate) mod assess;
+pub(crate) mod cdk;
 pub(crate) mod cfn;
+pub(crate) mod cfn_foreach;
+pub(crate) mod cfn_params;
 pub(crate) mod plan;
 pub(crate) mod terraform;
 pub(crate) mod tf_modules;
@@ -49,6 +54,9 @@ pub(crate) enum IacError {
     Plan(String),
     #[error("not a CloudFormation template: {0}")]
     Template(String),
+    /// A parameter value the template cannot take (CloudFormation would refuse the stack).
+    #[error("{0}")]
+    Parameter(String),
     #[error("module call not followed: {0}")]
     Module(String),
     /// A bound that no real template or module reaches: the file is refused, not read further.
@@ -158,8 +166,12 @@ pub(crate) fn candidate(path: &Path) -> bool {
 }
 
 /// The keys of one file that is not Terraform source: `Ok(None)` when the file is valid YAML or
-/// JSON but neither a template nor a plan (a workflow file, a package.json), so it is skipped.
-pub(crate) fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResource>)>, IacError> {
+/// JSON but neither a template nor a plan (a workflow file, a package.json), so it is skipped. A
+/// template is read with the parameter values `parameters` (the others at their defaults).
+pub(crate) fn read_document(
+    path: &Path,
+    parameters: &cfn_params::ParameterValues,
+) -> Result<Option<(Format, Vec<KeyResource>)>, IacError> {
     let text = read_text(path)?;
     let is_json = path
         .extension()
@@ -174,5 +186,5 @@ pub(crate) fn read_document(path: &Path) -> Result<Option<(Format, Vec<KeyResour
     if !cfn::looks_like_template(&root) {
         return Ok(None);
     }
-    cfn::read(path, &root).map(|k| Some((Format::CloudFormation, k)))
+    cfn::read_with(path, &root, parameters).map(|k| Some((Format::CloudFormation, k)))
 }
