@@ -308,6 +308,15 @@ pub struct CheckIacArgs {
     /// Exit 0 rather than 1 when the only findings are UNKNOWN.
     #[arg(long)]
     pub allow_unknown: bool,
+    /// A Terraform variable definitions file for every root module checked, as terraform's
+    /// -var-file (after terraform.tfvars and *.auto.tfvars, which are read by themselves).
+    /// Repeatable; later files win.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<std::path::PathBuf>,
+    /// A Terraform root variable, as terraform's -var; applied after every --var-file.
+    /// Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 /// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.

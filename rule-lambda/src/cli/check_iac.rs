@@ -34,6 +34,8 @@ pub(super) struct Report {
     pub checked: usize,
     /// Files of a candidate extension that are neither a template nor a plan.
     pub skipped: usize,
+    /// Printed on stderr, not failing the run (a var file's value for an undeclared variable).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -54,7 +56,11 @@ impl Report {
 }
 
 pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, CliError> {
-    let report = check(&args.paths, params, Utc::now().date_naive());
+    let vars = iac::tf_vars::VarOptions {
+        files: args.var_files.clone(),
+        vars: args.vars.clone(),
+    };
+    let report = check_with(&args.paths, params, Utc::now().date_naive(), &vars);
     let stdout = match args.output {
         IacOutput::Table => render_table(&report),
         IacOutput::Json => {
@@ -63,6 +69,9 @@ pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Ex
         IacOutput::Sarif => format!("{:#}\n", sarif(&report)),
     };
     print!("{stdout}");
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     for e in &report.errors {
         eprintln!("error: {}: {}", e.file.display(), e.error);
     }
@@ -72,7 +81,19 @@ pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Ex
 
 /// Check every file under `paths`: templates and plans one by one, Terraform a module (directory)
 /// at a time.
+/// (Kept for callers without var files.)
+#[allow(dead_code)]
 pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate) -> Report {
+    check_with(paths, params, today, &iac::tf_vars::VarOptions::default())
+}
+
+/// [`check`], with the `--var-file` and `--var` values for every Terraform root module.
+pub(super) fn check_with(
+    paths: &[PathBuf],
+    params: &RuleParameters,
+    today: NaiveDate,
+    vars: &iac::tf_vars::VarOptions,
+) -> Report {
     let mut report = Report::default();
     let mut documents = Vec::new();
     let mut modules: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
@@ -101,7 +122,7 @@ pub(super) fn check(paths: &[PathBuf], params: &RuleParameters, today: NaiveDate
             Err(error) => report.errors.push(FileError { file: path, error }),
         }
     }
-    check_terraform(modules, params, today, &mut report);
+    check_terraform(modules, params, today, vars, &mut report);
     report.findings.sort_by(|a, b| {
         (&a.resource.file, a.resource.line, &a.resource.name).cmp(&(
             &b.resource.file,
@@ -125,13 +146,18 @@ fn check_terraform(
     modules: BTreeMap<PathBuf, Vec<PathBuf>>,
     params: &RuleParameters,
     today: NaiveDate,
+    vars: &iac::tf_vars::VarOptions,
     report: &mut Report,
 ) {
+    let mut root_vars = Vec::new();
     let trees: Vec<(PathBuf, iac::tf_modules::Tree)> = modules
         .into_iter()
         .map(|(dir, files)| {
             let parsed = read_module(&dir, &files, report);
-            let tree = iac::tf_modules::read_tree(&dir, parsed, &files);
+            let declared = iac::terraform::declared_variables(&parsed);
+            let root = iac::tf_vars::for_root(&dir, &declared, vars);
+            let tree = iac::tf_modules::read_tree(&dir, parsed, &files, root.inputs.as_ref());
+            root_vars.push((root.warnings, root.errors));
             (iac::tf_modules::canonical(&dir), tree)
         })
         .collect();
@@ -143,10 +169,20 @@ fn check_terraform(
     };
     let reported: Vec<bool> = (0..trees.len()).map(|i| !called(i)).collect();
     let mut files = BTreeSet::new();
-    for ((_, tree), reported) in trees.into_iter().zip(reported) {
+    for (((_, tree), reported), (warnings, errors)) in
+        trees.into_iter().zip(reported).zip(root_vars)
+    {
         if !reported {
             continue;
         }
+        // A root's var files apply only where it is a root: a called module's variables come
+        // from its call.
+        report.warnings.extend(warnings);
+        report.errors.extend(
+            errors
+                .into_iter()
+                .map(|(file, error)| FileError { file, error }),
+        );
         files.extend(tree.files);
         report
             .findings
@@ -166,10 +202,7 @@ fn add_file(
     documents: &mut Vec<PathBuf>,
     modules: &mut BTreeMap<PathBuf, Vec<PathBuf>>,
 ) {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tf"))
-    {
+    if iac::terraform::is_source(&path) {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         modules.entry(dir).or_default().push(path);
     } else {
@@ -267,7 +300,7 @@ fn read_module(
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+                .filter(|p| iac::terraform::is_source(p))
                 .map(|p| {
                     if dir.as_os_str().is_empty() {
                         PathBuf::from(p.file_name().unwrap_or_default())

@@ -11,6 +11,8 @@
 //! - [`yaml`]: YAML and JSON with line numbers and CloudFormation's short-form tags.
 //! - [`cfn`]: CloudFormation templates (`AWS::KMS::Key`, `AWS::KMS::ReplicaKey`).
 //! - [`terraform`]: Terraform source (`aws_kms_key`, `aws_kms_replica_key`, external keys).
+//! - [`tf_json`]: Terraform's JSON syntax (`*.tf.json`), translated for [`terraform`].
+//! - [`tf_vars`]: a Terraform root module's var files (`terraform.tfvars`, `--var-file`).
 //! - [`plan`]: Terraform plan JSON (`terraform show -json`).
 //! - [`assess`]: the facts, the decision, the finding.
 
@@ -18,7 +20,9 @@ pub(crate) mod assess;
 pub(crate) mod cfn;
 pub(crate) mod plan;
 pub(crate) mod terraform;
+pub(crate) mod tf_json;
 pub(crate) mod tf_modules;
+pub(crate) mod tf_vars;
 pub(crate) mod value;
 pub(crate) mod yaml;
 
