@@ -2,6 +2,13 @@
 //! plan creates, updates or keeps, with the values Terraform computed. A value in
 //! `after_unknown` is known only after apply; a replica's primary is found by its ARN or, when
 //! that is unknown, by the reference in `configuration`.
+//!
+//! Terraform "JSON Output Format" (<https://developer.hashicorp.com/terraform/internals/json-format>):
+//! `resource_changes` lists every resource instance of every module, each under its full address
+//! (`module.a.module.b.aws_kms_key.k[0]`) with its `module_address`; `planned_values.root_module`
+//! nests called modules' resources under `child_modules` (recursively), where a value not known
+//! until apply is omitted. A plan without `resource_changes` is read from `planned_values`, child
+//! modules to any depth (bounded by [`MAX_CHILD_DEPTH`]), an omitted attribute unknown.
 
 use std::path::Path;
 
@@ -23,9 +30,87 @@ pub(crate) fn looks_like_plan(value: &Value) -> bool {
         && (value.get("resource_changes").is_some() || value.get("planned_values").is_some())
 }
 
+/// Child modules nested deeper than this in `planned_values` are refused (as module calls
+/// deeper than [`super::tf_modules::MAX_MODULE_DEPTH`] are).
+pub(crate) const MAX_CHILD_DEPTH: usize = 64;
+
+/// `planned_values` as `resource_changes`: one change per resource of the root module and of its
+/// child modules at any depth, an attribute the values omit unknown until apply.
+fn from_planned_values(plan: &Value) -> Result<Vec<Value>, IacError> {
+    fn walk(module: &Value, depth: usize, out: &mut Vec<Value>) -> Result<(), IacError> {
+        if depth > MAX_CHILD_DEPTH {
+            return Err(IacError::Limit(format!(
+                "planned_values nests child modules more than {MAX_CHILD_DEPTH} deep"
+            )));
+        }
+        for r in module
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let values = r.get("values").cloned().unwrap_or(Value::Null);
+            // Omitted = unknown until apply: every attribute the reader asks for and the values
+            // do not carry.
+            let mut unknown = serde_json::Map::new();
+            for name in ATTRIBUTES {
+                if values.get(name).is_none() {
+                    unknown.insert((*name).to_owned(), Value::Bool(true));
+                }
+            }
+            let mut change = r.clone();
+            if let Some(o) = change.as_object_mut() {
+                o.remove("values");
+                if let Some(m) = module.get("address").filter(|_| depth > 0) {
+                    o.insert("module_address".into(), m.clone());
+                }
+                o.insert(
+                    "change".into(),
+                    serde_json::json!({"after": values, "after_unknown": unknown}),
+                );
+            }
+            out.push(change);
+        }
+        for child in module
+            .get("child_modules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(child, depth + 1, out)?;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if let Some(root) = plan.pointer("/planned_values/root_module") {
+        walk(root, 0, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The attributes of the key types that the reader asks for.
+const ATTRIBUTES: &[&str] = &[
+    "customer_master_key_spec",
+    "key_spec",
+    "xks_key_id",
+    "custom_key_store_id",
+    "is_enabled",
+    "enabled",
+    "enable_key_rotation",
+    "rotation_period_in_days",
+    "tags",
+    "tags_all",
+    "primary_key_arn",
+    "arn",
+];
+
 pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResource>, IacError> {
+    let planned;
     let changes = match plan.get("resource_changes") {
-        None => return Ok(Vec::new()),
+        None => {
+            planned = from_planned_values(plan)?;
+            &planned
+        }
         Some(Value::Array(changes)) => changes,
         Some(_) => return Err(IacError::Plan("resource_changes is not a list".into())),
     };

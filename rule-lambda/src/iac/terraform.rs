@@ -11,7 +11,8 @@
 //! whose branches agree, string templates of known parts, `merge`, `toset`, `tomap`, `tobool`,
 //! `tonumber`, `tostring`. Unknown: a variable without a default (its value comes from the plan's
 //! inputs, which source does not show), attributes of other resources, other functions.
-//! `terraform.tfvars` and provider `default_tags` are not read: check the plan JSON for those.
+//! A root module's variables take the values of its var files ([`super::tf_vars`]) first.
+//! Provider `default_tags` are not read: check the plan JSON for those.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
