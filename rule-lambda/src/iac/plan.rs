@@ -229,6 +229,37 @@ fn line_of(text: &str, address: &str) -> usize {
         .map_or(1, |i| text[..i].matches('\n').count() + 1)
 }
 
+/// The call names of a module address, `module.a["x.y"].module.b[0]` -> `[a, b]`: instance keys
+/// are skipped whole, so a `for_each` key holding a period is not taken for a separator.
+fn call_names(address: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = address;
+    while let Some(after) = rest.strip_prefix("module.") {
+        let end = after.find(['[', '.']).unwrap_or(after.len());
+        names.push(&after[..end]);
+        rest = &after[end..];
+        if rest.starts_with('[') {
+            // Skip to the matching `]`, outside any quoted key (with `\"` escapes).
+            let (mut quoted, mut escaped, mut close) = (false, false, rest.len());
+            for (i, c) in rest.char_indices().skip(1) {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' if quoted => escaped = true,
+                    '"' => quoted = !quoted,
+                    ']' if !quoted => {
+                        close = i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            rest = &rest[close..];
+        }
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    names
+}
+
 /// The primary of a replica: the key whose planned ARN is `primary_key_arn`, or the key the
 /// configuration references (`aws_kms_key.p.arn`), in the replica's module and instance.
 fn primary_of(
@@ -259,11 +290,10 @@ fn primary_of(
     let mut module = plan.pointer("/configuration/root_module");
     let module_address = change.get("module_address").and_then(Value::as_str);
     if let Some(m) = module_address {
-        for call in m.split('.').collect::<Vec<_>>().chunks(2) {
-            let name = call.get(1).map(|n| n.split('[').next().unwrap_or(n));
+        for name in call_names(m) {
             module = module
                 .and_then(|md| md.get("module_calls"))
-                .and_then(|calls| calls.get(name.unwrap_or_default()))
+                .and_then(|calls| calls.get(name))
                 .and_then(|c| c.get("module"));
         }
     }
@@ -304,4 +334,33 @@ fn primary_of(
         .into_iter()
         .find(|a| candidates.contains(a))
         .ok_or_else(outside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_addresses_split_into_call_names_whatever_their_keys() {
+        assert_eq!(
+            call_names(r#"module.a["eu.prod"].module.b[0].module.c"#),
+            ["a", "b", "c"]
+        );
+        assert_eq!(call_names(r#"module.a["x]".y"]"#), ["a"]);
+        assert_eq!(call_names("module.solo"), ["solo"]);
+    }
+
+    #[test]
+    fn planned_values_nested_too_deep_are_refused() {
+        let mut module = serde_json::json!({"resources": []});
+        for _ in 0..=MAX_CHILD_DEPTH {
+            module = serde_json::json!({"address": "module.m", "child_modules": [module]});
+        }
+        let plan =
+            serde_json::json!({"format_version": "1.2", "planned_values": {"root_module": module}});
+        assert!(matches!(
+            read(Path::new("p.json"), "", &plan),
+            Err(IacError::Limit(_))
+        ));
+    }
 }
