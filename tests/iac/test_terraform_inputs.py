@@ -177,6 +177,9 @@ def test_undeclared_variables_as_terraform_treats_them(check_iac, tmp_path):
     run = check_iac("--output", "json", str(root))
     assert run.code == 0, run.stderr
     assert "warning: " in run.stderr and "undeclared variable region" in run.stderr
+    sarif = json.loads(check_iac("--output", "sarif", str(root)).stdout)
+    notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [n["level"] for n in notes] == ["warning"] and "region" in notes[0]["message"]["text"]
     cli = check_iac("--output", "json", "--var", "region=eu-west-1", str(root))
     assert cli.code == 2
     assert "--var region" in cli.stderr

@@ -493,6 +493,12 @@ pub(super) fn sarif(report: &Report) -> Value {
                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}}],
             })
         })
+        .chain(
+            report
+                .warnings
+                .iter()
+                .map(|w| json!({"level": "warning", "message": {"text": w}})),
+        )
         .collect();
     json!({
         "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
