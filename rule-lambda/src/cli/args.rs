@@ -320,6 +320,15 @@ pub struct CheckIacArgs {
     /// One CloudFormation parameter value, KEY=VALUE (repeatable; after --parameters files).
     #[arg(long, value_name = "KEY=VALUE")]
     pub parameter: Vec<String>,
+    /// A Terraform variable definitions file for every root module checked, as terraform's
+    /// -var-file (after terraform.tfvars and *.auto.tfvars, which are read by themselves).
+    /// Repeatable; later files win.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<std::path::PathBuf>,
+    /// A Terraform root variable, as terraform's -var; applied after every --var-file.
+    /// Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 /// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.

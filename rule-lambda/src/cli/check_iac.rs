@@ -35,6 +35,8 @@ pub(super) struct Report {
     pub checked: usize,
     /// Files of a candidate extension that are neither a template nor a plan.
     pub skipped: usize,
+    /// Printed on stderr, not failing the run (a var file's value for an undeclared variable).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -56,7 +58,17 @@ impl Report {
 
 pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Exit, CliError> {
     let parameters = parameter_values(args)?;
-    let report = check(&args.paths, params, &parameters, Utc::now().date_naive());
+    let vars = iac::tf_vars::VarOptions {
+        files: args.var_files.clone(),
+        vars: args.vars.clone(),
+    };
+    let report = check(
+        &args.paths,
+        params,
+        &parameters,
+        &vars,
+        Utc::now().date_naive(),
+    );
     let stdout = match args.output {
         IacOutput::Table => render_table(&report),
         IacOutput::Json => {
@@ -65,6 +77,9 @@ pub(super) fn command(args: &CheckIacArgs, params: &RuleParameters) -> Result<Ex
         IacOutput::Sarif => format!("{:#}\n", sarif(&report)),
     };
     print!("{stdout}");
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     for e in &report.errors {
         eprintln!("error: {}: {}", e.file.display(), e.error);
     }
@@ -90,11 +105,13 @@ fn parameter_values(args: &CheckIacArgs) -> Result<ParameterValues, CliError> {
 }
 
 /// Check every file under `paths`: templates and plans one by one, Terraform a module (directory)
-/// at a time; templates with the parameter values `parameters`.
+/// at a time; templates with the parameter values `parameters`,
+/// Terraform root modules with the `--var-file` and `--var` values `vars`.
 pub(super) fn check(
     paths: &[PathBuf],
     params: &RuleParameters,
     parameters: &ParameterValues,
+    vars: &iac::tf_vars::VarOptions,
     today: NaiveDate,
 ) -> Report {
     let mut report = Report::default();
@@ -125,7 +142,7 @@ pub(super) fn check(
             Err(error) => report.errors.push(FileError { file: path, error }),
         }
     }
-    check_terraform(modules, params, today, &mut report);
+    check_terraform(modules, params, today, vars, &mut report);
     report.findings.sort_by(|a, b| {
         (&a.resource.file, a.resource.line, &a.resource.name).cmp(&(
             &b.resource.file,
@@ -149,13 +166,18 @@ fn check_terraform(
     modules: BTreeMap<PathBuf, Vec<PathBuf>>,
     params: &RuleParameters,
     today: NaiveDate,
+    vars: &iac::tf_vars::VarOptions,
     report: &mut Report,
 ) {
+    let mut root_vars = Vec::new();
     let trees: Vec<(PathBuf, iac::tf_modules::Tree)> = modules
         .into_iter()
         .map(|(dir, files)| {
             let parsed = read_module(&dir, &files, report);
-            let tree = iac::tf_modules::read_tree(&dir, parsed, &files);
+            let declared = iac::terraform::declared_variables(&parsed);
+            let root = iac::tf_vars::for_root(&dir, &declared, vars);
+            let tree = iac::tf_modules::read_tree(&dir, parsed, &files, root.inputs.as_ref());
+            root_vars.push((root.warnings, root.errors));
             (iac::tf_modules::canonical(&dir), tree)
         })
         .collect();
@@ -167,10 +189,20 @@ fn check_terraform(
     };
     let reported: Vec<bool> = (0..trees.len()).map(|i| !called(i)).collect();
     let mut files = BTreeSet::new();
-    for ((_, tree), reported) in trees.into_iter().zip(reported) {
+    for (((_, tree), reported), (warnings, errors)) in
+        trees.into_iter().zip(reported).zip(root_vars)
+    {
         if !reported {
             continue;
         }
+        // A root's var files apply only where it is a root: a called module's variables come
+        // from its call.
+        report.warnings.extend(warnings);
+        report.errors.extend(
+            errors
+                .into_iter()
+                .map(|(file, error)| FileError { file, error }),
+        );
         files.extend(tree.files);
         report
             .findings
@@ -190,10 +222,7 @@ fn add_file(
     documents: &mut Vec<PathBuf>,
     modules: &mut BTreeMap<PathBuf, Vec<PathBuf>>,
 ) {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tf"))
-    {
+    if iac::terraform::is_source(&path) {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         modules.entry(dir).or_default().push(path);
     } else {
@@ -298,7 +327,7 @@ fn read_module(
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+                .filter(|p| iac::terraform::is_source(p))
                 .map(|p| {
                     if dir.as_os_str().is_empty() {
                         PathBuf::from(p.file_name().unwrap_or_default())
@@ -491,6 +520,12 @@ pub(super) fn sarif(report: &Report) -> Value {
                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&e.file)}}}],
             })
         })
+        .chain(
+            report
+                .warnings
+                .iter()
+                .map(|w| json!({"level": "warning", "message": {"text": w}})),
+        )
         .collect();
     json!({
         "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",

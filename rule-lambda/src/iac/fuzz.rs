@@ -1,5 +1,6 @@
 //! Property tests over the readers of untrusted input: YAML/JSON ([`super::yaml`]) and Terraform
-//! ([`super::terraform`]), and what `check-iac` builds from them ([`super::cfn`]). Whatever the
+//! ([`super::terraform`], its JSON syntax [`super::tf_json`] and var files), and what `check-iac`
+//! builds from them ([`super::cfn`]). Whatever the
 //! bytes, a reader returns a tree or an error: no panic, no unbounded work. Generated documents
 //! lean on what hostile files use (anchors and aliases, deep nesting, CloudFormation tags,
 //! unbalanced brackets), with arbitrary text beside them.
@@ -125,6 +126,65 @@ fn terraform_reader_never_panics() {
     runner(2_000)
         .run(&doc, |text| {
             let _ = terraform::parse_text(Path::new("fuzz.tf"), &text);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// JSON values for `.tf.json` bodies: strings with quotes, backslashes, control characters and
+/// non-ASCII text, but no template sequence (`${`, `%{`), nested in arrays and objects.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[^$%]{0,12}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[^$%]{0,8}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every `.tf.json` configuration without templates translates into native syntax that the `.tf`
+/// reader parses, with a source line for each line: the quoting never breaks a string.
+#[test]
+fn tf_json_translation_always_parses() {
+    let config = prop::collection::btree_map("[a-z_][a-z0-9_-]{0,6}|//", json_value(), 0..5)
+        .prop_map(|body| {
+            serde_json::json!({
+                "variable": {"v": {"default": body.get("x").cloned().unwrap_or_default()}},
+                "locals": body.clone(),
+                "resource": {"aws_kms_key": {"k": body}},
+            })
+            .to_string()
+        });
+    runner(1_000)
+        .run(&config, |text| {
+            let (native, lines) = super::tf_json::to_native(&text).expect("valid JSON object");
+            prop_assert_eq!(lines.len(), native.lines().count());
+            let parsed = terraform::parse_text(Path::new("fuzz.tf.json"), &native);
+            prop_assert!(parsed.is_ok(), "{native}\n{:?}", parsed.err());
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Any text as a `.tf.json` file or a var file: a value or an error, never a panic.
+#[test]
+fn tf_json_and_var_file_readers_take_any_text() {
+    let text = prop_oneof![
+        any::<String>(),
+        json_value().prop_map(|v| v.to_string()),
+        prop::collection::vec(hcl_piece(), 0..30).prop_map(|p| p.concat()),
+    ];
+    runner(2_000)
+        .run(&text, |text| {
+            let _ = super::tf_json::to_native(&text);
+            let _ = terraform::parse_vars(&text);
             Ok(())
         })
         .unwrap();

@@ -13,6 +13,8 @@
 //!   [`cfn_foreach`] (`Fn::ForEach` loops) and [`cfn_params`] (the parameter values deployed).
 //! - [`cdk`]: CDK cloud assemblies (`cdk.out`): which of their files are templates.
 //! - [`terraform`]: Terraform source (`aws_kms_key`, `aws_kms_replica_key`, external keys).
+//! - [`tf_json`]: Terraform's JSON syntax (`*.tf.json`), translated for [`terraform`].
+//! - [`tf_vars`]: a Terraform root module's var files (`terraform.tfvars`, `--var-file`).
 //! - [`plan`]: Terraform plan JSON (`terraform show -json`).
 //! - [`assess`]: the facts, the decision, the finding.
 
@@ -23,7 +25,9 @@ pub(crate) mod cfn_foreach;
 pub(crate) mod cfn_params;
 pub(crate) mod plan;
 pub(crate) mod terraform;
+pub(crate) mod tf_json;
 pub(crate) mod tf_modules;
+pub(crate) mod tf_vars;
 pub(crate) mod value;
 pub(crate) mod yaml;
 

@@ -2,6 +2,13 @@
 //! plan creates, updates or keeps, with the values Terraform computed. A value in
 //! `after_unknown` is known only after apply; a replica's primary is found by its ARN or, when
 //! that is unknown, by the reference in `configuration`.
+//!
+//! Terraform "JSON Output Format" (<https://developer.hashicorp.com/terraform/internals/json-format>):
+//! `resource_changes` lists every resource instance of every module, each under its full address
+//! (`module.a.module.b.aws_kms_key.k[0]`) with its `module_address`; `planned_values.root_module`
+//! nests called modules' resources under `child_modules` (recursively), where a value not known
+//! until apply is omitted. A plan without `resource_changes` is read from `planned_values`, child
+//! modules to any depth (bounded by [`MAX_CHILD_DEPTH`]), an omitted attribute unknown.
 
 use std::path::Path;
 
@@ -23,9 +30,87 @@ pub(crate) fn looks_like_plan(value: &Value) -> bool {
         && (value.get("resource_changes").is_some() || value.get("planned_values").is_some())
 }
 
+/// Child modules nested deeper than this in `planned_values` are refused (as module calls
+/// deeper than [`super::tf_modules::MAX_MODULE_DEPTH`] are).
+pub(crate) const MAX_CHILD_DEPTH: usize = 64;
+
+/// `planned_values` as `resource_changes`: one change per resource of the root module and of its
+/// child modules at any depth, an attribute the values omit unknown until apply.
+fn from_planned_values(plan: &Value) -> Result<Vec<Value>, IacError> {
+    fn walk(module: &Value, depth: usize, out: &mut Vec<Value>) -> Result<(), IacError> {
+        if depth > MAX_CHILD_DEPTH {
+            return Err(IacError::Limit(format!(
+                "planned_values nests child modules more than {MAX_CHILD_DEPTH} deep"
+            )));
+        }
+        for r in module
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let values = r.get("values").cloned().unwrap_or(Value::Null);
+            // Omitted = unknown until apply: every attribute the reader asks for and the values
+            // do not carry.
+            let mut unknown = serde_json::Map::new();
+            for name in ATTRIBUTES {
+                if values.get(name).is_none() {
+                    unknown.insert((*name).to_owned(), Value::Bool(true));
+                }
+            }
+            let mut change = r.clone();
+            if let Some(o) = change.as_object_mut() {
+                o.remove("values");
+                if let Some(m) = module.get("address").filter(|_| depth > 0) {
+                    o.insert("module_address".into(), m.clone());
+                }
+                o.insert(
+                    "change".into(),
+                    serde_json::json!({"after": values, "after_unknown": unknown}),
+                );
+            }
+            out.push(change);
+        }
+        for child in module
+            .get("child_modules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(child, depth + 1, out)?;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if let Some(root) = plan.pointer("/planned_values/root_module") {
+        walk(root, 0, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The attributes of the key types that the reader asks for.
+const ATTRIBUTES: &[&str] = &[
+    "customer_master_key_spec",
+    "key_spec",
+    "xks_key_id",
+    "custom_key_store_id",
+    "is_enabled",
+    "enabled",
+    "enable_key_rotation",
+    "rotation_period_in_days",
+    "tags",
+    "tags_all",
+    "primary_key_arn",
+    "arn",
+];
+
 pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResource>, IacError> {
+    let planned;
     let changes = match plan.get("resource_changes") {
-        None => return Ok(Vec::new()),
+        None => {
+            planned = from_planned_values(plan)?;
+            &planned
+        }
         Some(Value::Array(changes)) => changes,
         Some(_) => return Err(IacError::Plan("resource_changes is not a list".into())),
     };
@@ -144,6 +229,37 @@ fn line_of(text: &str, address: &str) -> usize {
         .map_or(1, |i| text[..i].matches('\n').count() + 1)
 }
 
+/// The call names of a module address, `module.a["x.y"].module.b[0]` -> `[a, b]`: instance keys
+/// are skipped whole, so a `for_each` key holding a period is not taken for a separator.
+fn call_names(address: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = address;
+    while let Some(after) = rest.strip_prefix("module.") {
+        let end = after.find(['[', '.']).unwrap_or(after.len());
+        names.push(&after[..end]);
+        rest = &after[end..];
+        if rest.starts_with('[') {
+            // Skip to the matching `]`, outside any quoted key (with `\"` escapes).
+            let (mut quoted, mut escaped, mut close) = (false, false, rest.len());
+            for (i, c) in rest.char_indices().skip(1) {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' if quoted => escaped = true,
+                    '"' => quoted = !quoted,
+                    ']' if !quoted => {
+                        close = i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            rest = &rest[close..];
+        }
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    names
+}
+
 /// The primary of a replica: the key whose planned ARN is `primary_key_arn`, or the key the
 /// configuration references (`aws_kms_key.p.arn`), in the replica's module and instance.
 fn primary_of(
@@ -174,11 +290,10 @@ fn primary_of(
     let mut module = plan.pointer("/configuration/root_module");
     let module_address = change.get("module_address").and_then(Value::as_str);
     if let Some(m) = module_address {
-        for call in m.split('.').collect::<Vec<_>>().chunks(2) {
-            let name = call.get(1).map(|n| n.split('[').next().unwrap_or(n));
+        for name in call_names(m) {
             module = module
                 .and_then(|md| md.get("module_calls"))
-                .and_then(|calls| calls.get(name.unwrap_or_default()))
+                .and_then(|calls| calls.get(name))
                 .and_then(|c| c.get("module"));
         }
     }
@@ -219,4 +334,33 @@ fn primary_of(
         .into_iter()
         .find(|a| candidates.contains(a))
         .ok_or_else(outside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_addresses_split_into_call_names_whatever_their_keys() {
+        assert_eq!(
+            call_names(r#"module.a["eu.prod"].module.b[0].module.c"#),
+            ["a", "b", "c"]
+        );
+        assert_eq!(call_names(r#"module.a["x]".y"]"#), ["a"]);
+        assert_eq!(call_names("module.solo"), ["solo"]);
+    }
+
+    #[test]
+    fn planned_values_nested_too_deep_are_refused() {
+        let mut module = serde_json::json!({"resources": []});
+        for _ in 0..=MAX_CHILD_DEPTH {
+            module = serde_json::json!({"address": "module.m", "child_modules": [module]});
+        }
+        let plan =
+            serde_json::json!({"format_version": "1.2", "planned_values": {"root_module": module}});
+        assert!(matches!(
+            read(Path::new("p.json"), "", &plan),
+            Err(IacError::Limit(_))
+        ));
+    }
 }

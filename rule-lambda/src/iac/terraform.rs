@@ -11,7 +11,8 @@
 //! whose branches agree, string templates of known parts, `merge`, `toset`, `tomap`, `tobool`,
 //! `tonumber`, `tostring`. Unknown: a variable without a default (its value comes from the plan's
 //! inputs, which source does not show), attributes of other resources, other functions.
-//! `terraform.tfvars` and provider `default_tags` are not read: check the plan JSON for those.
+//! A root module's variables take the values of its var files ([`super::tf_vars`]) first.
+//! Provider `default_tags` are not read: check the plan JSON for those.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,21 @@ pub(crate) struct SourceFile {
 /// Parse one `.tf` file.
 pub(crate) fn parse_file(path: &Path) -> Result<SourceFile, IacError> {
     let text = super::read_text(path)?;
+    if super::tf_json::is_tf_json(path) {
+        let (native, lines) = super::tf_json::to_native(&text)?;
+        let mut file = parse_text(path, &native)?;
+        file.lines.source = Some(lines);
+        return Ok(file);
+    }
     parse_text(path, &text)
+}
+
+/// Whether `path` is Terraform source of a module: `*.tf` (native syntax) or `*.tf.json`
+/// (JSON syntax; Terraform "JSON Configuration Syntax").
+pub(crate) fn is_source(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tf"))
+        || super::tf_json::is_tf_json(path)
 }
 
 pub(crate) fn parse_text(path: &Path, text: &str) -> Result<SourceFile, IacError> {
@@ -75,6 +90,74 @@ pub(crate) struct Inputs {
     /// The call's address (`module.kms[0]`) and place (`main.tf:3`), for the messages.
     call: String,
     at: String,
+    /// For a root module's values (var files, `--var`): where each was set, for the message.
+    origins: Option<HashMap<String, String>>,
+}
+
+impl Inputs {
+    /// The values of a root module's variables, each with where it was set (the last setting
+    /// of each name wins, as in Terraform).
+    pub(crate) fn root(values: Vec<(String, Val, String)>) -> Self {
+        let mut out = HashMap::new();
+        let mut origins = HashMap::new();
+        for (name, value, origin) in values {
+            out.insert(name.clone(), value);
+            origins.insert(name, origin);
+        }
+        Self {
+            values: out,
+            call: String::new(),
+            at: String::new(),
+            origins: Some(origins),
+        }
+    }
+
+    /// A value and where it was set.
+    #[cfg(test)]
+    pub(crate) fn value_of(&self, name: &str) -> Option<(Val, String)> {
+        let origin = self.origins.as_ref()?.get(name)?.clone();
+        Some((self.values.get(name)?.clone(), origin))
+    }
+}
+
+/// The names of the variables the module's files declare.
+pub(crate) fn declared_variables(files: &[SourceFile]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|f| blocks(&f.body, "variable"))
+        .filter_map(|b| match b.labels.as_slice() {
+            [name] => Some(name.as_str().to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The assignments of a variable definitions file in native syntax (`terraform.tfvars`,
+/// `*.auto.tfvars`, `-var-file`): `name = value` only, each value a literal (Terraform evaluates
+/// them without variables or functions), with its line.
+pub(crate) fn parse_vars(text: &str) -> Result<Vec<(String, Val, usize)>, IacError> {
+    let file = parse_text(Path::new(""), text)?;
+    let module = Module::new(&[], None);
+    let mut out = Vec::new();
+    for s in file.body.iter() {
+        let line = file.lines.line_of(s.span());
+        let Structure::Attribute(a) = s else {
+            return Err(IacError::Hcl(format!(
+                "line {line}: a block, where a variable definitions file has only name = value"
+            )));
+        };
+        let mut notes = Vec::new();
+        let v = Eval::new(&module, Each::None, line, &mut notes).expr(&a.value);
+        if let Some(u) = v.first_unknown() {
+            return Err(IacError::Hcl(format!(
+                "line {line}: {} is not a literal value ({}); Terraform evaluates variable definitions without variables",
+                a.key.as_str(),
+                u.what
+            )));
+        }
+        out.push((a.key.as_str().to_owned(), v, line));
+    }
+    Ok(out)
 }
 
 /// A `module` block of the files read: its `source` (a literal string, as Terraform requires),
@@ -184,6 +267,7 @@ fn module_call(
                 values,
                 call: instance.clone(),
                 at: format!("{}:{line}", file.path.display()),
+                origins: None,
             },
             address: instance,
             notes,
@@ -490,19 +574,30 @@ fn primary_of(block: &Block, each: &Each, line: usize, prefix: &str) -> Fact<Str
 }
 
 /// Byte offsets to 1-based lines.
-struct LineIndex(Vec<usize>);
+struct LineIndex {
+    starts: Vec<usize>,
+    /// For text translated from another file (`.tf.json`): each line's line in that file.
+    source: Option<Vec<usize>>,
+}
 
 impl LineIndex {
     fn new(text: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self(starts)
+        Self {
+            starts,
+            source: None,
+        }
     }
     fn line_of(&self, span: Option<std::ops::Range<usize>>) -> usize {
         let offset = span.map_or(0, |s| s.start);
-        match self.0.binary_search(&offset) {
+        let line = match self.starts.binary_search(&offset) {
             Ok(i) => i + 1,
             Err(i) => i,
+        };
+        match &self.source {
+            Some(map) => map.get(line.saturating_sub(1)).copied().unwrap_or(1),
+            None => line,
         }
     }
 }
@@ -740,6 +835,14 @@ impl<'m, 'n> Eval<'m, 'n> {
 
     fn variable(&mut self, name: &str) -> Val {
         if let Some(inputs) = self.module.inputs {
+            if let (Some(v), Some(origins)) = (inputs.values.get(name), &inputs.origins) {
+                let origin = origins.get(name).map_or("", String::as_str);
+                match v {
+                    Val::Str(s) => self.note(format!("variable {name} = {s:?} from {origin}")),
+                    _ => self.note(format!("variable {name} from {origin}")),
+                }
+                return v.clone();
+            }
             if let Some(v) = inputs.values.get(name) {
                 // An unknown argument is unknown here, at this line, naming the call.
                 return relocate(
@@ -765,12 +868,12 @@ impl<'m, 'n> Eval<'m, 'n> {
                 v
             }
             Some(None) => match self.module.inputs {
-                Some(inputs) => self.unknown(format!(
+                Some(inputs) if inputs.origins.is_none() => self.unknown(format!(
                     "variable {name} has no default and {} ({}) does not pass it",
                     inputs.call, inputs.at
                 )),
-                None => self.unknown(format!(
-                    "variable {name} has no default: its value is set at plan time"
+                _ => self.unknown(format!(
+                    "variable {name} has no default and no var file sets it: its value is set at plan time (give it with --var-file or --var)"
                 )),
             },
             None => self.unknown(format!("variable {name} is not declared in this module")),

@@ -56,8 +56,14 @@ pub(crate) struct Tree {
 }
 
 /// The keys of the root module in `dir` (from its files `requested`, the other files of `files`
-/// giving variables and locals) and of every module it calls, recursively.
-pub(crate) fn read_tree(dir: &Path, files: Vec<SourceFile>, requested: &[PathBuf]) -> Tree {
+/// giving variables and locals) and of every module it calls, recursively. `root` holds the
+/// values its var files set ([`super::tf_vars`]); a called module's come from the call.
+pub(crate) fn read_tree(
+    dir: &Path,
+    files: Vec<SourceFile>,
+    requested: &[PathBuf],
+    root: Option<&terraform::Inputs>,
+) -> Tree {
     let mut reader = Reader {
         root: dir.to_owned(),
         manifest: None,
@@ -83,7 +89,10 @@ pub(crate) fn read_tree(dir: &Path, files: Vec<SourceFile>, requested: &[PathBuf
         },
         &files,
         requested,
-        &Scope::default(),
+        &Scope {
+            prefix: String::new(),
+            inputs: root,
+        },
     );
     reader.tree
 }
@@ -223,7 +232,11 @@ impl Reader {
         }
         let files = self.parse_dir(&dir, &canonical);
         if files.is_empty() {
-            return self.unresolved(frame, call, format!("{} has no .tf file", dir.display()));
+            return self.unresolved(
+                frame,
+                call,
+                format!("{} has no .tf or .tf.json file", dir.display()),
+            );
         }
         self.tree.dirs.insert(canonical.clone());
         let all: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
@@ -320,7 +333,7 @@ impl Reader {
         self.manifest.as_ref().and_then(Option::as_ref)
     }
 
-    /// The `.tf` files of a module directory, parsed once; a file that does not parse is an
+    /// The `.tf` and `.tf.json` files of a module directory, parsed once; a file that does not parse is an
     /// error, the others are still read.
     fn parse_dir(&mut self, dir: &Path, canonical: &Path) -> Parsed {
         if let Some(files) = self.parsed.get(canonical) {
@@ -330,7 +343,7 @@ impl Reader {
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "tf") && p.is_file())
+                    .filter(|p| terraform::is_source(p) && p.is_file())
                     .collect()
             })
             .unwrap_or_default();
@@ -435,7 +448,7 @@ mod tests {
             .iter()
             .map(|p| terraform::parse_file(p).unwrap())
             .collect();
-        read_tree(dir, files, &paths)
+        read_tree(dir, files, &paths, None)
     }
 
     /// (address, compliance or UNKNOWN, reason) of every row.
