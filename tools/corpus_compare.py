@@ -18,7 +18,8 @@ each key. The corpus and its expectations live outside this repository (they hol
 - `module_row`: the module call (in `file`) that creates the key, for a module check-iac may not be
   able to read; its UNKNOWN_MODULE row then stands for the key.
 - `checkov`: `{"file", "resource"}` when Checkov names the key differently from check-iac (default:
-  the same file, the address without instance keys, a CloudFormation key as `AWS::KMS::Key.<id>`).
+  the same file and address, with or without instance keys; a CloudFormation key is
+  `AWS::KMS::Key.<id>` in Checkov's report).
 - `not_keys`: UNKNOWN_MODULE rows for module calls that create no KMS key (counted apart).
 
 Scoring, as in issue 21: a tool is right on a key when its verdict is the expected one; Checkov's
@@ -128,8 +129,9 @@ def check_iac_verdict(key: dict, rows: list[dict]) -> str:
 
 
 def checkov_verdict(key: dict, results: list[dict]) -> str:
-    want = key.get("checkov") or {"file": key["file"], "resource": re.sub(r"\[[^\]]*\]", "", key["resource"])}
-    matches = [r for r in results if r["file"] == want["file"] and r["resource"] == want["resource"]]
+    want = key.get("checkov") or {"file": key["file"], "resource": key["resource"]}
+    names = {want["resource"], re.sub(r"\[[^\]]*\]", "", want["resource"])}  # with or without instance keys
+    matches = [r for r in results if r["file"] == want["file"] and r["resource"] in names]
     if "line" in key:
         matches = [r for r in matches if r["lines"][0] <= key["line"] <= r["lines"][1]]
     return matches[0]["outcome"] if matches else SILENT
