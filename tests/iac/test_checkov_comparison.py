@@ -4,6 +4,7 @@ verdicts as they are today."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 
@@ -13,10 +14,15 @@ from test_iac_modules import VENV_BIN, offline_env
 DOC = ROOT / "docs" / "shift-left.md"
 
 
+@functools.cache
 def checkov_verdicts() -> dict[tuple[str, str], str]:
+    """Checkov's CKV_AWS_7 on the fixtures, run once per test session (test_side_by_side.py reuses
+    it). HCL_PARSE_TIMEOUT_SEC: Checkov's default 10-second parse timeout drops whole .tf files on a
+    loaded machine, which would make its verdicts depend on the load."""
     proc = subprocess.run([str(VENV_BIN / "checkov"), "-d", str(FIXTURES), "--check", "CKV_AWS_7",
                            "--compact", "-o", "json"],
-                          capture_output=True, text=True, env=offline_env(), timeout=600)
+                          capture_output=True, text=True, env={**offline_env(), "HCL_PARSE_TIMEOUT_SEC": "120"},
+                          timeout=600)
     reports = json.loads(proc.stdout)
     verdicts = {}
     for report in reports if isinstance(reports, list) else [reports]:

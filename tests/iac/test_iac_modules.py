@@ -140,8 +140,8 @@ def test_terraform_multi_region_primary_is_compliant(check_iac, tmp_path):
 
 def test_terraform_replica_module_follows_a_primary_declared_elsewhere(check_iac):
     """The replica module takes its primary as a variable (the primary is in another Region's
-    provider, so in another module call): check-iac, which reads one module at a time and does
-    not follow module calls, says UNKNOWN_PRIMARY rather than guess, as for the CloudFormation
+    provider, so in another module call): check-iac, which follows module calls but not module
+    outputs, says UNKNOWN_PRIMARY rather than guess, as for the CloudFormation
     replica stack. The primary's module is checked COMPLIANT above."""
     [replica] = check_iac("--output", "json", str(TF_REPLICA)).findings()
     assert (replica["resource"], replica["complianceType"], replica["reason"]) == (

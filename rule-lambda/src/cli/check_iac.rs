@@ -37,6 +37,11 @@ pub(super) struct Report {
     pub skipped: usize,
     /// Printed on stderr, not failing the run (a var file's value for an undeclared variable).
     pub warnings: Vec<String>,
+    /// Templates and plans read that declare no KMS key.
+    pub documents_without_keys: usize,
+    /// Terraform root modules read (their calls followed) that create no KMS key and have no
+    /// module call left unread.
+    pub modules_without_keys: usize,
 }
 
 impl Report {
@@ -136,6 +141,7 @@ pub(super) fn check(
         match iac::read_document(&path, parameters) {
             Ok(Some((_, keys))) => {
                 report.checked += 1;
+                report.documents_without_keys += usize::from(keys.is_empty());
                 report.findings.extend(assess_unit(&keys, params, today));
             }
             Ok(None) => report.skipped += 1,
@@ -204,6 +210,8 @@ fn check_terraform(
                 .map(|(file, error)| FileError { file, error }),
         );
         files.extend(tree.files);
+        report.modules_without_keys +=
+            usize::from(tree.keys.is_empty() && tree.unresolved.is_empty());
         report
             .findings
             .extend(assess_unit(&tree.keys, params, today));
@@ -253,6 +261,12 @@ fn walk(
             error: IacError::Io(std::io::Error::other(why)),
         })
     };
+    let refuse_limit = |report: &mut Report, file: &Path, why: String| {
+        report.errors.push(FileError {
+            file: file.to_owned(),
+            error: IacError::Limit(why),
+        })
+    };
     let mut entries = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
@@ -284,7 +298,7 @@ fn walk(
         };
         seen += 1;
         if seen > MAX_WALK_ENTRIES {
-            refuse(
+            refuse_limit(
                 report,
                 dir,
                 format!("more than {MAX_WALK_ENTRIES} files and directories under it, the most check-iac walks; the rest is not checked"),
@@ -294,7 +308,7 @@ fn walk(
         if entry.file_type().is_dir() {
             assemblies.enter(entry.path());
             if entry.depth() >= MAX_WALK_DEPTH {
-                refuse(
+                refuse_limit(
                     report,
                     entry.path(),
                     format!("nested {MAX_WALK_DEPTH} directories deep, the most check-iac walks; not entered"),
@@ -393,7 +407,12 @@ fn render_table(report: &Report) -> String {
                     f.resource.file.display(),
                     f.outcome.line(f.resource.line)
                 ),
-                f.resource.name.clone(),
+                // Two roots calling one module give the same address: the call chain tells them
+                // apart.
+                std::iter::once(f.resource.name.clone())
+                    .chain(via_text(f).into_iter().map(|c| format!("via {c}")))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 f.resource.resource_type.clone(),
                 f.outcome.compliance_type().to_owned(),
                 f.outcome.reason().to_owned(),
@@ -409,35 +428,82 @@ fn render_table(report: &Report) -> String {
     )
 }
 
+/// Whether a finding is a module call that could not be read (a row of its own, not a key).
+fn is_module_row(f: &Finding) -> bool {
+    f.outcome.reason() == "UNKNOWN_MODULE"
+}
+
+/// The line on stderr after every run. Work left undone is counted and said, each with its
+/// number, so that "0 keys" never reads as success when something was not checked: module calls
+/// not followed (their rows are not keys), templates, plans and Terraform root modules with no
+/// KMS key, files skipped, files refused over a bound, module calls refused, files unreadable.
 fn summary(report: &Report) -> String {
+    let keys: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| !is_module_row(f))
+        .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &report.findings {
+    for f in &keys {
         *counts.entry(f.outcome.compliance_type()).or_default() += 1;
     }
     let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    format!(
-        "check-iac: {} files checked, {} keys{}{}{}",
+    let (mut limits, mut modules, mut unreadable) = (0, 0, 0);
+    for e in &report.errors {
+        match e.error {
+            IacError::Limit(_) => limits += 1,
+            IacError::Module(_) => modules += 1,
+            _ => unreadable += 1,
+        }
+    }
+    let not_followed = report.findings.len() - keys.len();
+    let mut out = format!(
+        "check-iac: {} files checked, {} keys",
         report.checked,
-        report.findings.len(),
-        if counts.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", counts.join(", "))
-        },
-        if report.skipped > 0 {
-            format!(
-                ", {} files skipped (neither a template nor a plan)",
-                report.skipped
-            )
-        } else {
-            String::new()
-        },
-        if report.errors.is_empty() {
-            String::new()
-        } else {
-            format!(", {} files unreadable", report.errors.len())
-        },
-    )
+        keys.len()
+    );
+    if !counts.is_empty() {
+        out.push_str(&format!(" ({})", counts.join(", ")));
+    }
+    let parts = [
+        (
+            not_followed,
+            "module calls not followed (UNKNOWN_MODULE: their keys are not known)",
+        ),
+        (
+            report.documents_without_keys,
+            "templates or plans with no KMS key",
+        ),
+        (
+            report.modules_without_keys,
+            "Terraform root modules with no KMS key",
+        ),
+        (
+            report.skipped,
+            "files skipped (neither a template nor a plan)",
+        ),
+        (limits, "files refused over a limit"),
+        (
+            modules,
+            "module calls refused (a cycle, or nested too deep)",
+        ),
+        (unreadable, "files unreadable"),
+    ];
+    for (n, what) in parts {
+        if n > 0 {
+            out.push_str(&format!(", {n} {what}"));
+        }
+    }
+    out
+}
+
+/// The module calls that create a key, from the root down: `module.key (main.tf:3)`.
+fn via_text(f: &Finding) -> Vec<String> {
+    f.resource
+        .via
+        .iter()
+        .map(|c| format!("{} ({}:{})", c.address, c.file.display(), c.line))
+        .collect()
 }
 
 /// A relative path as a SARIF `uri` (forward slashes, percent-encoded); an absolute one as a
@@ -489,7 +555,26 @@ pub(super) fn sarif(report: &Report) -> Value {
                 Outcome::Unknown(_) => ("fail", "warning"),
             };
             let rule = f.outcome.reason();
-            json!({
+            // SARIF 2.1.0 §3.27.22 relatedLocations: the module calls that create the key, from
+            // the root down, each at the call's file and line (§3.28.2 id, unique in the result).
+            let related: Vec<Value> = f
+                .resource
+                .via
+                .iter()
+                .enumerate()
+                .map(|(id, c)| {
+                    json!({
+                        "id": id,
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": uri(&c.file)},
+                            "region": {"startLine": c.line.max(1)},
+                        },
+                        "logicalLocations": [{"fullyQualifiedName": c.address, "kind": "module"}],
+                        "message": {"text": format!("module call {}", c.address)},
+                    })
+                })
+                .collect();
+            let mut result = json!({
                 "ruleId": rule,
                 "ruleIndex": rule_ids.iter().position(|r| *r == rule).unwrap_or(0),
                 "kind": kind,
@@ -507,7 +592,11 @@ pub(super) fn sarif(report: &Report) -> Value {
                     "resourceType": f.resource.resource_type,
                     "fix": f.fix,
                 },
-            })
+            });
+            if !related.is_empty() {
+                result["relatedLocations"] = Value::Array(related);
+            }
+            result
         })
         .collect();
     let notifications: Vec<Value> = report
