@@ -26,6 +26,7 @@ import hcl2
 import pytest
 
 from conftest import ROOT
+from test_terraform_init import VERSIONS_TF_B483CEF
 
 TF = ROOT / "iac" / "terraform"
 MODULES = ["kms-key", "kms-key-policy", "kms-replica-key"]
@@ -258,20 +259,6 @@ def test_the_table_sees_what_the_kms_key_module_depends_on():
     assert "resource.aws_kms_key.rotation_period_in_days" in found.provider
     assert "feature.validation_refers_to_other_objects" in found.terraform
     assert floors(load(TF / "kms-key")) == Floors(version("1.9.0"), version("5.49.0"))
-
-
-# iac/terraform/kms-key/versions.tf at commit b483cef, verbatim.
-VERSIONS_TF_B483CEF = """terraform {
-  required_version = ">= 1.5"
-  required_providers {
-    aws = {
-      source                = "hashicorp/aws"
-      version               = ">= 5.30"
-      configuration_aliases = [aws.replica]
-    }
-  }
-}
-"""
 
 
 def test_the_floors_of_b483cef_are_refused(tmp_path):

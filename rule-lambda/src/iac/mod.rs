@@ -34,6 +34,8 @@ pub(crate) mod yaml;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
+mod scratch;
+#[cfg(test)]
 mod table_walk;
 
 use std::path::{Path, PathBuf};

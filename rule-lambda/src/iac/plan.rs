@@ -146,7 +146,7 @@ pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResou
                     format!("{address}: {name} is known only after apply"),
                 ));
             }
-            to_val(after.get(name).unwrap_or(&Value::Null))
+            Val::from(after.get(name).unwrap_or(&Value::Null))
         };
         let boolean = |name: &str, default: bool| -> Fact<bool> {
             get(name).boolean(line, name).map(|b| b.unwrap_or(default))
@@ -209,16 +209,6 @@ pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResou
     Ok(keys)
 }
 
-fn to_val(v: &Value) -> Val {
-    match v {
-        Value::Null => Val::Absent,
-        Value::Bool(b) => Val::Str(b.to_string()),
-        Value::Number(n) => Val::Str(n.to_string()),
-        Value::String(s) => Val::Str(s.clone()),
-        Value::Array(items) => Val::Seq(items.iter().map(to_val).collect()),
-        Value::Object(m) => Val::Map(m.iter().map(|(k, v)| (k.clone(), to_val(v))).collect()),
-    }
-}
 
 /// The line of `"address": "<address>"` (plans are often one line: then 1).
 fn line_of(text: &str, address: &str) -> usize {

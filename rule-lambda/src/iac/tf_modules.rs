@@ -412,30 +412,7 @@ mod tests {
     use crate::iac::Outcome;
     use crate::params::RuleParameters;
 
-    /// A scratch directory with the given files, removed at the end.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str, files: &[(&str, &str)]) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "kms-rotation-tf-modules-{name}-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            for (path, text) in files {
-                let path = dir.join(path);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, text).unwrap();
-            }
-            Self(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::iac::scratch::Scratch;
 
     fn tree(dir: &Path) -> Tree {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)

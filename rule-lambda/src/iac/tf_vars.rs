@@ -78,7 +78,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<(String, Val)>, IacError> {
                 "a JSON variable definitions file must be an object of variable names".into(),
             ));
         };
-        return Ok(map.iter().map(|(k, v)| (k.clone(), to_val(v))).collect());
+        return Ok(map.iter().map(|(k, v)| (k.clone(), Val::from(v))).collect());
     }
     Ok(terraform::parse_vars(&text)?
         .into_iter()
@@ -86,17 +86,6 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<(String, Val)>, IacError> {
         .collect())
 }
 
-fn to_val(v: &serde_json::Value) -> Val {
-    use serde_json::Value;
-    match v {
-        Value::Null => Val::Absent,
-        Value::Bool(b) => Val::Str(b.to_string()),
-        Value::Number(n) => Val::Str(n.to_string()),
-        Value::String(s) => Val::Str(s.clone()),
-        Value::Array(items) => Val::Seq(items.iter().map(to_val).collect()),
-        Value::Object(m) => Val::Map(m.iter().map(|(k, v)| (k.clone(), to_val(v))).collect()),
-    }
-}
 
 /// `KEY=VALUE` of `--var`: the value is a string, or, when it starts with `{` or `[`, an
 /// expression (Terraform parses a complex-typed variable's `-var` value as one).
@@ -171,27 +160,7 @@ fn listing(dir: &Path) -> &Path {
 mod tests {
     use super::*;
 
-    struct Scratch(PathBuf);
-    impl Scratch {
-        fn new(name: &str, files: &[(&str, &str)]) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "kms-rotation-tf-vars-{name}-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            for (path, text) in files {
-                let path = dir.join(path);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, text).unwrap();
-            }
-            Self(dir)
-        }
-    }
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::iac::scratch::Scratch;
 
     fn value(inputs: &RootVars, name: &str) -> (Val, String) {
         inputs.inputs.as_ref().unwrap().value_of(name).unwrap()

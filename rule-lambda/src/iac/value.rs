@@ -32,6 +32,22 @@ pub(crate) enum Val {
     Unknown(Unknowable),
 }
 
+/// A JSON value (a plan's attribute, a `.tfvars.json` value) as a template value: scalars as their
+/// text, as the readers of source take them; `null` absent.
+impl From<&serde_json::Value> for Val {
+    fn from(v: &serde_json::Value) -> Self {
+        use serde_json::Value;
+        match v {
+            Value::Null => Val::Absent,
+            Value::Bool(b) => Val::Str(b.to_string()),
+            Value::Number(n) => Val::Str(n.to_string()),
+            Value::String(s) => Val::Str(s.clone()),
+            Value::Array(items) => Val::Seq(items.iter().map(Val::from).collect()),
+            Value::Object(m) => Val::Map(m.iter().map(|(k, v)| (k.clone(), Val::from(v))).collect()),
+        }
+    }
+}
+
 impl Val {
     /// No unknown anywhere inside.
     pub(crate) fn is_known(&self) -> bool {
