@@ -294,7 +294,7 @@ pub enum Output {
 pub enum IacOutput {
     /// A table for people; the summary on stderr.
     Table,
-    /// One JSON object a line: file, line, resource, type, complianceType, reason, message.
+    /// One JSON object a line: file, line, resource, type, complianceType, reason, fix, via, message.
     Json,
     /// SARIF 2.1.0, for code hosts that annotate the lines.
     Sarif,
