@@ -209,7 +209,6 @@ pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResou
     Ok(keys)
 }
 
-
 /// The line of `"address": "<address>"` (plans are often one line: then 1).
 fn line_of(text: &str, address: &str) -> usize {
     let quoted = serde_json::to_string(address).unwrap_or_default();

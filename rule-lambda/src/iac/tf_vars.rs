@@ -86,7 +86,6 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<(String, Val)>, IacError> {
         .collect())
 }
 
-
 /// `KEY=VALUE` of `--var`: the value is a string, or, when it starts with `{` or `[`, an
 /// expression (Terraform parses a complex-typed variable's `-var` value as one).
 fn parse_var(spec: &str) -> Result<(String, Val), IacError> {

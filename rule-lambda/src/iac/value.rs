@@ -43,7 +43,9 @@ impl From<&serde_json::Value> for Val {
             Value::Number(n) => Val::Str(n.to_string()),
             Value::String(s) => Val::Str(s.clone()),
             Value::Array(items) => Val::Seq(items.iter().map(Val::from).collect()),
-            Value::Object(m) => Val::Map(m.iter().map(|(k, v)| (k.clone(), Val::from(v))).collect()),
+            Value::Object(m) => {
+                Val::Map(m.iter().map(|(k, v)| (k.clone(), Val::from(v))).collect())
+            }
         }
     }
 }
