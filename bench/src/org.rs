@@ -548,6 +548,7 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
         quotas: true,
         role_name: ROLE_NAME.to_owned(),
         denied_accounts: cli.denied_accounts,
+        ..OrgConfig::default()
     };
     let dir = std::env::temp_dir().join("kms-rotation-bench-org");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -775,6 +776,7 @@ mod tests {
             quotas: true,
             role_name: ROLE_NAME.into(),
             denied_accounts: 1,
+            ..OrgConfig::default()
         }
     }
 
@@ -826,13 +828,13 @@ mod tests {
     fn the_floor_is_the_in_flight_bound_or_the_slowest_account_region() {
         let config = small();
         let mut counts = OrgCounts {
-            answered: vec![[0; 6]; config.cells()],
+            answered: vec![[0; 7]; config.cells()],
             throttled: vec![0; config.cells()],
             ..OrgCounts::default()
         };
         // 4 cells of 1 ListKeys page, 2 ListAliases pages, 10 + 8 + 2 key reads: 23 calls each.
         for cell in 0..4 {
-            counts.answered[cell] = [1, 2, 10, 8, 2, 0];
+            counts.answered[cell] = [1, 2, 10, 8, 2, 0, 0];
         }
         let lat = Duration::from_millis(20);
         let f = floor(&config, &counts, lat, 4);

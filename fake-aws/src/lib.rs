@@ -48,8 +48,9 @@ pub use connector::{
 };
 pub use journal::{Batch, Journal, Received};
 pub use org::{
-    member_access_key_id, org_quota, Org, OrgConfig, OrgCounts, FIRST_MEMBER_ACCOUNT,
-    MANAGEMENT_ACCOUNT, ORG_OPERATIONS, ORG_REGIONS, ORG_ROLE_NAME,
+    member_access_key_id, org_quota, Enabled, Org, OrgConfig, OrgCounts, OrgFaults,
+    ENABLE_KEY_ROTATION_QUOTA, FIRST_MEMBER_ACCOUNT, MANAGEMENT_ACCOUNT, ORG_OPERATIONS,
+    ORG_REGIONS, ORG_ROLE_NAME,
 };
 pub use plan::{hash01, kms_quota, Fault, FaultPlan, Traffic, ATTEMPT_TIMEOUT, QUOTA_OPERATIONS};
 

@@ -15,8 +15,10 @@ use crate::exposure::{Classification, Exposure};
 
 /// Keys changed per batch when `--batch-size` is not given.
 pub(crate) const DEFAULT_BATCH_SIZE: u32 = 25;
-/// EnableKeyRotation calls a second when `--max-rate` is not given: room under the quota.
-pub(crate) const DEFAULT_MAX_RATE: u32 = 10;
+/// EnableKeyRotation calls a second in each account-Region when `--max-rate` is not given: the
+/// default quota, from which the pacer comes down when KMS throttles (a member account with a
+/// lower quota, or other callers sharing it).
+pub(crate) const DEFAULT_MAX_RATE: u32 = MAX_RATE_CEILING;
 /// The default EnableKeyRotation quota, per account and Region.
 pub(crate) const MAX_RATE_CEILING: u32 = 15;
 
