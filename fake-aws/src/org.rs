@@ -260,6 +260,11 @@ struct Inner {
     /// EnableKeyRotation attempts that arrived, and a wake-up for those held
     /// ([`OrgFaults::hold_enables_until`]).
     enables_arrived: tokio::sync::watch::Sender<usize>,
+    /// Nanoseconds since `started`: the first EnableKeyRotation's arrival (`u64::MAX` before it)
+    /// and the last KMS answer.
+    started: tokio::time::Instant,
+    first_enable_ns: AtomicU64,
+    last_answer_ns: AtomicU64,
 }
 
 /// A key whose rotation was enabled.
@@ -459,7 +464,22 @@ impl Org {
             refused: Mutex::default(),
             enabled: Mutex::default(),
             enables_arrived: tokio::sync::watch::Sender::new(0),
+            started: tokio::time::Instant::now(),
+            first_enable_ns: AtomicU64::new(u64::MAX),
+            last_answer_ns: AtomicU64::new(0),
         }))
+    }
+
+    /// From the first EnableKeyRotation's arrival to the last KMS answer: the remediation as the
+    /// organization saw it (`None` when nothing was changed).
+    pub fn remediation_span(&self) -> Option<Duration> {
+        let first = self.0.first_enable_ns.load(Ordering::Relaxed);
+        let last = self.0.last_answer_ns.load(Ordering::Relaxed);
+        (first != u64::MAX).then(|| Duration::from_nanos(last.saturating_sub(first)))
+    }
+
+    fn since_start_ns(&self) -> u64 {
+        self.0.started.elapsed().as_nanos() as u64
     }
 
     /// The keys whose rotation EnableKeyRotation turned on: (cell, key) and what was asked.
@@ -665,6 +685,9 @@ impl Org {
         let _gauge = InFlight(&self.0.in_flight);
         self.0.peak_in_flight.fetch_max(now, Ordering::Relaxed);
         if operation == "EnableKeyRotation" {
+            self.0
+                .first_enable_ns
+                .fetch_min(self.since_start_ns(), Ordering::Relaxed);
             self.hold_enable().await;
         }
         // Quotas are decided when the attempt arrives; a primary outside the organization's
@@ -682,6 +705,9 @@ impl Org {
                 .get(&index)
                 .is_some_and(|share| hash01(index as u64, attempt) < *share);
         self.sleep_latency().await;
+        self.0
+            .last_answer_ns
+            .fetch_max(self.since_start_ns(), Ordering::Relaxed);
         if over_quota || storm {
             cell.throttled.fetch_add(1, Ordering::Relaxed);
             return json_error(400, "ThrottlingException", "Rate exceeded");
