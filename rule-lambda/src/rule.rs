@@ -471,9 +471,8 @@ async fn write_batches(
     let mut outcome = Outcome::default();
     let mut errors = Vec::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut in_flight: futures::stream::FuturesUnordered<
-        futures::future::BoxFuture<'_, (Vec<Evaluation>, Result<(), ConfigError>)>,
-    > = futures::stream::FuturesUnordered::new();
+    let mut in_flight: futures::stream::FuturesUnordered<Sending<'_>> =
+        futures::stream::FuturesUnordered::new();
     let mut received_all = false;
     loop {
         tokio::select! {
@@ -499,6 +498,9 @@ async fn write_batches(
         }
     }
 }
+
+/// A batch on its way: it comes back with its result.
+type Sending<'a> = futures::future::BoxFuture<'a, (Vec<Evaluation>, Result<(), ConfigError>)>;
 
 /// One batch, sent (with its retries); the batch comes back with the result.
 async fn send_batch(
