@@ -10,6 +10,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use serde::{Serialize, Serializer};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::apply::{Applier, Failure};
@@ -129,6 +130,7 @@ pub(super) async fn run(
         keys,
         params.max_rotation_period_in_days,
         organization_id,
+        max_in_flight,
     )
     .await;
     let planned = batches(
@@ -137,7 +139,16 @@ pub(super) async fn run(
     );
     add_target_regions(&mut regions, &planned, params);
     let mut rows = if args.apply && !stop.is_set() {
-        apply(&regions, &planned, &triaged, args, state.clone(), stop).await
+        apply(
+            &regions,
+            &planned,
+            &triaged,
+            args,
+            state.clone(),
+            stop,
+            max_in_flight,
+        )
+        .await
     } else {
         show_plan(
             &planned,
@@ -319,6 +330,7 @@ async fn triage(
     keys: Vec<Audited>,
     max_period: Option<i32>,
     organization_id: Option<&str>,
+    max_in_flight: usize,
 ) -> Triaged {
     let results: Vec<_> = futures::stream::iter(keys)
         .map(|audited| {
@@ -329,7 +341,7 @@ async fn triage(
                 (audited, result)
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(max_in_flight.max(CONCURRENCY))
         .collect()
         .await;
     let mut triaged = Triaged {
@@ -466,9 +478,12 @@ async fn apply(
     args: &RemediateArgs,
     state: Option<Arc<State>>,
     stop: &Stop,
+    max_in_flight: usize,
 ) -> Vec<Remediated> {
     let period = args.rotation_period_days;
     let applier = Arc::new(Applier::new(regions, args.max_rate, period));
+    // Changes in flight across every account-Region: --max-in-flight.
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
     let total_batches = planned.len();
     let total_actions: usize = planned.iter().map(Vec::len).sum();
     let progress = progress(Some(total_actions as u64), "change(s)");
@@ -506,7 +521,7 @@ async fn apply(
             }
             continue;
         }
-        let results = apply_batch(&applier, batch, state.clone(), stop, &progress).await;
+        let results = apply_batch(&applier, batch, state.clone(), stop, &progress, &permits).await;
         for (action, result) in batch.iter().zip(results) {
             let again = if state.is_some() {
                 "run the same command with --resume to go on"
@@ -575,6 +590,7 @@ async fn apply_batch(
     state: Option<Arc<State>>,
     stop: &Stop,
     progress: &ProgressBar,
+    permits: &Arc<Semaphore>,
 ) -> Vec<Applied> {
     let mut places: BTreeMap<(String, String), Vec<(usize, Target)>> = BTreeMap::new();
     for (i, action) in batch.iter().enumerate() {
@@ -586,20 +602,21 @@ async fn apply_batch(
     let mut tasks = JoinSet::new();
     let mut names = std::collections::HashMap::new();
     for (place, targets) in places {
-        let (applier, state, stop, progress) = (
+        let (applier, state, stop, progress, permits) = (
             applier.clone(),
             state.clone(),
             stop.clone(),
             progress.clone(),
+            permits.clone(),
         );
         let indexes: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
         let task = tasks.spawn(async move {
             futures::stream::iter(targets)
                 .map(|(i, target)| {
-                    let (applier, state, stop, progress) =
-                        (&applier, state.as_deref(), &stop, &progress);
+                    let (applier, state, stop, progress, permits) =
+                        (&applier, state.as_deref(), &stop, &progress, &permits);
                     async move {
-                        let outcome = change(applier, &target, state, stop).await;
+                        let outcome = change(applier, &target, state, stop, permits).await;
                         progress.inc(1);
                         (i, outcome)
                     }
@@ -643,17 +660,28 @@ async fn apply_batch(
         .collect()
 }
 
-/// EnableKeyRotation calls of one account-Region in flight at once: enough for its ceiling
-/// (15/s) at a few hundred milliseconds a change and its verification.
-const PLACE_IN_FLIGHT: usize = 16;
+/// Changes of one account-Region in flight at once: enough for its ceiling (15/s) when a change
+/// and its verification take a quarter of a second.
+const PLACE_IN_FLIGHT: usize = 4;
 
 /// One key's change: recorded before the call, so that `--resume` never sends it twice; a key an
 /// earlier run was about to change is only verified.
-async fn change(applier: &Applier, target: &Target, state: Option<&State>, stop: &Stop) -> Applied {
+async fn change(
+    applier: &Applier,
+    target: &Target,
+    state: Option<&State>,
+    stop: &Stop,
+    permits: &Semaphore,
+) -> Applied {
     let verify_only = state.is_some_and(|s| s.was_enabling(&target.key));
     if !verify_only {
         applier.turn(target).await;
     }
+    // Waited for here, not inside the SDK's call, whose attempt timeout would count the wait: an
+    // attempt given up while KMS is carrying it out is retried, and the key changed twice.
+    let Ok(_permit) = permits.acquire().await else {
+        return Applied::Stopped;
+    };
     if stop.is_set() {
         return Applied::Stopped;
     }
@@ -1004,7 +1032,7 @@ mod tests {
             audited("z-compliant", Compliance::Compliant, Reason::RotationOn),
         ];
 
-        let triaged = triage(&regions, keys, None, None).await;
+        let triaged = triage(&regions, keys, None, None, 64).await;
         assert!(triaged.errors.is_empty(), "{:?}", triaged.errors);
         let tags = [PriorityTag::new("env", "prod")];
         let planned = batches(plan(triaged.candidates(), &tags), 2);
