@@ -353,12 +353,14 @@ impl Intercept for ThrottleSignal {
 
 /// Tells one pacer how each HTTP attempt of one operation went (the SDK's retries included): the
 /// EnableKeyRotation ceiling of an account-Region (`remediate --apply`).
+#[cfg(feature = "cli")]
 #[derive(Debug, Clone)]
 pub(crate) struct OperationSignal {
     pub(crate) operation: &'static str,
     pub(crate) pacer: Arc<Pacer>,
 }
 
+#[cfg(feature = "cli")]
 impl Intercept for OperationSignal {
     fn name(&self) -> &'static str {
         "KmsOperationThrottleSignal"
