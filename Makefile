@@ -81,7 +81,8 @@ bench:
 	cargo run --release -p kms-rotation-bench
 
 # `kms-rotation audit` over a simulated organization: 200 accounts × 4 Regions × 250 keys, a full
-# run, then one killed half-way and resumed (docs/performance.md, Organization scale).
+# run, then one killed half-way and resumed; then `remediate --apply --yes` at --batch-size 25 and
+# 10000 (docs/performance.md, Organization scale).
 bench-org:
 	cargo build --release -p rule-lambda --bin kms-rotation
 	cargo run --release -p kms-rotation-bench -- org

@@ -1014,6 +1014,10 @@ async fn main() {
     }
 }
 
+/// The most a Config fault run (FailedEvaluations, PutEvaluations failing) may take, in times its
+/// floor.
+const MAX_CONFIG_FAULT_RATIO: f64 = 1.5;
+
 /// Print a run, note it if its check failed, and return its JSON.
 fn report(run: &Run, floor: &Floor, failures: &mut Vec<String>) -> Value {
     print_run(run, floor);
@@ -1287,6 +1291,19 @@ async fn bench(args: Args) -> Result<Vec<String>, String> {
             let run = run_rule(&args, &label, cfg, lambda_timeout, page_size).await?;
             let floor = Floor::of(&run, params, concurrency);
             let mut j = report(&run, &floor, &mut failures);
+            // Config's faults must not hold up the evaluation (issue 23): the writer keeps
+            // batches in flight while one waits on its retries.
+            let ratio = run.wall.as_secs_f64() / floor.secs().max(f64::MIN_POSITIVE);
+            if matches!(name, "failed_evaluations" | "put_evaluations_fails")
+                && ratio > MAX_CONFIG_FAULT_RATIO
+            {
+                failures.push(format!(
+                    "{}: {:.2} s is {ratio:.2}× its floor ({:.2} s), above {MAX_CONFIG_FAULT_RATIO}×",
+                    run.label,
+                    run.wall.as_secs_f64(),
+                    floor.secs()
+                ));
+            }
             j["faults"] = json!({
                 "list_faults": run.tally.list_faults,
                 "listed": run.tally.listed.iter().filter(|l| **l).count(),

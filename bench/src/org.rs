@@ -74,6 +74,14 @@ pub struct OrgCli {
     /// Give up on a run after this many seconds.
     #[arg(long = "timeout-s", default_value_t = 900, value_name = "S")]
     timeout_s: u64,
+    /// The remediation runs: `remediate --apply --yes` at each of these --batch-size values, each
+    /// against a fresh organization with --remediate-off-per-100 keys in 100 to fix; 0 skips them.
+    #[arg(long, value_delimiter = ',', default_values_t = [25u32, 10_000], value_name = "N,...")]
+    remediate_batch_sizes: Vec<u32>,
+    /// Rotation-off keys in every 100 of the remediation runs' organization (with the expired and
+    /// malformed exceptions and the replica, the keys EnableKeyRotation fixes: 22% at 19).
+    #[arg(long, default_value_t = 19, value_name = "N")]
+    remediate_off_per_100: usize,
     /// The CLI binary [default: kms-rotation next to this binary].
     #[arg(long, value_name = "PATH")]
     cli_bin: Option<PathBuf>,
@@ -176,6 +184,8 @@ struct RunOut {
     bench_cpu_s: f64,
     killed_at: Option<Duration>,
     stderr_log: PathBuf,
+    /// The organization it ran against.
+    org: Org,
 }
 
 /// The key-by-key check of a run that should have covered the whole organization.
@@ -296,7 +306,13 @@ struct Bench {
 }
 
 impl Bench {
-    fn command(&self, endpoint: &str, state: Option<(&Path, bool)>, log: &Path) -> Command {
+    fn command(
+        &self,
+        sub: &[String],
+        endpoint: &str,
+        state: Option<(&Path, bool)>,
+        log: &Path,
+    ) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -310,7 +326,7 @@ impl Bench {
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.dir.join("no-aws-credentials"),
             )
-            .arg("audit")
+            .args(sub)
             .arg("--accounts-file")
             .arg(&self.accounts_file)
             .args(["--role-name", ROLE_NAME]);
@@ -335,29 +351,42 @@ impl Bench {
         cmd
     }
 
-    /// Run the CLI against a fresh organization; `kill`: (DescribeKey calls, signal).
+    /// Run `kms-rotation audit` against a fresh organization; `kill`: (DescribeKey calls, signal).
     async fn run(
         &self,
         label: &str,
         state: Option<(&Path, bool)>,
         kill: Option<(u64, i32)>,
     ) -> Result<RunOut, String> {
-        let org = Org::new(self.config.clone());
+        self.run_in(&self.config, &["audit".to_owned()], label, state, kill)
+            .await
+    }
+
+    /// Run `kms-rotation <sub>` against a fresh organization of `config`.
+    async fn run_in(
+        &self,
+        config: &OrgConfig,
+        sub: &[String],
+        label: &str,
+        state: Option<(&Path, bool)>,
+        kill: Option<(u64, i32)>,
+    ) -> Result<RunOut, String> {
+        let org = Org::new(config.clone());
         let (addr, server) = org.serve().await.map_err(|e| e.to_string())?;
         let log = self.dir.join(format!("{label}.stderr"));
         let (cli_cpu_before, rss_before) = rusage(true);
         let (bench_cpu_before, _) = rusage(false);
         let started = Instant::now();
         let mut child = self
-            .command(&format!("http://{addr}"), state, &log)
+            .command(sub, &format!("http://{addr}"), state, &log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
         let pid = child.id().unwrap_or(0);
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let tally = Arc::new(Mutex::new(Tally::new(&self.config)));
+        let tally = Arc::new(Mutex::new(Tally::new(config)));
         let reader = {
             let tally = tally.clone();
-            let config = self.config.clone();
+            let config = config.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stdout).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -422,6 +451,7 @@ impl Bench {
             bench_cpu_s: bench_cpu_after - bench_cpu_before,
             killed_at,
             stderr_log: log,
+            org,
         })
     }
 
@@ -514,6 +544,70 @@ fn secs(d: Duration) -> f64 {
     crate::round(d.as_secs_f64(), 2)
 }
 
+/// The places (account, Region) of `remediate`'s EnableKeyRotation calls, in its plan's order:
+/// every key EnableKeyRotation fixes in an account-Region whose role can be assumed (a replica's
+/// change goes to its primary, in us-west-2); every key policy is the account's own, so all are
+/// private and unprioritized, and the account-Regions take turns (account and Region order, each
+/// one's keys by id). Written from the organization's kinds, not with the CLI's code.
+fn plan_places(config: &OrgConfig) -> Vec<(String, String)> {
+    let mut by_place: std::collections::BTreeMap<(String, String), Vec<String>> =
+        std::collections::BTreeMap::new();
+    for cell in (0..config.cells()).filter(|c| !config.is_denied(config.cell_parts(*c).0)) {
+        let (a, r) = config.cell_parts(cell);
+        for k in 0..config.keys_per_region {
+            let kind = config.kind(cell, k);
+            if !Org::fixable(kind) {
+                continue;
+            }
+            let region = if kind == fake_aws::Kind::Replica {
+                "us-west-2".to_owned()
+            } else {
+                config.regions[r].clone()
+            };
+            by_place
+                .entry((config.account_id(a), region))
+                .or_default()
+                .push(OrgConfig::key_id(a, r, k));
+        }
+    }
+    let mut queues: Vec<((String, String), usize)> = by_place
+        .into_iter()
+        .map(|(place, mut keys)| {
+            keys.sort();
+            (place, keys.len())
+        })
+        .collect();
+    let mut out = Vec::new();
+    while !queues.is_empty() {
+        for (place, left) in &mut queues {
+            out.push(place.clone());
+            *left -= 1;
+        }
+        queues.retain(|(_, left)| *left > 0);
+    }
+    out
+}
+
+/// The floor of a remediation: batch after batch, the slowest account-Region of each at its
+/// EnableKeyRotation quota (15/s, less the bucket's burst of 3), plus one EnableKeyRotation and
+/// one GetKeyRotationStatus (the verification) of latency.
+fn remediation_floor(places: &[(String, String)], batch_size: usize, latency: Duration) -> f64 {
+    let quota = fake_aws::ENABLE_KEY_ROTATION_QUOTA;
+    let burst = (quota / 5.0).max(1.0);
+    places
+        .chunks(batch_size.max(1))
+        .map(|batch| {
+            let mut per_place: std::collections::HashMap<&(String, String), usize> =
+                std::collections::HashMap::new();
+            for p in batch {
+                *per_place.entry(p).or_default() += 1;
+            }
+            let most = per_place.values().copied().max().unwrap_or(0) as f64;
+            (most - burst).max(0.0) / quota + 2.0 * latency.as_secs_f64()
+        })
+        .sum()
+}
+
 /// Run the benchmark; `Err` when it cannot run, `Ok(problems)` otherwise.
 pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -548,6 +642,7 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
         quotas: true,
         role_name: ROLE_NAME.to_owned(),
         denied_accounts: cli.denied_accounts,
+        ..OrgConfig::default()
     };
     let dir = std::env::temp_dir().join("kms-rotation-bench-org");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -607,6 +702,8 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
         "cli_cpu_s": crate::round(full.cli_cpu_s, 1),
         "bench_cpu_s": crate::round(full.bench_cpu_s, 1),
         "cpu_bound_s": crate::round(cpu_bound(&full), 2),
+        "cli_cpu_us_per_kms_call": crate::round(full.cli_cpu_s * 1e6 / kms_calls.max(1) as f64, 1),
+        "cli_to_sim_cpu": crate::round(full.cli_cpu_s / full.bench_cpu_s.max(f64::MIN_POSITIVE), 2),
     });
     println!("{line}");
     let label = "full";
@@ -759,7 +856,110 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
             ));
         }
     }
+
+    // 3. Remediation: `remediate --apply --yes` at each batch size.
+    let remediated = OrgConfig {
+        rotation_off_per_100: bench.cli.remediate_off_per_100,
+        ..config.clone()
+    };
+    let places = plan_places(&remediated);
+    for size in bench
+        .cli
+        .remediate_batch_sizes
+        .iter()
+        .copied()
+        .filter(|n| *n > 0)
+    {
+        remediation(&bench, &remediated, &places, size, &mut problems).await?;
+    }
     Ok(problems)
+}
+
+/// One remediation run at `--batch-size size`, checked: every key once on stdout with its
+/// verdict, every fixable key changed exactly once, none left non-compliant, the remediation
+/// within `--max-ratio` of its floor.
+async fn remediation(
+    bench: &Bench,
+    config: &OrgConfig,
+    places: &[(String, String)],
+    size: u32,
+    problems: &mut Vec<String>,
+) -> Result<(), String> {
+    let label = format!("remediate-{size}");
+    let sub: Vec<String> = ["remediate", "--apply", "--yes", "--batch-size"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([size.to_string()])
+        .collect();
+    let run = bench.run_in(config, &sub, &label, None, None).await?;
+    let cov = Coverage::of(config, &run.tally);
+    let enabled = run.org.enabled();
+    let changed_twice = enabled.values().filter(|e| e.calls > 1).count();
+    let left = run.org.left_non_compliant().len();
+    let span = run.org.remediation_span().unwrap_or_default();
+    let floor_s = remediation_floor(places, size as usize, config.latency);
+    let ratio = span.as_secs_f64() / floor_s.max(f64::MIN_POSITIVE);
+    let kms_calls = run.counts.kms_answered();
+    let enable_calls = run.counts.total("EnableKeyRotation");
+    // The share of the run's KMS calls made during the remediation (EnableKeyRotation and its
+    // verification read), and so about that share of its CPU.
+    let remediation_calls = 2 * enable_calls;
+    let share = remediation_calls as f64 / kms_calls.max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu_bound_remediation = (run.cli_cpu_s + run.bench_cpu_s) * share / cores;
+    let line = json!({
+        "run": "remediate",
+        "batch_size": size,
+        "keys": config.keys(),
+        "to_change": places.len(),
+        "batches": places.len().div_ceil(size as usize),
+        "wall_s": secs(run.wall),
+        "remediation_s": secs(span),
+        "floor_s": crate::round(floor_s, 2),
+        "ratio_to_floor": crate::round(ratio, 3),
+        "changed": enabled.len(),
+        "changed_twice": changed_twice,
+        "left_non_compliant": left,
+        "enable_key_rotation_calls": enable_calls,
+        "throttled": run.counts.throttled_total(),
+        "lost": cov.lost,
+        "duplicated": cov.duplicated,
+        "exit": run.exit,
+        "peak_in_flight": run.counts.peak_in_flight,
+        "kms_calls": kms_calls,
+        "cli_cpu_s": crate::round(run.cli_cpu_s, 1),
+        "bench_cpu_s": crate::round(run.bench_cpu_s, 1),
+        "cpu_bound_remediation_s": crate::round(cpu_bound_remediation, 2),
+    });
+    println!("{line}");
+    bench.common_problems(&label, &run, problems);
+    if changed_twice > 0 || left > 0 {
+        problems.push(format!(
+            "{label}: {changed_twice} key(s) changed twice, {left} left non-compliant"
+        ));
+    }
+    if cov.lost > 0 || cov.duplicated > 0 {
+        problems.push(format!(
+            "{label}: {} key(s) lost, {} duplicated",
+            cov.lost, cov.duplicated
+        ));
+    }
+    let expected_exit = if config.denied_accounts > 0 { 2 } else { 0 };
+    if run.exit != expected_exit {
+        problems.push(format!(
+            "{label}: exit {}, expected {expected_exit}; stderr: {}",
+            run.exit,
+            Bench::stderr_tail(&run)
+        ));
+    }
+    if ratio > bench.cli.max_ratio {
+        problems.push(format!(
+            "{label}: the remediation took {:.2} s, {ratio:.3}× its floor ({floor_s:.2} s), above {}× (CPU-bound: {cpu_bound_remediation:.2} s)",
+            span.as_secs_f64(),
+            bench.cli.max_ratio
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -775,6 +975,7 @@ mod tests {
             quotas: true,
             role_name: ROLE_NAME.into(),
             denied_accounts: 1,
+            ..OrgConfig::default()
         }
     }
 
@@ -826,13 +1027,13 @@ mod tests {
     fn the_floor_is_the_in_flight_bound_or_the_slowest_account_region() {
         let config = small();
         let mut counts = OrgCounts {
-            answered: vec![[0; 6]; config.cells()],
+            answered: vec![[0; 7]; config.cells()],
             throttled: vec![0; config.cells()],
             ..OrgCounts::default()
         };
         // 4 cells of 1 ListKeys page, 2 ListAliases pages, 10 + 8 + 2 key reads: 23 calls each.
         for cell in 0..4 {
-            counts.answered[cell] = [1, 2, 10, 8, 2, 0];
+            counts.answered[cell] = [1, 2, 10, 8, 2, 0, 0];
         }
         let lat = Duration::from_millis(20);
         let f = floor(&config, &counts, lat, 4);

@@ -19,6 +19,7 @@ use kms_rotation::clients::{Clients, MAX_ATTEMPTS};
 
 use crate::account::REGION;
 use crate::plan::ATTEMPT_TIMEOUT;
+use crate::server::Handler;
 use crate::{FakeAws, Reply, Request};
 
 /// The credentials the fake STS hands out: distinctive, so a log scan can look for them.
@@ -100,6 +101,47 @@ impl HttpConnector for FakeAws {
         HttpConnectorFuture::new(async move {
             let reply = fake
                 .handle(Request {
+                    target: &target,
+                    authorization: authorization.as_deref(),
+                    body: &body,
+                })
+                .await;
+            match reply {
+                Reply::Answer {
+                    status,
+                    content_type,
+                    body,
+                } => {
+                    let mut response = HttpResponse::new(
+                        StatusCode::try_from(status).expect("a valid status"),
+                        SdkBody::from(body),
+                    );
+                    response.headers_mut().insert("content-type", content_type);
+                    Ok(response)
+                }
+                Reply::Reset => Err(ConnectorError::io(Box::new(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionReset,
+                )))),
+            }
+        })
+    }
+}
+
+/// Any handler ([`crate::Org`]'s too) as an SDK HTTP connector: each attempt handed over in the
+/// process, answered as the HTTP server would answer it.
+#[derive(Debug, Clone)]
+pub(crate) struct Handled<H>(pub(crate) H);
+
+impl<H: Handler + std::fmt::Debug> HttpConnector for Handled<H> {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let handler = self.0.clone();
+        let header = |name: &str| request.headers().get(name).map(str::to_owned);
+        let target = header("x-amz-target").unwrap_or_default();
+        let authorization = header("authorization");
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        HttpConnectorFuture::new(async move {
+            let reply = handler
+                .reply(Request {
                     target: &target,
                     authorization: authorization.as_deref(),
                     body: &body,

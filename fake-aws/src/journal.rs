@@ -47,6 +47,12 @@ pub struct Journal {
     pub listed: HashSet<String>,
     /// Results GetComplianceDetailsByConfigRule answered.
     pub results_answered: usize,
+    /// PutEvaluations attempts in flight now, and the most at once.
+    pub put_in_flight: usize,
+    pub put_peak_in_flight: usize,
+    /// For each PutEvaluations attempt refused whole (HTTP 400), how many other PutEvaluations
+    /// attempts were in flight when it was answered.
+    pub others_in_flight_at_refusal: Vec<usize>,
 }
 
 impl Journal {

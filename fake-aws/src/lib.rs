@@ -48,8 +48,9 @@ pub use connector::{
 };
 pub use journal::{Batch, Journal, Received};
 pub use org::{
-    member_access_key_id, org_quota, Org, OrgConfig, OrgCounts, FIRST_MEMBER_ACCOUNT,
-    MANAGEMENT_ACCOUNT, ORG_OPERATIONS, ORG_REGIONS, ORG_ROLE_NAME,
+    member_access_key_id, org_quota, Enabled, Org, OrgConfig, OrgCounts, OrgFaults,
+    ENABLE_KEY_ROTATION_QUOTA, FIRST_MEMBER_ACCOUNT, MANAGEMENT_ACCOUNT, ORG_OPERATIONS,
+    ORG_REGIONS, ORG_ROLE_NAME,
 };
 pub use plan::{hash01, kms_quota, Fault, FaultPlan, Traffic, ATTEMPT_TIMEOUT, QUOTA_OPERATIONS};
 
@@ -223,6 +224,7 @@ impl FakeAws {
             }
             n
         };
+        let _put = (operation == "PutEvaluations").then(|| PutInFlight::enter(self));
         // Quotas and random throttling are decided when the attempt arrives.
         let over_quota = self
             .0
@@ -269,12 +271,25 @@ impl FakeAws {
         {
             tokio::time::sleep(plan.key_read_latency).await;
         }
+        if operation == "PutEvaluations" && !plan.put_latency.is_zero() {
+            tokio::time::sleep(plan.put_latency).await;
+        }
         match service {
             Service::Kms => self.kms(&operation, &input, &plan),
             Service::Config => self.config(&operation, &input, &plan, nth_of_operation),
             Service::Sts => self.sts(&plan),
         }
         .into()
+    }
+
+    /// Other PutEvaluations attempts in flight besides this one.
+    pub(crate) fn other_puts_in_flight(&self) -> usize {
+        self.0
+            .journal
+            .lock()
+            .unwrap()
+            .put_in_flight
+            .saturating_sub(1)
     }
 
     async fn sleep_latency(&self) {
@@ -346,5 +361,24 @@ fn identity(operation: &str, input: &Value, text: &str) -> String {
         ),
         "AssumeRole" => text.to_owned(),
         _ => input["KeyId"].as_str().unwrap_or("").to_owned(),
+    }
+}
+
+/// Counts a PutEvaluations attempt in flight in the journal while it lives.
+struct PutInFlight<'a>(&'a FakeAws);
+
+impl<'a> PutInFlight<'a> {
+    fn enter(fake: &'a FakeAws) -> Self {
+        let mut j = fake.0.journal.lock().unwrap();
+        j.put_in_flight += 1;
+        j.put_peak_in_flight = j.put_peak_in_flight.max(j.put_in_flight);
+        Self(fake)
+    }
+}
+
+impl Drop for PutInFlight<'_> {
+    fn drop(&mut self) {
+        let mut j = self.0 .0.journal.lock().unwrap_or_else(|e| e.into_inner());
+        j.put_in_flight -= 1;
     }
 }

@@ -8,7 +8,10 @@
 //!   `AccessDenied`. `GetCallerIdentity` answers the management account ([`MANAGEMENT_ACCOUNT`])
 //!   for any other credentials, or the assumed role.
 //! - **KMS** (`TrentService.*`): ListKeys, ListAliases, DescribeKey, GetKeyRotationStatus,
-//!   ListResourceTags, GetKeyPolicy (the default key policy: the account's root). The account comes from the access key id of the SigV4 credential scope, the
+//!   ListResourceTags, GetKeyPolicy (the default key policy: the account's root), and
+//!   EnableKeyRotation (for `remediate --apply`: the only per-key state the organization keeps is
+//!   the set of keys whose rotation was enabled, with how many times each was asked; a replica's
+//!   primary, in us-west-2 outside the organization's Regions, answers for its replica). The account comes from the access key id of the SigV4 credential scope, the
 //!   Region from its Region (`Credential=AKID/20261129/eu-west-1/kms/aws4_request`). The answers
 //!   are the one-account fake's (`protocol.rs`), for keys made on demand from their index: nothing
 //!   per key is stored, so 200,000 keys cost no memory.
@@ -26,9 +29,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use crate::account::{Account, Alias, Key, CREATION_DATE};
+use crate::account::{Account, Alias, Key, Rotation, CREATION_DATE};
 use crate::catalogue::Kind;
-use crate::plan::{kms_quota, Bucket};
+use crate::plan::{hash01, kms_quota, Bucket};
 use crate::protocol::{
     alias_limit, describe_key_in, json_error, json_response, marker, not_found, query_error,
     rotation_status_in, tags, xml_response, Answer,
@@ -47,22 +50,50 @@ pub const ORG_ROLE_NAME: &str = "KmsRotationOperator";
 
 /// The KMS operations the organization answers, each under its own quota per account-Region
 /// ([`org_quota`]).
-pub const ORG_OPERATIONS: [&str; 6] = [
+pub const ORG_OPERATIONS: [&str; 7] = [
     "ListKeys",
     "ListAliases",
     "DescribeKey",
     "GetKeyRotationStatus",
     "ListResourceTags",
     "GetKeyPolicy",
+    "EnableKeyRotation",
 ];
 
 /// The default request quota of an [`ORG_OPERATIONS`] operation per account and Region, in
-/// requests per second: [`kms_quota`], and 1,000 for GetKeyPolicy.
+/// requests per second: [`kms_quota`], 1,000 for GetKeyPolicy and 15 for EnableKeyRotation (KMS
+/// Developer Guide, "Request quotas": 15 requests per second per account and Region by default).
 pub fn org_quota(operation: &str) -> Option<f64> {
     match operation {
         "GetKeyPolicy" => Some(1000.0),
+        "EnableKeyRotation" => Some(ENABLE_KEY_ROTATION_QUOTA),
         other => kms_quota(other),
     }
+}
+
+/// EnableKeyRotation's default quota per account and Region, in requests per second.
+pub const ENABLE_KEY_ROTATION_QUOTA: f64 = 15.0;
+
+/// The Region of every replica's primary key (`protocol.rs`), outside the organization's Regions:
+/// EnableKeyRotation and GetKeyRotationStatus there answer for the replica, without a quota.
+const PRIMARY_REGION: &str = "us-west-2";
+
+/// Faults of `remediate --apply` in an organization, per account or account-Region.
+#[derive(Debug, Clone, Default)]
+pub struct OrgFaults {
+    /// Account-Regions (cells) whose EnableKeyRotation quota is this, not the default: a member
+    /// account with a lower quota.
+    pub enable_quota: HashMap<usize, f64>,
+    /// Account-Regions (cells) where this share of EnableKeyRotation attempts is answered
+    /// ThrottlingException, whatever the rate (a throttling storm), by a seeded hash of the
+    /// attempt's number in the cell.
+    pub storm: HashMap<usize, f64>,
+    /// Accounts (indexes) where EnableKeyRotation is AccessDeniedException (the role may read
+    /// but not change keys).
+    pub enable_denied: std::collections::HashSet<usize>,
+    /// Hold every EnableKeyRotation until this many have arrived (then answer them all): makes
+    /// "a call fails while others are in flight" certain rather than likely.
+    pub hold_enables_until: usize,
 }
 
 /// The organization's shape.
@@ -81,6 +112,11 @@ pub struct OrgConfig {
     pub role_name: String,
     /// The last this many accounts refuse AssumeRole (AccessDenied).
     pub denied_accounts: usize,
+    /// Keys in every 100 with rotation off (at the expense of rotation-on keys): 8 by default;
+    /// 19 makes 20% of keys non-compliant ones that EnableKeyRotation fixes (with the expired
+    /// exception), the remediation benchmark's organization.
+    pub rotation_off_per_100: usize,
+    pub faults: OrgFaults,
 }
 
 impl Default for OrgConfig {
@@ -94,6 +130,8 @@ impl Default for OrgConfig {
             quotas: true,
             role_name: ORG_ROLE_NAME.to_owned(),
             denied_accounts: 0,
+            rotation_off_per_100: 8,
+            faults: OrgFaults::default(),
         }
     }
 }
@@ -173,10 +211,12 @@ impl OrgConfig {
     /// everything), one of which is one of the rare kinds (denied reads, unsupported rotation,
     /// ...), a different one from cell to cell.
     pub fn kind(&self, cell: usize, key: usize) -> Kind {
+        // Rotation-off keys are 80..88 by default; more of them start earlier.
+        let off_from = 88 - self.rotation_off_per_100.clamp(0, 60);
         match key * 37 % 100 {
             0..=19 => Kind::AwsManaged,
-            20..=79 => Kind::RotationOn,
-            80..=87 => Kind::RotationOff,
+            n if n < off_from => Kind::RotationOn,
+            n if n < 88 => Kind::RotationOff,
             88 => Kind::ExceptionValid,
             89 => Kind::ExceptionExpired,
             90..=92 => Kind::Asymmetric,
@@ -196,8 +236,10 @@ struct Cell {
     /// One bucket per [`ORG_OPERATIONS`] operation, when quotas are enforced.
     buckets: Option<Mutex<Vec<Bucket>>>,
     /// Answered calls per [`ORG_OPERATIONS`] operation (throttled ones apart).
-    answered: [AtomicU32; 6],
+    answered: [AtomicU32; 7],
     throttled: AtomicU32,
+    /// KMS attempts that arrived, for the storm's hash.
+    attempts: AtomicU64,
 }
 
 struct Inner {
@@ -212,6 +254,25 @@ struct Inner {
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
     refused: Mutex<(u64, Vec<(String, String)>)>,
+    /// EnableKeyRotation calls answered per (cell, key): rotation is on for these keys, with the
+    /// period last asked for.
+    enabled: Mutex<HashMap<(usize, usize), Enabled>>,
+    /// EnableKeyRotation attempts that arrived, and a wake-up for those held
+    /// ([`OrgFaults::hold_enables_until`]).
+    enables_arrived: tokio::sync::watch::Sender<usize>,
+    /// Nanoseconds since `started`: the first EnableKeyRotation's arrival (`u64::MAX` before it)
+    /// and the last KMS answer.
+    started: tokio::time::Instant,
+    first_enable_ns: AtomicU64,
+    last_answer_ns: AtomicU64,
+}
+
+/// A key whose rotation was enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enabled {
+    /// EnableKeyRotation calls that succeeded on it.
+    pub calls: u32,
+    pub period_days: i32,
 }
 
 /// The simulated organization; cheap to clone.
@@ -235,7 +296,7 @@ impl std::fmt::Debug for Org {
 #[derive(Debug, Clone, Default)]
 pub struct OrgCounts {
     /// Per cell: answered calls per [`ORG_OPERATIONS`] operation, throttled ones apart.
-    pub answered: Vec<[u32; 6]>,
+    pub answered: Vec<[u32; 7]>,
     /// Per cell: calls answered ThrottlingException by a quota.
     pub throttled: Vec<u32>,
     pub assume_role: u64,
@@ -371,17 +432,24 @@ impl Org {
                 .collect(),
         );
         let cells = (0..config.cells())
-            .map(|_| Cell {
+            .map(|cell| Cell {
                 buckets: config.quotas.then(|| {
                     Mutex::new(
                         ORG_OPERATIONS
                             .iter()
-                            .map(|op| Bucket::new(org_quota(op).unwrap_or(f64::MAX)))
+                            .map(|op| {
+                                let quota = match config.faults.enable_quota.get(&cell) {
+                                    Some(q) if *op == "EnableKeyRotation" => *q,
+                                    _ => org_quota(op).unwrap_or(f64::MAX),
+                                };
+                                Bucket::new(quota)
+                            })
                             .collect(),
                     )
                 }),
                 answered: Default::default(),
                 throttled: AtomicU32::new(0),
+                attempts: AtomicU64::new(0),
             })
             .collect();
         Self(Arc::new(Inner {
@@ -394,7 +462,63 @@ impl Org {
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
             refused: Mutex::default(),
+            enabled: Mutex::default(),
+            enables_arrived: tokio::sync::watch::Sender::new(0),
+            started: tokio::time::Instant::now(),
+            first_enable_ns: AtomicU64::new(u64::MAX),
+            last_answer_ns: AtomicU64::new(0),
         }))
+    }
+
+    /// From the first EnableKeyRotation's arrival to the last KMS answer: the remediation as the
+    /// organization saw it (`None` when nothing was changed).
+    pub fn remediation_span(&self) -> Option<Duration> {
+        let first = self.0.first_enable_ns.load(Ordering::Relaxed);
+        let last = self.0.last_answer_ns.load(Ordering::Relaxed);
+        (first != u64::MAX).then(|| Duration::from_nanos(last.saturating_sub(first)))
+    }
+
+    fn since_start_ns(&self) -> u64 {
+        self.0.started.elapsed().as_nanos() as u64
+    }
+
+    /// The keys whose rotation EnableKeyRotation turned on: (cell, key) and what was asked.
+    pub fn enabled(&self) -> HashMap<(usize, usize), Enabled> {
+        self.0.enabled.lock().unwrap().clone()
+    }
+
+    /// Whether EnableKeyRotation fixes a key of this kind (the rule's NON_COMPLIANT verdicts
+    /// that `remediate` changes: rotation off, an expired exception, a replica's rotation off).
+    pub fn fixable(kind: Kind) -> bool {
+        matches!(
+            kind,
+            Kind::RotationOff | Kind::ExceptionExpired | Kind::LooksLikeException | Kind::Replica
+        )
+    }
+
+    /// The keys that `remediate --apply` must change, and those that were not: (cell, key) of
+    /// every fixable key whose rotation is still off.
+    pub fn left_non_compliant(&self) -> Vec<(usize, usize)> {
+        let c = &self.0.config;
+        let enabled = self.0.enabled.lock().unwrap();
+        (0..c.cells())
+            .filter(|cell| !c.is_denied(c.cell_parts(*cell).0))
+            .flat_map(|cell| (0..c.keys_per_region).map(move |k| (cell, k)))
+            .filter(|(cell, k)| {
+                Self::fixable(c.kind(*cell, *k)) && !enabled.contains_key(&(*cell, *k))
+            })
+            .collect()
+    }
+
+    /// An HTTP client for SDK clients that answers from this organization in the process (no
+    /// socket): the tests' transport.
+    pub fn http_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        let org = self.clone();
+        aws_smithy_runtime_api::client::http::http_client_fn(move |_, _| {
+            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(
+                crate::connector::Handled(org.clone()),
+            )
+        })
     }
 
     pub fn config(&self) -> &OrgConfig {
@@ -489,9 +613,16 @@ impl Org {
             return self.refuse(operation, "operation not faked");
         };
         let (akid, region_name) = credential_scope(authorization).unwrap_or(("(unsigned)", ""));
-        let Some(region) = config.region_index(region_name) else {
-            self.sleep_latency().await;
-            return self.refuse(operation, &format!("Region {region_name:?} not simulated"));
+        // A replica's primary key, outside the organization's Regions.
+        let at_primary = region_name == PRIMARY_REGION
+            && matches!(operation, "EnableKeyRotation" | "GetKeyRotationStatus");
+        let region = match config.region_index(region_name) {
+            Some(r) => Some(r),
+            None if at_primary => None,
+            None => {
+                self.sleep_latency().await;
+                return self.refuse(operation, &format!("Region {region_name:?} not simulated"));
+            }
         };
         let account = match member_of_access_key_id(akid) {
             Some(id) => match config.account_index(id) {
@@ -526,18 +657,58 @@ impl Org {
                 return self.refuse(operation, &format!("body is not JSON: {e}"));
             }
         };
+        // At the primary: the replica's own account-Region, from its key id.
+        let region = match region {
+            Some(r) => r,
+            None => {
+                let replica = input["KeyId"]
+                    .as_str()
+                    .and_then(OrgConfig::parse_key_id)
+                    .filter(|(a, r, k)| {
+                        *a == account
+                            && *r < config.regions.len()
+                            && *k < config.keys_per_region
+                            && config.kind(config.cell(*a, *r), *k) == Kind::Replica
+                    });
+                match replica {
+                    Some((_, r, _)) => r,
+                    None => {
+                        self.sleep_latency().await;
+                        return not_found(&input);
+                    }
+                }
+            }
+        };
         let index = config.cell(account, region);
         let cell = &self.0.cells[index];
         let now = self.0.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         let _gauge = InFlight(&self.0.in_flight);
         self.0.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-        // Quotas are decided when the attempt arrives.
-        let over_quota = cell
-            .buckets
-            .as_ref()
-            .is_some_and(|b| !b.lock().unwrap()[op].take());
+        if operation == "EnableKeyRotation" {
+            self.0
+                .first_enable_ns
+                .fetch_min(self.since_start_ns(), Ordering::Relaxed);
+            self.hold_enable().await;
+        }
+        // Quotas are decided when the attempt arrives; a primary outside the organization's
+        // Regions has none here.
+        let attempt = cell.attempts.fetch_add(1, Ordering::Relaxed);
+        let over_quota = !at_primary
+            && cell
+                .buckets
+                .as_ref()
+                .is_some_and(|b| !b.lock().unwrap()[op].take());
+        let storm = operation == "EnableKeyRotation"
+            && config
+                .faults
+                .storm
+                .get(&index)
+                .is_some_and(|share| hash01(index as u64, attempt) < *share);
         self.sleep_latency().await;
-        if over_quota {
+        self.0
+            .last_answer_ns
+            .fetch_max(self.since_start_ns(), Ordering::Relaxed);
+        if over_quota || storm {
             cell.throttled.fetch_add(1, Ordering::Relaxed);
             return json_error(400, "ThrottlingException", "Rate exceeded");
         }
@@ -558,7 +729,12 @@ impl Org {
                     return not_found(&input);
                 };
                 let id = OrgConfig::key_id(account, region, k);
-                let key = config.kind(index, k).key(&id);
+                let mut key = config.kind(index, k).key(&id);
+                if let Some(on) = self.0.enabled.lock().unwrap().get(&(index, k)) {
+                    key.rotation = Rotation::On {
+                        period_days: on.period_days,
+                    };
+                }
                 match operation {
                     "DescribeKey" => describe_key_in(&key, &account_id, region_name),
                     "GetKeyRotationStatus" => rotation_status_in(
@@ -566,10 +742,81 @@ impl Org {
                         &format!("arn:aws:kms:{region_name}:{account_id}:key/{id}"),
                     ),
                     "GetKeyPolicy" => key_policy(&account_id),
+                    "EnableKeyRotation" => self.enable_rotation(&input, &key, account, (index, k)),
                     _ => tags(&key),
                 }
             }
         }
+    }
+
+    /// Wait until [`OrgFaults::hold_enables_until`] EnableKeyRotation attempts have arrived.
+    async fn hold_enable(&self) {
+        let hold = self.0.config.faults.hold_enables_until;
+        self.0.enables_arrived.send_modify(|n| *n += 1);
+        if hold > 0 {
+            let mut arrived = self.0.enables_arrived.subscribe();
+            // The sender lives as long as the organization.
+            let _ = arrived.wait_for(|n| *n >= hold).await;
+        }
+    }
+
+    /// EnableKeyRotation as KMS answers it (KMS API Reference, EnableKeyRotation: symmetric
+    /// encryption keys with KMS-generated material only, DisabledException on a disabled key,
+    /// KMSInvalidStateException on one pending deletion, RotationPeriodInDays 90..2560, default
+    /// 365); AccessDeniedException in an account of [`OrgFaults::enable_denied`].
+    fn enable_rotation(
+        &self,
+        input: &Value,
+        key: &Key,
+        account: usize,
+        place: (usize, usize),
+    ) -> Answer {
+        let account_id = self.0.config.account_id(account);
+        if self.0.config.faults.enable_denied.contains(&account) {
+            return json_error(
+                400,
+                "AccessDeniedException",
+                &format!("User: arn:aws:sts::{account_id}:assumed-role/{}/kms-rotation is not authorized to perform: kms:EnableKeyRotation on this resource because no identity-based policy allows the kms:EnableKeyRotation action", self.0.config.role_name),
+            );
+        }
+        let period = input["RotationPeriodInDays"].as_i64().unwrap_or(365);
+        if !(90..=2560).contains(&period) {
+            return json_error(
+                400,
+                "ValidationException",
+                "RotationPeriodInDays must be between 90 and 2560",
+            );
+        }
+        if key.aws_managed
+            || key.key_spec != "SYMMETRIC_DEFAULT"
+            || key.origin != "AWS_KMS"
+            || matches!(key.rotation, Rotation::Unsupported)
+        {
+            return json_error(
+                400,
+                "UnsupportedOperationException",
+                "this key does not support automatic rotation",
+            );
+        }
+        match key.key_state {
+            "Disabled" => return json_error(400, "DisabledException", "the key is disabled"),
+            "Enabled" => {}
+            state => {
+                return json_error(
+                    400,
+                    "KMSInvalidStateException",
+                    &format!("the key is {state}"),
+                )
+            }
+        }
+        let mut enabled = self.0.enabled.lock().unwrap();
+        let on = enabled.entry(place).or_insert(Enabled {
+            calls: 0,
+            period_days: 0,
+        });
+        on.calls += 1;
+        on.period_days = period as i32;
+        json_response(200, json!({}))
     }
 
     /// ListKeys: `Limit` 1..1000 (default 100), markers of the fake's own.
@@ -745,6 +992,7 @@ mod tests {
             quotas: true,
             role_name: ORG_ROLE_NAME.into(),
             denied_accounts: 1,
+            ..OrgConfig::default()
         }
     }
 
@@ -898,7 +1146,7 @@ mod tests {
         let cell = c.cell(0, 1);
         assert_eq!(counts.answered[cell][OrgCounts::op("ListKeys")], 5);
         assert_eq!(counts.answered[cell][OrgCounts::op("DescribeKey")], 2);
-        assert_eq!(counts.answered[c.cell(0, 0)], [0; 6]);
+        assert_eq!(counts.answered[c.cell(0, 0)], [0; 7]);
         assert_eq!(counts.total("DescribeKey"), 4);
         assert_eq!(counts.assume_role, 2);
         assert_eq!(counts.assume_role_denied, 2);

@@ -67,6 +67,9 @@ pub struct FaultPlan {
     /// Extra time DescribeKey, GetKeyRotationStatus and ListResourceTags take, so keys are still
     /// being evaluated when something else (the listing) breaks, as in a large account.
     pub key_read_latency: Duration,
+    /// Extra time every PutEvaluations attempt takes (a slow Config), so that a writer that keeps
+    /// several batches in flight has them in flight together.
+    pub put_latency: Duration,
 }
 
 impl FaultPlan {
@@ -87,6 +90,7 @@ impl FaultPlan {
             stall: ATTEMPT_TIMEOUT * 10,
             list_keys_denied_from_page: None,
             key_read_latency: Duration::ZERO,
+            put_latency: Duration::ZERO,
         }
     }
 

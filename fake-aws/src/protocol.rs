@@ -365,6 +365,13 @@ impl FakeAws {
             );
         }
         if plan.put_fail_refused.contains(&attempt) {
+            let others = self.other_puts_in_flight();
+            self.0
+                .journal
+                .lock()
+                .unwrap()
+                .others_in_flight_at_refusal
+                .push(others);
             self.count("put_failed_refused", 1);
             return json_error(
                 400,

@@ -25,6 +25,10 @@ use crate::event::{ConfigurationItem, ResultToken, KMS_KEY};
 pub const MAX_BATCH: usize = 100;
 /// How many times evaluations that Config lists in FailedEvaluations are sent again.
 const FAILED_EVALUATION_RETRIES: u32 = 3;
+/// The wait before the first of those retries, doubled before each next one (50, 100, 200 ms):
+/// a batch waits on its own (the rule's writer keeps other batches in flight), so the waits only
+/// add to a run's end when its last batch has evaluations Config keeps refusing.
+const FAILED_EVALUATION_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One evaluation for Config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +128,7 @@ impl ConfigService {
             |pending: &[&Evaluation]| pending.iter().map(|e| e.resource_id.clone()).collect();
         for attempt in 0..=FAILED_EVALUATION_RETRIES {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt - 1))).await;
+                tokio::time::sleep(FAILED_EVALUATION_BACKOFF * 2u32.pow(attempt - 1)).await;
             }
             let out = self
                 .client

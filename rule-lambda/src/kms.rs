@@ -35,7 +35,7 @@ pub const LIST_KEY_ROTATIONS_PER_SECOND: u32 = 100;
 /// job here (they slow every call down as soon as one attempt is throttled), so a throttled
 /// attempt costs nothing; 5xx and timeouts keep the SDK's costs. With the default bucket, a
 /// contended run at the quota emptied it and keys failed after one throttled attempt.
-fn retry_partition() -> RetryPartition {
+pub(crate) fn retry_partition() -> RetryPartition {
     RetryPartition::custom("kms-rotation-kms-reader")
         .token_bucket(
             TokenBucket::builder()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationError;
 use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusError;
 use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsError;
 use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsError;
@@ -350,6 +351,40 @@ impl Intercept for ThrottleSignal {
     }
 }
 
+/// Tells one pacer how each HTTP attempt of one operation went (the SDK's retries included): the
+/// EnableKeyRotation ceiling of an account-Region (`remediate --apply`).
+#[cfg(feature = "cli")]
+#[derive(Debug, Clone)]
+pub(crate) struct OperationSignal {
+    pub(crate) operation: &'static str,
+    pub(crate) pacer: Arc<Pacer>,
+}
+
+#[cfg(feature = "cli")]
+impl Intercept for OperationSignal {
+    fn name(&self) -> &'static str {
+        "KmsOperationThrottleSignal"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Metadata>().map(Metadata::name) != Some(self.operation) {
+            return Ok(());
+        }
+        match context.output_or_error() {
+            Some(Err(e)) if e.as_operation_error().is_some_and(is_throttling) => {
+                self.pacer.throttled();
+            }
+            _ => self.pacer.answered(),
+        }
+        Ok(())
+    }
+}
+
 fn is_throttling(e: &AttemptError) -> bool {
     let code = e
         .downcast_ref::<GetKeyRotationStatusError>()
@@ -361,6 +396,10 @@ fn is_throttling(e: &AttemptError) -> bool {
         })
         .or_else(|| {
             e.downcast_ref::<ListKeyRotationsError>()
+                .and_then(|e| e.code())
+        })
+        .or_else(|| {
+            e.downcast_ref::<EnableKeyRotationError>()
                 .and_then(|e| e.code())
         });
     code.is_some_and(crate::aws_error::is_throttling)

@@ -15,8 +15,10 @@ use crate::exposure::{Classification, Exposure};
 
 /// Keys changed per batch when `--batch-size` is not given.
 pub(crate) const DEFAULT_BATCH_SIZE: u32 = 25;
-/// EnableKeyRotation calls a second when `--max-rate` is not given: room under the quota.
-pub(crate) const DEFAULT_MAX_RATE: u32 = 10;
+/// EnableKeyRotation calls a second in each account-Region when `--max-rate` is not given: the
+/// default quota, from which the pacer comes down when KMS throttles (a member account with a
+/// lower quota, or other callers sharing it).
+pub(crate) const DEFAULT_MAX_RATE: u32 = MAX_RATE_CEILING;
 /// The default EnableKeyRotation quota, per account and Region.
 pub(crate) const MAX_RATE_CEILING: u32 = 15;
 
@@ -278,7 +280,8 @@ pub(crate) fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag])
 
 /// One action per target (a primary listed with its replicas is changed once), ordered by
 /// exposure (public, cross-account, unknown, then private: [`Exposure`]'s order), then priority,
-/// then account, Region and key id.
+/// then the account-Regions in turn ([`interleave_places`]; in account and Region order, each
+/// one's keys by key id).
 pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
     let mut by_target: BTreeMap<(String, String, String), Action> = BTreeMap::new();
     for c in candidates {
@@ -311,7 +314,40 @@ pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) ->
     }
     // Stable: the map's account, Region and key id order stays within an exposure and priority.
     actions.sort_by_key(|a| (a.exposure, a.priority));
-    actions
+    interleave_places(actions)
+}
+
+/// Within each exposure and priority, the account-Regions take turns: the first key of each (in
+/// account and Region order), then the second of each, and so on. A batch then spreads over as
+/// many account-Regions as it can, each of which changes its keys at once under its own quota,
+/// instead of queueing a whole batch on one account-Region's 15 calls a second.
+fn interleave_places(actions: Vec<Action>) -> Vec<Action> {
+    let mut out = Vec::with_capacity(actions.len());
+    let mut rest = actions.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let tier = (first.exposure, first.priority);
+        let mut places: BTreeMap<(String, String), std::collections::VecDeque<Action>> =
+            BTreeMap::new();
+        let mut add = |a: Action| {
+            places
+                .entry((a.target.account.clone(), a.target.region.clone()))
+                .or_default()
+                .push_back(a);
+        };
+        add(first);
+        while let Some(a) = rest.next_if(|a| (a.exposure, a.priority) == tier) {
+            add(a);
+        }
+        while !places.is_empty() {
+            places.retain(|_, queue| {
+                if let Some(a) = queue.pop_front() {
+                    out.push(a);
+                }
+                !queue.is_empty()
+            });
+        }
+    }
+    out
 }
 
 /// The plan cut into batches of at most `size` actions.
@@ -615,6 +651,49 @@ mod tests {
             &[],
         );
         assert_eq!(order(&plain), ["eu-west-1/c", "us-east-1/a", "us-east-1/b"]);
+    }
+
+    #[test]
+    fn account_regions_take_turns_within_an_exposure_so_a_batch_spreads_over_them() {
+        let mut other = candidate("us-east-1", "x1", &[]);
+        other.account = "444455556666".into();
+        other.target.account = "444455556666".into();
+        let actions = plan(
+            vec![
+                candidate("us-east-1", "a3", &[]),
+                candidate("us-east-1", "a1", &[]),
+                candidate("eu-west-1", "e1", &[]),
+                candidate("us-east-1", "a2", &[]),
+                other,
+                exposed(candidate("us-east-1", "pub", &[]), Exposure::Public),
+                candidate("eu-west-1", "e2", &[]),
+            ],
+            &[],
+        );
+        assert_eq!(
+            order(&actions),
+            [
+                "us-east-1/pub",
+                "eu-west-1/e1",
+                "us-east-1/a1",
+                "us-east-1/x1",
+                "eu-west-1/e2",
+                "us-east-1/a2",
+                "us-east-1/a3"
+            ]
+        );
+        assert_eq!(actions[3].target.account, "444455556666");
+        // Batches of 3 after the public key: three account-Regions, then two.
+        let spread: Vec<usize> = batches(actions[1..].to_vec(), 3)
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .map(|a| (&a.target.account, &a.target.region))
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+            })
+            .collect();
+        assert_eq!(spread, [3, 2]);
     }
 
     #[test]

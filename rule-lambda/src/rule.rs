@@ -455,8 +455,15 @@ async fn periodic(
     }
 }
 
-/// Send evaluations as they come, in full batches of 100 and one last partial batch. A batch
-/// that Config refuses does not stop the ones after it.
+/// PutEvaluations calls in flight at once. Config's API Reference documents no request rate for
+/// PutEvaluations that this project could find (docs/performance.md, "The writer"), so the bound
+/// is small and a ThrottlingException is left to the SDK's retries with backoff.
+const WRITERS: usize = 8;
+
+/// Send evaluations as they come, in full batches of 100 and one last partial batch, up to
+/// [`WRITERS`] batches in flight: a batch that waits on its retries (FailedEvaluations, a 5xx)
+/// waits on its own while the next ones are sent, so the producer is never held up by one refused
+/// batch. A batch that Config refuses does not stop the ones after it.
 async fn write_batches(
     config: &ConfigService,
     mut rx: mpsc::Receiver<Evaluation>,
@@ -464,30 +471,65 @@ async fn write_batches(
     let mut outcome = Outcome::default();
     let mut errors = Vec::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut in_flight: futures::stream::FuturesUnordered<Sending<'_>> =
+        futures::stream::FuturesUnordered::new();
+    let mut received_all = false;
     loop {
-        let next = rx.recv().await;
-        let done = next.is_none();
-        batch.extend(next);
-        if batch.len() == MAX_BATCH || (done && !batch.is_empty()) {
-            outcome.put_evaluations_calls += 1;
-            match config.put_evaluations(&batch).await {
-                Ok(()) => batch
-                    .iter()
-                    .for_each(|e| outcome.count(e.verdict.compliance)),
-                Err(e) => {
-                    let unsent = e.unsent();
-                    let unsent: HashSet<&str> = unsent.iter().map(String::as_str).collect();
-                    batch
-                        .iter()
-                        .filter(|ev| !unsent.contains(ev.resource_id.as_str()))
-                        .for_each(|ev| outcome.count(ev.verdict.compliance));
-                    errors.push(e);
+        tokio::select! {
+            // Finished calls first, so that a slot is free as soon as possible.
+            biased;
+            Some((sent, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                settle(&mut outcome, &mut errors, &sent, result);
+            }
+            next = rx.recv(), if !received_all && in_flight.len() < WRITERS => {
+                match next {
+                    Some(e) => batch.push(e),
+                    None => received_all = true,
+                }
+                if batch.len() == MAX_BATCH || (received_all && !batch.is_empty()) {
+                    outcome.put_evaluations_calls += 1;
+                    in_flight.push(Box::pin(send_batch(config, std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(MAX_BATCH),
+                    ))));
                 }
             }
-            batch.clear();
+            else => return (outcome, errors),
         }
-        if done {
-            return (outcome, errors);
+    }
+}
+
+/// A batch on its way: it comes back with its result.
+type Sending<'a> = futures::future::BoxFuture<'a, (Vec<Evaluation>, Result<(), ConfigError>)>;
+
+/// One batch, sent (with its retries); the batch comes back with the result.
+async fn send_batch(
+    config: &ConfigService,
+    batch: Vec<Evaluation>,
+) -> (Vec<Evaluation>, Result<(), ConfigError>) {
+    let result = config.put_evaluations(&batch).await;
+    (batch, result)
+}
+
+/// Count what a PutEvaluations call's batch became: taken, or named in the error.
+fn settle(
+    outcome: &mut Outcome,
+    errors: &mut Vec<ConfigError>,
+    batch: &[Evaluation],
+    result: Result<(), ConfigError>,
+) {
+    match result {
+        Ok(()) => batch
+            .iter()
+            .for_each(|e| outcome.count(e.verdict.compliance)),
+        Err(e) => {
+            let unsent = e.unsent();
+            let unsent: HashSet<&str> = unsent.iter().map(String::as_str).collect();
+            batch
+                .iter()
+                .filter(|ev| !unsent.contains(ev.resource_id.as_str()))
+                .for_each(|ev| outcome.count(ev.verdict.compliance));
+            errors.push(e);
         }
     }
 }

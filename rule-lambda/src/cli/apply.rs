@@ -1,19 +1,23 @@
-//! The one place that changes KMS: `EnableKeyRotation` under a client-side rate limit within its
-//! quota, each change read back with `GetKeyRotationStatus`. What to change, and in what order,
-//! is planned in [`crate::remediate`].
+//! The one place that changes KMS: `EnableKeyRotation`, each account-Region under its own
+//! client-side ceiling within its quota (adaptive: it comes down when KMS throttles), each change
+//! read back with `GetKeyRotationStatus` (paced with the readers). What to change, and in what
+//! order, is planned in [`crate::remediate`]; [`super::remediate`] runs a batch's account-Regions
+//! concurrently.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-
 use super::explain_kms;
-use crate::aws_error::{code, describe};
+use crate::aws_error::{code, describe, throttled};
 use crate::decision::RotationStatus;
 use crate::kms::KmsError;
 use crate::kms::KmsRegion;
+use crate::pace::{OperationSignal, Pacer};
 use crate::remediate::{Target, MAX_RATE_CEILING};
+
+/// EnableKeyRotation calls (each with the SDK's retries) before a key throttled to the end fails.
+const ENABLE_ROUNDS: u32 = 3;
 
 /// GetKeyRotationStatus reads after a change before it counts as not taken.
 const VERIFY_ATTEMPTS: u32 = 3;
@@ -37,48 +41,97 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Applies actions: EnableKeyRotation under a client-side rate limit, then GetKeyRotationStatus.
-pub(super) struct Applier<'a> {
-    regions: &'a BTreeMap<(String, String), KmsRegion>,
-    limiter: DefaultDirectRateLimiter,
+/// One account-Region's EnableKeyRotation: a client whose every attempt (the SDK's retries
+/// included) tells the account-Region's own pacer whether it was throttled.
+struct Place {
+    kms: KmsRegion,
+    enable: aws_sdk_kms::Client,
+    pacer: Arc<Pacer>,
+}
+
+/// Applies actions: EnableKeyRotation under each account-Region's own ceiling (KMS's quota is per
+/// account and Region), then GetKeyRotationStatus.
+pub(super) struct Applier {
+    places: BTreeMap<(String, String), Place>,
     period_days: i32,
 }
 
-impl<'a> Applier<'a> {
-    /// `regions` must hold every target's (account, Region).
+impl Applier {
+    /// `regions` must hold every target's (account, Region). `per_second` is the ceiling of each
+    /// account-Region (`--max-rate`), at most the default quota.
     pub(super) fn new(
-        regions: &'a BTreeMap<(String, String), KmsRegion>,
+        regions: &BTreeMap<(String, String), KmsRegion>,
         per_second: u32,
         period_days: i32,
     ) -> Self {
-        let rate =
-            NonZeroU32::new(per_second.clamp(1, MAX_RATE_CEILING)).unwrap_or(NonZeroU32::MIN);
+        let rate = per_second.clamp(1, MAX_RATE_CEILING);
+        let places = regions
+            .iter()
+            .map(|(place, kms)| {
+                let pacer = Arc::new(Pacer::new(rate));
+                let enable = aws_sdk_kms::Client::from_conf(
+                    kms.client
+                        .config()
+                        .to_builder()
+                        .interceptor(OperationSignal {
+                            operation: "EnableKeyRotation",
+                            pacer: pacer.clone(),
+                        })
+                        // Throttling is the pacer's; a throttled retry costs no retry quota.
+                        .retry_partition(crate::kms::retry_partition())
+                        .build(),
+                );
+                let place_kms = kms.clone();
+                (
+                    place.clone(),
+                    Place {
+                        kms: place_kms,
+                        enable,
+                        pacer,
+                    },
+                )
+            })
+            .collect();
         Self {
-            regions,
-            // No burst: calls are spread evenly over each second.
-            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)),
+            places,
             period_days,
         }
     }
 
+    /// Wait for the target account-Region's next EnableKeyRotation slot.
+    pub(super) async fn turn(&self, target: &Target) {
+        if let Some(place) = self.place(target) {
+            place.pacer.ready().await;
+        }
+    }
+
+    /// Throttled EnableKeyRotation attempts seen so far, in every account-Region.
+    pub(super) fn throttles(&self) -> u64 {
+        self.places.values().map(|p| p.pacer.throttles()).sum()
+    }
+
+    fn place(&self, target: &Target) -> Option<&Place> {
+        self.places
+            .get(&(target.account.clone(), target.region.clone()))
+    }
+
     /// Enable rotation on the target, then read it back. `Ok` says what was verified. With
     /// `verify_only` (an earlier run may have sent the call already: `--resume`), EnableKeyRotation
-    /// is not sent again; the rotation status is only read.
+    /// is not sent again; the rotation status is only read. The caller waits for its
+    /// [`Applier::turn`] first.
     #[tracing::instrument(skip(self), fields(key = %target.key, region = %target.region))]
     pub(super) async fn apply(
         &self,
         target: &Target,
         verify_only: bool,
     ) -> Result<String, Failure> {
-        let Some(kms) = self
-            .regions
-            .get(&(target.account.clone(), target.region.clone()))
-        else {
+        let Some(place) = self.place(target) else {
             return Err(Failure::Verify(format!(
                 "no KMS client for Region {} of account {} (a bug: report it)",
                 target.region, target.account
             )));
         };
+        let kms = &place.kms;
         let fail = |error: KmsError| Failure::Kms {
             region: target.region.clone(),
             error,
@@ -94,21 +147,33 @@ impl<'a> Applier<'a> {
                 ))),
             };
         }
-        self.limiter.until_ready().await;
-        kms.client
-            .enable_key_rotation()
-            .key_id(&target.key)
-            .rotation_period_in_days(self.period_days)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(KmsError {
-                    operation: "EnableKeyRotation",
-                    key_id: target.key.clone(),
-                    message: describe(&e),
-                    code: code(&e),
-                })
-            })?;
+        // A call throttled on every attempt was not carried out (ThrottlingException: KMS refused
+        // the request), so it is sent again at the account-Region's next turn, by then slowed down.
+        let mut rounds = 1;
+        loop {
+            let sent = place
+                .enable
+                .enable_key_rotation()
+                .key_id(&target.key)
+                .rotation_period_in_days(self.period_days)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => break,
+                Err(e) if throttled(&e) && rounds < ENABLE_ROUNDS => {
+                    rounds += 1;
+                    place.pacer.ready().await;
+                }
+                Err(e) => {
+                    return Err(fail(KmsError {
+                        operation: "EnableKeyRotation",
+                        key_id: target.key.clone(),
+                        message: describe(&e),
+                        code: code(&e),
+                    }))
+                }
+            }
+        }
         let want = self.period_days;
         for attempt in 0..VERIFY_ATTEMPTS {
             if attempt > 0 {

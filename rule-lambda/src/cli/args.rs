@@ -406,7 +406,10 @@ pub struct RemediateArgs {
     pub priority_tags: Vec<PriorityTag>,
     #[command(flatten)]
     pub state: StateArgs,
-    /// Ceiling on EnableKeyRotation calls a second (the default account quota is 15/s).
+    /// Ceiling on EnableKeyRotation calls a second in each account-Region (KMS's quota is per
+    /// account and Region, 15/s by default). Each account-Region starts at it and slows down on
+    /// its own when KMS throttles it; account-Regions change their keys at the same time, all
+    /// within --max-in-flight.
     #[arg(long, value_name = "PER_SECOND", default_value_t = DEFAULT_MAX_RATE,
           value_parser = clap::value_parser!(u32).range(1..=MAX_RATE_CEILING as i64))]
     pub max_rate: u32,
@@ -472,7 +475,7 @@ mod tests {
         assert!(!r.apply && !r.yes);
         assert_eq!(r.rotation_period_days, 365);
         assert_eq!(r.batch_size, 25);
-        assert_eq!(r.max_rate, 10);
+        assert_eq!(r.max_rate, 15);
         assert_eq!(r.rule.exception_tag_key, "kms-rotation-exception");
         assert_eq!(
             r.priority_tags,

@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
 use chrono::Utc;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use serde::{Serialize, Serializer};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::apply::{Applier, Failure};
 use super::args::{RemediateArgs, ScopeArgs};
@@ -25,7 +28,7 @@ use crate::exposure::{Classification, Exposure};
 use crate::kms::KmsRegion;
 use crate::kms::{KmsError, KmsReader, Tags};
 use crate::params::RuleParameters;
-use crate::remediate::{self, batches, plan, Action, Candidate, Outcome, PriorityTag};
+use crate::remediate::{self, batches, plan, Action, Candidate, Outcome, PriorityTag, Target};
 
 /// Refuse flag combinations before any AWS call.
 pub(super) fn check_flags(args: &RemediateArgs, params: &RuleParameters) -> Result<(), CliError> {
@@ -74,23 +77,50 @@ pub(super) async fn command(
         None => None,
     };
     let stop = Stop::on_ctrl_c();
+    let (report, summary) = run(
+        &targets.kms,
+        targets.failed,
+        targets.organization_id.as_deref(),
+        params,
+        args,
+        scope.max_in_flight as usize,
+        state.map(Arc::new),
+        &stop,
+    )
+    .await;
+    report.print(args.output, &summary)?;
+    Ok(report.exit())
+}
+
+/// Read every key of `kms`, triage, plan, and apply the plan (`--apply`) or show it: the report
+/// of every key and its summary line. `failed`: the account-Regions not reached.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    kms: &[KmsRegion],
+    failed: Vec<CliError>,
+    organization_id: Option<&str>,
+    params: &RuleParameters,
+    args: &RemediateArgs,
+    max_in_flight: usize,
+    state: Option<Arc<State>>,
+    stop: &Stop,
+) -> (Report<Remediated>, String) {
     let plan_of_run = Plan {
         params,
         today: Utc::now().date_naive(),
-        max_in_flight: scope.max_in_flight as usize,
+        max_in_flight,
         // Candidates' exposure is read in the triage.
         exposure: false,
-        organization_id: targets.organization_id.as_deref(),
-        stop: &stop,
+        organization_id,
+        stop,
         // Every key is read again on --resume; the state keeps EnableKeyRotation from being sent twice.
         state: None,
         keep: true,
         stream: false,
     };
-    let run = evaluate_regions(&targets.kms, &plan_of_run).await;
+    let run = evaluate_regions(kms, &plan_of_run).await;
     warn(&run.warnings);
-    let mut regions: BTreeMap<(String, String), KmsRegion> = targets
-        .kms
+    let mut regions: BTreeMap<(String, String), KmsRegion> = kms
         .iter()
         .map(|r| ((r.account_id.clone(), r.region.clone()), r.clone()))
         .collect();
@@ -99,7 +129,8 @@ pub(super) async fn command(
         &regions,
         keys,
         params.max_rotation_period_in_days,
-        targets.organization_id.as_deref(),
+        organization_id,
+        max_in_flight,
     )
     .await;
     let planned = batches(
@@ -108,7 +139,16 @@ pub(super) async fn command(
     );
     add_target_regions(&mut regions, &planned, params);
     let mut rows = if args.apply && !stop.is_set() {
-        apply(&regions, &planned, &triaged, args, state.as_ref(), &stop).await
+        apply(
+            &regions,
+            &planned,
+            &triaged,
+            args,
+            state.clone(),
+            stop,
+            max_in_flight,
+        )
+        .await
     } else {
         show_plan(
             &planned,
@@ -118,7 +158,7 @@ pub(super) async fn command(
         )
     };
     rows.append(&mut triaged.done);
-    let mut errors = targets.failed;
+    let mut errors = failed;
     errors.extend(run.errors);
     errors.append(&mut triaged.errors);
     let mut report = Report { rows, errors };
@@ -138,8 +178,7 @@ pub(super) async fn command(
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
     }
-    report.print(args.output, &summary)?;
-    Ok(report.exit())
+    (report, summary)
 }
 
 /// One key in the report.
@@ -291,6 +330,7 @@ async fn triage(
     keys: Vec<Audited>,
     max_period: Option<i32>,
     organization_id: Option<&str>,
+    max_in_flight: usize,
 ) -> Triaged {
     let results: Vec<_> = futures::stream::iter(keys)
         .map(|audited| {
@@ -301,7 +341,7 @@ async fn triage(
                 (audited, result)
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(max_in_flight.max(CONCURRENCY))
         .collect()
         .await;
     let mut triaged = Triaged {
@@ -429,17 +469,21 @@ fn show_plan(
 }
 
 /// With `--apply`: the batches in order, each confirmed first when asking; the batches after a
-/// "no" are reported not applied.
+/// "no" are reported not applied. Inside a batch every account-Region changes its own keys at
+/// once ([`apply_batch`]); the next batch starts when every one of them is done.
 async fn apply(
     regions: &BTreeMap<(String, String), KmsRegion>,
     planned: &[Vec<Action>],
     triaged: &Triaged,
     args: &RemediateArgs,
-    state: Option<&State>,
+    state: Option<Arc<State>>,
     stop: &Stop,
+    max_in_flight: usize,
 ) -> Vec<Remediated> {
     let period = args.rotation_period_days;
-    let applier = Applier::new(regions, args.max_rate, period);
+    let applier = Arc::new(Applier::new(regions, args.max_rate, period));
+    // Changes in flight across every account-Region: --max-in-flight.
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
     let total_batches = planned.len();
     let total_actions: usize = planned.iter().map(Vec::len).sum();
     let progress = progress(Some(total_actions as u64), "change(s)");
@@ -477,20 +521,27 @@ async fn apply(
             }
             continue;
         }
-        for action in batch {
-            // Recorded before the call, so that --resume never sends it twice.
-            let verify_only = state.is_some_and(|s| s.was_enabling(&action.target.key));
-            let result = match state.filter(|_| !verify_only) {
-                Some(s) => match s.record_enabling(&action.target.key) {
-                    Ok(()) => applier.apply(&action.target, false).await,
-                    Err(e) => Err(Failure::Verify(format!("not sent: {e}"))),
-                },
-                None => applier.apply(&action.target, verify_only).await,
+        let results = apply_batch(&applier, batch, state.clone(), stop, &progress, &permits).await;
+        for (action, result) in batch.iter().zip(results) {
+            let again = if state.is_some() {
+                "run the same command with --resume to go on"
+            } else {
+                "run again to continue"
             };
-            progress.inc(1);
-            done += 1;
-            failed += usize::from(result.is_err());
-            rows.extend(triaged.rows(action, &args.priority_tags, |c| applied(&result, c, period)));
+            match result {
+                Applied::Ran(result) => {
+                    done += 1;
+                    failed += usize::from(result.is_err());
+                    rows.extend(triaged.rows(action, &args.priority_tags, |c| {
+                        applied(&result, c, period)
+                    }));
+                }
+                Applied::Stopped => rows.extend(triaged.rows(action, &args.priority_tags, |_| {
+                    Outcome::NotApplied(format!(
+                        "not applied: stopped by Ctrl-C during batch {n}/{total_batches}, before this key's change was sent; {again}"
+                    ))
+                })),
+            }
         }
         let failed_note = if failed > 0 {
             format!(" ({failed} failed)")
@@ -505,8 +556,143 @@ async fn apply(
             ),
         );
     }
+    let throttles = applier.throttles();
+    if throttles > 0 {
+        say(
+            &progress,
+            &format!("EnableKeyRotation was throttled {throttles} time(s): the account-Regions concerned were slowed down and retried"),
+        );
+    }
     progress.finish_and_clear();
     rows
+}
+
+/// What became of one action of a batch.
+#[derive(Debug)]
+enum Applied {
+    /// Its change was sent (or, on `--resume`, verified): the result.
+    Ran(Result<String, Failure>),
+    /// Ctrl-C came before its change was sent: nothing was recorded or sent for it.
+    Stopped,
+}
+
+/// One batch: its actions grouped by account-Region, each account-Region on a task of its own
+/// (the runtime spreads them over the cores) that sends its changes in the plan's order, each at
+/// its turn under the account-Region's ceiling, several in flight while they wait on KMS. Every
+/// request also holds a `--max-in-flight` permit (the [`super::fleet::Gate`] under every KMS
+/// client). For each key: its turn, then Ctrl-C is checked, then the `enabling` record is on
+/// disk, then EnableKeyRotation is sent; a key whose record could not be written is not sent. One
+/// account-Region's failures (AccessDenied, throttling to the end) fail its keys only. The results
+/// are in the batch's order.
+async fn apply_batch(
+    applier: &Arc<Applier>,
+    batch: &[Action],
+    state: Option<Arc<State>>,
+    stop: &Stop,
+    progress: &ProgressBar,
+    permits: &Arc<Semaphore>,
+) -> Vec<Applied> {
+    let mut places: BTreeMap<(String, String), Vec<(usize, Target)>> = BTreeMap::new();
+    for (i, action) in batch.iter().enumerate() {
+        places
+            .entry((action.target.account.clone(), action.target.region.clone()))
+            .or_default()
+            .push((i, action.target.clone()));
+    }
+    let mut tasks = JoinSet::new();
+    let mut names = std::collections::HashMap::new();
+    for (place, targets) in places {
+        let (applier, state, stop, progress, permits) = (
+            applier.clone(),
+            state.clone(),
+            stop.clone(),
+            progress.clone(),
+            permits.clone(),
+        );
+        let indexes: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
+        let task = tasks.spawn(async move {
+            futures::stream::iter(targets)
+                .map(|(i, target)| {
+                    let (applier, state, stop, progress, permits) =
+                        (&applier, state.as_deref(), &stop, &progress, &permits);
+                    async move {
+                        let outcome = change(applier, &target, state, stop, permits).await;
+                        progress.inc(1);
+                        (i, outcome)
+                    }
+                })
+                .buffered(PLACE_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await
+        });
+        names.insert(task.id(), (place, indexes));
+    }
+    let mut results: Vec<Option<Applied>> = batch.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((_, done)) => {
+                for (i, outcome) in done {
+                    results[i] = Some(outcome);
+                }
+            }
+            // A task that panicked (a bug): its keys are named as failed, never dropped. Whether
+            // their calls were sent is not known; their records say so to --resume.
+            Err(e) => {
+                if let Some(((account, region), indexes)) = names.remove(&e.id()) {
+                    for i in indexes {
+                        results[i] = Some(Applied::Ran(Err(Failure::Verify(format!(
+                            "internal error while changing keys of account {account} in {region} (a bug: report it): {e}; check the key with aws kms get-key-rotation-status"
+                        )))));
+                    }
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Applied::Ran(Err(Failure::Verify(
+                    "internal error: no result (a bug: report it)".into(),
+                )))
+            })
+        })
+        .collect()
+}
+
+/// Changes of one account-Region in flight at once: enough for its ceiling (15/s) when a change
+/// and its verification take a quarter of a second.
+const PLACE_IN_FLIGHT: usize = 4;
+
+/// One key's change: recorded before the call, so that `--resume` never sends it twice; a key an
+/// earlier run was about to change is only verified.
+async fn change(
+    applier: &Applier,
+    target: &Target,
+    state: Option<&State>,
+    stop: &Stop,
+    permits: &Semaphore,
+) -> Applied {
+    let verify_only = state.is_some_and(|s| s.was_enabling(&target.key));
+    if !verify_only {
+        applier.turn(target).await;
+    }
+    // Waited for here, not inside the SDK's call, whose attempt timeout would count the wait: an
+    // attempt given up while KMS is carrying it out is retried, and the key changed twice.
+    let Ok(_permit) = permits.acquire().await else {
+        return Applied::Stopped;
+    };
+    if stop.is_set() {
+        return Applied::Stopped;
+    }
+    let result = match state.filter(|_| !verify_only) {
+        Some(s) => match s.record_enabling(&target.key) {
+            Ok(()) => applier.apply(target, false).await,
+            Err(e) => Err(Failure::Verify(format!("not sent: {e}"))),
+        },
+        None => applier.apply(target, verify_only).await,
+    };
+    Applied::Ran(result)
 }
 
 /// Whether the next batch runs.
@@ -846,7 +1032,7 @@ mod tests {
             audited("z-compliant", Compliance::Compliant, Reason::RotationOn),
         ];
 
-        let triaged = triage(&regions, keys, None, None).await;
+        let triaged = triage(&regions, keys, None, None, 64).await;
         assert!(triaged.errors.is_empty(), "{:?}", triaged.errors);
         let tags = [PriorityTag::new("env", "prod")];
         let planned = batches(plan(triaged.candidates(), &tags), 2);
@@ -907,3 +1093,7 @@ mod tests {
         assert_eq!(report(Outcome::Skipped("x".into())).exit(), Exit::Clean);
     }
 }
+
+#[cfg(test)]
+#[path = "remediate_org_tests.rs"]
+mod org_tests;

@@ -323,6 +323,41 @@ async fn failed_evaluations_are_sent_again_until_taken_or_named() {
     }
 }
 
+/// A PutEvaluations call refused whole (HTTP 400 InvalidParameterValueException, which the SDK
+/// does not retry; AWS Config API Reference, PutEvaluations, "Errors") while other batches are in
+/// flight: the writer keeps several batches in flight, so the refusal comes back while they wait
+/// on Config; they are taken, and the refused batch's 100 keys are named. Config is slow here
+/// (60 ms an attempt, under the test clients' 100 ms attempt timeout; paused time), so the batches are in flight together whenever the writer lets
+/// them be; a writer that sends one batch at a time has nothing else in flight at the refusal.
+#[tokio::test(start_paused = true)]
+async fn a_batch_refused_while_others_are_in_flight_is_named_and_the_others_are_taken() {
+    let plan = FaultPlan {
+        put_fail_refused: vec![3],
+        put_latency: Duration::from_millis(60),
+        ..FaultPlan::none()
+    };
+    let fake = FakeAws::new(account(1000), plan);
+    let result = run(
+        &periodic(json!({}), "TESTMODE"),
+        &fake.clients(),
+        None,
+        &options(),
+    )
+    .await;
+    let (evaluated, named) = check_property(&fake, &result, fake.keys(), None, SCHEDULED_MS);
+    report(
+        "put_refused_while_others_in_flight",
+        &fake,
+        evaluated,
+        named,
+    );
+    assert_eq!((evaluated, named), (900, 100));
+    let others = fake.journal(|j| j.others_in_flight_at_refusal.clone());
+    assert_eq!(others.len(), 1);
+    assert!(others[0] >= 1, "nothing else was in flight: {others:?}");
+    assert!(fake.journal(|j| j.put_peak_in_flight) > 1);
+}
+
 #[tokio::test]
 async fn invalid_result_token_sends_nothing_and_names_every_key() {
     // Given Config refuses the result token
