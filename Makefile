@@ -37,12 +37,10 @@ demo: venv
 
 rust-checks:
 	cargo fmt --all --check
-	cargo clippy --all-targets -- -D warnings
-	# The shared core builds alone, and each door with only its own glue (rule-lambda/Cargo.toml).
-	cargo clippy -p rule-lambda --no-default-features --lib -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	# The Lambda alone, with nothing of the CLI (crates/kms-rotation-core and its glue).
 	cargo clippy -p rule-lambda --no-default-features --features lambda --lib --bins -- -D warnings
-	cargo clippy -p rule-lambda --no-default-features --features cli --lib --bins -- -D warnings
-	cargo test --all-targets
+	cargo test --workspace --all-targets
 
 $(DENY):
 	cargo install --locked --quiet --root .tools cargo-deny --version $(DENY_VERSION)
@@ -70,14 +68,14 @@ pytest: venv chromium cfn-guard
 test: rust-checks deny pytest
 
 # More property-test cases than `make test` runs (about 13 minutes on 2 cores): the decision and the
-# rule's properties, then check-iac's readers of untrusted YAML, JSON and HCL (rule-lambda/src/iac/fuzz.rs).
+# rule's properties, then check-iac's readers of untrusted YAML, JSON and HCL (crates/kms-rotation-iac/src/fuzz.rs).
 fuzz:
 	PROPTEST_CASES=100000 cargo test -p rule-lambda --test it properties::
-	PROPTEST_CASES=100000 cargo test --release -p rule-lambda --lib iac::fuzz::
+	PROPTEST_CASES=100000 cargo test --release -p kms-rotation-iac --lib fuzz::
 
 # The scale benchmark: the release rule against a simulated AWS endpoint (docs/performance.md).
 bench:
-	cargo build --release -p rule-lambda --bin kms-rotation-rule
+	cargo build --release -p rule-lambda --no-default-features --features lambda --bin kms-rotation-rule
 	cargo run --release -p kms-rotation-bench
 
 # `kms-rotation audit` over a simulated organization: 200 accounts × 4 Regions × 250 keys, a full

@@ -200,7 +200,9 @@ class LambdaWatch:
         def start() -> None:
             self.proc = subprocess.Popen(
                 [cargo_lambda(), "lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1",
-                 "--invoke-port", str(self.port), "--bin", FUNCTION],
+                 "--invoke-port", str(self.port), "-p", "rule-lambda", "--bin", FUNCTION,
+                 # The Lambda's own build: nothing of the CLI (rule-lambda/Cargo.toml).
+                 "--no-default-features", "--features", "lambda"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=open(self.log, "wb"),

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fake_aws::{FakeAws, FaultPlan, Journal, Key, Rotation, Traffic};
-use kms_rotation::params::{RuleParameters, DEFAULT_EXCEPTION_TAG_KEY};
+use kms_rotation_core::params::{RuleParameters, DEFAULT_EXCEPTION_TAG_KEY};
 use tokio::task::JoinHandle;
 
 pub use fake_aws::{ACCOUNT, REGION};

@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use kms_rotation::clients::{Clients, MAX_ATTEMPTS};
+use kms_rotation_core::clients::{Clients, MAX_ATTEMPTS};
 
 use crate::account::REGION;
 use crate::plan::ATTEMPT_TIMEOUT;

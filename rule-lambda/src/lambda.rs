@@ -7,9 +7,9 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::clients::Clients;
-use crate::event::Invocation;
-use crate::rule::{self, Options, Outcome, RuleError};
+use kms_rotation_core::clients::Clients;
+use kms_rotation_core::event::Invocation;
+use kms_rotation_core::rule::{self, Options, Outcome, RuleError};
 
 /// The error the runtime reports: `errorType` names the kind, `errorMessage` says what to do.
 pub struct HandlerError(pub RuleError);
@@ -50,9 +50,7 @@ pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
     filter
 }
 
-/// The environment variable that sets the ListKeys page size (1..=1000, default 1000). Only tests
-/// and emulators need it: a smaller page makes paging visible on a small account.
-pub const PAGE_SIZE_VARIABLE: &str = "KMS_ROTATION_LIST_KEYS_PAGE_SIZE";
+pub use kms_rotation_core::rule::PAGE_SIZE_VARIABLE;
 
 /// The handler's options from the function's environment; a bad value stops the function at start
 /// with a message naming the variable.
@@ -63,7 +61,7 @@ pub fn options_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Options,
             .trim()
             .parse()
             .ok()
-            .filter(|n| (1..=crate::kms::MAX_PAGE_SIZE).contains(n))
+            .filter(|n| (1..=kms_rotation_core::kms::MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
                 format!("{PAGE_SIZE_VARIABLE} must be an integer from 1 to 1000, got {raw:?}")
             })?;

@@ -1,7 +1,7 @@
 //! The AWS Config custom rule `kms-rotation-rule`, as a Lambda function.
 
-use kms_rotation::clients::{load_sdk_config, Clients};
 use kms_rotation::lambda::{handler, log_filter, options_from_env};
+use kms_rotation_core::clients::{load_sdk_config, Clients};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 

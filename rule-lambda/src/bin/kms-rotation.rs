@@ -1,10 +1,10 @@
 //! `kms-rotation`, the operator CLI: audit, remediate, exceptions, rescan. All logic is in
-//! [`kms_rotation::cli`]; see `kms-rotation --help` and docs/operator-guide.md.
+//! [`kms_rotation_cli`]; see `kms-rotation --help` and docs/operator-guide.md.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use kms_rotation::cli::{args::Cli, run, Exit};
+use kms_rotation_cli::{args::Cli, run, Exit};
 
 /// mimalloc rather than glibc's malloc: the CLI's tasks allocate on every thread for every request,
 /// and glibc's arena locks cost a fifth of its CPU over a large organization (make bench-org).

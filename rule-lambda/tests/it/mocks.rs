@@ -1915,7 +1915,7 @@ async fn security_hub_not_enabled_is_recognized_by_its_type_and_explained() {
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
-    use kms_rotation::cli::securityhub::explain;
+    use kms_rotation::cli::commands::securityhub::explain;
     use kms_rotation::securityhub::Hub;
 
     /// A restJson1 error, as Security Hub sends it.
@@ -2111,6 +2111,7 @@ async fn aliases_that_cannot_be_read_leave_every_key_described() {
 
 #[tokio::test]
 async fn key_policy_is_read_as_default_and_access_denied_makes_the_exposure_unknown() {
+    use kms_rotation::cli::key_policy::key_policy as read_key_policy;
     use kms_rotation::exposure::{classify, Exposure};
     use kms_rotation::kms::KmsReader;
     use kms_rotation::params::RuleParameters;
@@ -2142,9 +2143,9 @@ async fn key_policy_is_read_as_default_and_access_denied_makes_the_exposure_unkn
     );
 
     // When the policies are read
-    let text = kms.key_policy(K).await.unwrap().expect("a policy");
-    let none = kms.key_policy("denied").await.unwrap();
-    let error = kms.key_policy("throttled").await.unwrap_err();
+    let text = read_key_policy(&kms, K).await.unwrap().expect("a policy");
+    let none = read_key_policy(&kms, "denied").await.unwrap();
+    let error = read_key_policy(&kms, "throttled").await.unwrap_err();
 
     // Then the policy named "default" is read and classified; access denied is no policy (unknown)
     assert_eq!(

@@ -1,0 +1,17 @@
+//! One module a command: each is called from [`crate::run`] and none imports another (the steps
+//! they share are the crate's other modules; tests/baseline/test_layering.py fails on a command
+//! that imports a sibling).
+//!
+//! - `audit`: every key of every account and Region, evaluated; exposure of NON_COMPLIANT keys.
+//! - `exceptions`: the exception tags, classified.
+//! - `rescan`: asks Config for StartConfigRulesEvaluation.
+//! - `check_iac`: the decision on templates and plans, before deployment (no AWS call).
+//! - `remediate`: the remediation plan, confirmed and applied in batches.
+//! - [`securityhub`]: `securityhub export` and `securityhub sync-exceptions`.
+
+pub(crate) mod audit;
+pub(crate) mod check_iac;
+pub(crate) mod exceptions;
+pub(crate) mod remediate;
+pub(crate) mod rescan;
+pub mod securityhub;

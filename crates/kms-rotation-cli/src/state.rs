@@ -1,0 +1,282 @@
+//! `--state FILE` and `--resume`: what a long run has done, recorded as it happens, so that the
+//! same command can go on after Ctrl-C, a crash or a lost connection.
+//!
+//! The file is JSON lines, appended and flushed to disk one record at a time:
+//! - `{"kind":"run","command":...,"fingerprint":...}` first: the command and what it works on;
+//!   `--resume` refuses a file of another command, other accounts, Regions or parameters;
+//! - `{"kind":"finished","accountId":...,"region":...,"rows":[...]}`: an account-Region whose
+//!   every key was done, with its output rows; `--resume` prints them again and does not read it;
+//! - `{"kind":"enabling","arn":...}`: written *before* EnableKeyRotation is called on a key; on
+//!   `--resume` such a key is never sent EnableKeyRotation again (it is only verified).
+//!
+//! A record cut short by a crash (the last line, unparsable) is ignored: what it recorded is
+//! redone, which is always safe for reads, and an `enabling` record is written before the call.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::CliError;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Record {
+    Run {
+        command: String,
+        fingerprint: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Finished {
+        account_id: String,
+        region: String,
+        rows: Vec<Value>,
+    },
+    Enabling {
+        arn: String,
+    },
+}
+
+/// A record's kind and place, without its rows (a line is read whole only when needed).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Head {
+    Run {},
+    #[serde(rename_all = "camelCase")]
+    Finished {
+        account_id: String,
+        region: String,
+    },
+    Enabling {
+        arn: String,
+    },
+}
+
+/// The state of a run: what an earlier run of the same command recorded, and the file new
+/// records go to.
+#[derive(Debug)]
+pub(super) struct State {
+    path: PathBuf,
+    file: Mutex<File>,
+    /// The record of each finished account-Region, as written: its rows are parsed when asked
+    /// for, one account-Region at a time, not all at once.
+    finished: HashMap<(String, String), String>,
+    enabling: HashSet<String>,
+}
+
+impl State {
+    /// Open `path` for `command` over `fingerprint` (what the command works on). Without
+    /// `resume` the file must not exist yet, or be empty; with it, the file must be one this
+    /// command wrote with the same fingerprint.
+    pub(super) fn open(
+        path: &Path,
+        resume: bool,
+        command: &str,
+        fingerprint: &str,
+    ) -> Result<Self, CliError> {
+        let usage = |what: String| CliError::Usage(format!("--state {}: {what}", path.display()));
+        let mut finished = HashMap::new();
+        let mut enabling = HashSet::new();
+        let existing = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(usage(format!("cannot read it: {e}"))),
+        };
+        let fresh = existing.iter().all(u8::is_ascii_whitespace);
+        if !fresh && !resume {
+            return Err(usage(
+                "the file holds an earlier run: pass --resume to go on with it, or name another file".into(),
+            ));
+        }
+        if !fresh {
+            let mut lines = BufReader::new(existing.as_slice()).lines();
+            match lines
+                .next()
+                .and_then(|l| l.ok())
+                .map(|l| serde_json::from_str(&l))
+            {
+                Some(Ok(Record::Run {
+                    command: c,
+                    fingerprint: f,
+                })) => {
+                    if c != command || f != fingerprint {
+                        return Err(usage(format!(
+                            "the file is the state of `{c}` over {f}, not of `{command}` over {fingerprint}: resume with the same command and flags, or name another file"
+                        )));
+                    }
+                }
+                _ => return Err(usage("not a kms-rotation state file".into())),
+            }
+            for line in lines {
+                let line = line.map_err(|e| usage(format!("cannot read it: {e}")))?;
+                // A line cut short by a crash: what it recorded is done again.
+                match serde_json::from_str::<Head>(&line) {
+                    Ok(Head::Finished { account_id, region }) => {
+                        finished.insert((account_id, region), line);
+                    }
+                    Ok(Head::Enabling { arn }) => {
+                        enabling.insert(arn);
+                    }
+                    Ok(Head::Run {}) | Err(_) => {}
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| usage(format!("cannot write it: {e}")))?;
+        let state = Self {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+            finished,
+            enabling,
+        };
+        if fresh {
+            state.append(&Record::Run {
+                command: command.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+            })?;
+        }
+        Ok(state)
+    }
+
+    /// The rows an earlier run recorded for a finished account-Region.
+    pub(super) fn finished(&self, account_id: &str, region: &str) -> Option<Vec<Value>> {
+        let line = self
+            .finished
+            .get(&(account_id.to_owned(), region.to_owned()))?;
+        match serde_json::from_str(line) {
+            Ok(Record::Finished { rows, .. }) => Some(rows),
+            // Read whole when the file was opened; a record that does not parse whole is not
+            // finished (its account-Region is read again).
+            _ => None,
+        }
+    }
+
+    /// The account-Regions an earlier run finished.
+    pub(super) fn finished_count(&self) -> usize {
+        self.finished.len()
+    }
+
+    /// Record an account-Region whose every key was done, with its rows.
+    pub(super) fn record_finished(
+        &self,
+        account_id: &str,
+        region: &str,
+        rows: Vec<Value>,
+    ) -> Result<(), CliError> {
+        self.append(&Record::Finished {
+            account_id: account_id.to_owned(),
+            region: region.to_owned(),
+            rows,
+        })
+    }
+
+    /// Whether an earlier run was about to send EnableKeyRotation for this key.
+    pub(super) fn was_enabling(&self, arn: &str) -> bool {
+        self.enabling.contains(arn)
+    }
+
+    /// Record, before the call, that EnableKeyRotation is about to be sent for this key.
+    pub(super) fn record_enabling(&self, arn: &str) -> Result<(), CliError> {
+        self.append(&Record::Enabling {
+            arn: arn.to_owned(),
+        })
+    }
+
+    /// One record, one line, on disk before this returns.
+    fn append(&self, record: &Record) -> Result<(), CliError> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::from)?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.write_all(&line)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "--state {}: cannot record progress: {e}",
+                    self.path.display()
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kms-rotation-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[test]
+    fn a_resumed_run_sees_what_the_first_one_recorded() {
+        let path = temp("resume");
+        let state = State::open(&path, false, "audit", "a").unwrap();
+        state
+            .record_finished(
+                "111122223333",
+                "eu-west-1",
+                vec![json!({"resourceId": "k1"})],
+            )
+            .unwrap();
+        state.record_enabling("arn:k2").unwrap();
+        drop(state);
+        // A crash in the middle of a record leaves half a line: ignored.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"kind":"finished","accountId":"4444"#)
+            .unwrap();
+        drop(f);
+        let state = State::open(&path, true, "audit", "a").unwrap();
+        assert_eq!(
+            state.finished("111122223333", "eu-west-1").unwrap(),
+            [json!({"resourceId": "k1"})]
+        );
+        assert!(state.finished("111122223333", "us-east-1").is_none());
+        assert_eq!(state.finished_count(), 1);
+        assert!(state.was_enabling("arn:k2") && !state.was_enabling("arn:k1"));
+    }
+
+    #[test]
+    fn a_state_file_is_not_reused_by_mistake() {
+        let path = temp("mistake");
+        State::open(&path, false, "audit", "a").unwrap();
+        let e = State::open(&path, false, "audit", "a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pass --resume"), "{e}");
+        let e = State::open(&path, true, "remediate", "a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not of `remediate`"), "{e}");
+        let e = State::open(&path, true, "audit", "b")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("resume with the same command"), "{e}");
+        // --resume of a file not yet written starts afresh.
+        let other = temp("new");
+        assert_eq!(
+            State::open(&other, true, "audit", "a")
+                .unwrap()
+                .finished_count(),
+            0
+        );
+        std::fs::write(&other, "not json\n").unwrap();
+        let e = State::open(&other, true, "audit", "a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a kms-rotation state file"), "{e}");
+    }
+}
