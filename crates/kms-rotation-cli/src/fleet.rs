@@ -11,77 +11,19 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::commands::audit::CONCURRENCY;
 use crate::CliError;
 use kms_rotation_core::evaluate::{evaluate_listed, Listed};
 use kms_rotation_core::kms::{KmsError, KmsRegion};
 
-/// The bound on KMS requests in flight across every account-Region: an HTTP client around the
-/// shared one whose every attempt (retries included) holds one of `--max-in-flight` permits until
-/// its answer has arrived. Put under every KMS client of a run, it bounds the listing pages as well
-/// as the key reads.
-#[derive(Debug, Clone)]
-pub(super) struct Gate {
-    permits: Arc<Semaphore>,
-    inner: SharedHttpClient,
-}
-
-impl Gate {
-    pub(super) fn new(max_in_flight: usize, inner: SharedHttpClient) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
-            inner,
-        }
-    }
-
-    /// The HTTP client to give the KMS clients.
-    pub(super) fn http_client(&self) -> SharedHttpClient {
-        SharedHttpClient::new(self.clone())
-    }
-}
-
-impl HttpClient for Gate {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(GatedConnector {
-            permits: self.permits.clone(),
-            inner: self.inner.http_connector(settings, components),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct GatedConnector {
-    permits: Arc<Semaphore>,
-    inner: SharedHttpConnector,
-}
-
-impl HttpConnector for GatedConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (permits, inner) = (self.permits.clone(), self.inner.clone());
-        HttpConnectorFuture::new(async move {
-            // Never closed, so a permit always comes; held until the answer is in.
-            let _permit = permits.acquire_owned().await;
-            inner.call(request).await
-        })
-    }
-}
-
 /// Set once Ctrl-C is pressed: no key is started after it.
+/// Keys evaluated at once in one account-Region.
+pub(crate) const CONCURRENCY: usize = 16;
+
 #[derive(Debug, Clone, Default)]
 pub(super) struct Stop(Arc<AtomicBool>);
 
@@ -292,7 +234,15 @@ mod tests {
 
     use fake_aws::{FakeAws, FaultPlan};
 
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
     use super::*;
+    use crate::gate::Gate;
     use kms_rotation_core::kms::KmsReader;
     use kms_rotation_core::params::RuleParameters;
 

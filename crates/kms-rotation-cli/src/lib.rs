@@ -11,14 +11,17 @@
 //! - `session`: SDK configuration, the caller, the accounts and Regions of a run (`--accounts`,
 //!   `--organization`, `--role-name`, `--all-regions`), clients for each.
 //! - `fleet`: every key of many account-Regions at once, under one bound on keys in flight;
-//!   Ctrl-C.
+//!   Ctrl-C. `gate`: the bound on KMS requests in flight (`--max-in-flight`).
 //! - `state`: `--state FILE` / `--resume`.
+//! - `sweep`: every key of many account-Regions evaluated, the engine of `audit`, `remediate`,
+//!   `exceptions` and `securityhub`; `exception_review`: an exception tag classified.
 //! - `report`: `audit --report FILE.html`, one self-contained page.
 //! - `apply`: EnableKeyRotation, rate-limited and verified: the only change made to KMS.
 //! - `plan`: the pure plan of remediation (batches in exposure order).
 //! - [`exposure`]: a key policy classified public, cross-account or private, for that order;
 //!   `key_policy` reads it.
-//! - [`findings`]: verdicts as OCSF and ASFF findings; [`securityhub`]: Security Hub import,
+//! - [`findings`]: verdicts as OCSF and ASFF findings (`finding_subjects`: the audited keys as
+//!   their subjects); [`securityhub`]: Security Hub import,
 //!   read-back and exception sync.
 //! - `config_rules`: Config's rules found and evaluated again (`rescan`).
 //! - `output`: the reports of `audit`, `exceptions` and `remediate`: tables, JSON lines, exit
@@ -29,9 +32,12 @@ mod apply;
 pub mod args;
 pub mod commands;
 mod config_rules;
+mod exception_review;
 pub mod exposure;
+mod finding_subjects;
 pub mod findings;
 mod fleet;
+mod gate;
 pub mod key_policy;
 mod output;
 mod plan;
@@ -39,6 +45,7 @@ mod report;
 pub mod securityhub;
 mod session;
 mod state;
+mod sweep;
 
 use serde_json::json;
 use thiserror::Error;

@@ -18,7 +18,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use futures::StreamExt;
 
 use crate::args::{parse_accounts_file, AccountId, ScopeArgs};
-use crate::fleet::Gate;
+use crate::gate::Gate;
 use crate::CliError;
 use kms_rotation_core::aws_error::describe;
 use kms_rotation_core::clients::load_sdk_config;

@@ -15,8 +15,7 @@ use super::value::{tag_list, Val};
 use super::yaml::{Kind, Node};
 use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
 
-pub(crate) const KEY: &str = "AWS::KMS::Key";
-pub(crate) const REPLICA_KEY: &str = "AWS::KMS::ReplicaKey";
+use super::{CFN_KEY as KEY, CFN_REPLICA_KEY as REPLICA_KEY};
 
 /// A template has a `Resources` mapping (the one section CloudFormation requires).
 pub(crate) fn looks_like_template(root: &Node) -> bool {

@@ -419,8 +419,7 @@ fn key_in(fragment: &Node) -> Option<(String, String)> {
             };
         }
         let t = e.value.get("Type").and_then(Node::as_str)?;
-        (t == super::cfn::KEY || t == super::cfn::REPLICA_KEY)
-            .then(|| (e.key.clone(), t.to_owned()))
+        (t == super::CFN_KEY || t == super::CFN_REPLICA_KEY).then(|| (e.key.clone(), t.to_owned()))
     })
 }
 

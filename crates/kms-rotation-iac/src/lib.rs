@@ -48,6 +48,10 @@ pub(crate) use assess::assess_unit;
 pub use assess::{Finding, Outcome};
 pub(crate) use value::{Fact, Unknowable};
 
+/// CloudFormation's resource types of KMS keys (read by [`cfn`] and by [`cfn_foreach`]'s loops).
+pub(crate) const CFN_KEY: &str = "AWS::KMS::Key";
+pub(crate) const CFN_REPLICA_KEY: &str = "AWS::KMS::ReplicaKey";
+
 /// Why a file could not be checked. Every message names the problem; the caller names the file.
 #[derive(Debug, Error)]
 pub enum IacError {

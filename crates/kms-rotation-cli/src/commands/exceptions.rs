@@ -8,6 +8,7 @@ use chrono::{NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::args::{ExceptionsArgs, ScopeArgs};
+use crate::exception_review::{classify, Found, Status};
 use crate::fleet::{self, Stop};
 use crate::output::{or_dash, ErrorCounts, Report, Row};
 use crate::session::{Accounts, Session};
@@ -16,82 +17,6 @@ use kms_rotation_core::exception::ExceptionTag;
 use kms_rotation_core::kms::KmsRegion;
 use kms_rotation_core::kms::{Described, KmsError, Tags};
 use kms_rotation_core::params::RuleParameters;
-
-/// Where an exception stands on a given day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Status {
-    Valid { days_left: i64 },
-    ExpiringSoon { days_left: i64 },
-    Expired { days_ago: i64 },
-    Malformed { reason: String },
-}
-
-impl Status {
-    /// The status's name in the report: `VALID`, `EXPIRING_SOON`, `EXPIRED`, `MALFORMED`.
-    pub(super) fn label(&self) -> &'static str {
-        match self {
-            Self::Valid { .. } => "VALID",
-            Self::ExpiringSoon { .. } => "EXPIRING_SOON",
-            Self::Expired { .. } => "EXPIRED",
-            Self::Malformed { .. } => "MALFORMED",
-        }
-    }
-
-    /// Expired and malformed exceptions need someone to act.
-    pub(super) fn is_finding(&self) -> bool {
-        matches!(self, Self::Expired { .. } | Self::Malformed { .. })
-    }
-
-    /// When it expires, or what to do, in words.
-    pub(super) fn note(&self) -> String {
-        match self {
-            Self::Valid { days_left } | Self::ExpiringSoon { days_left } => match days_left {
-                0 => "expires today (valid through the day)".into(),
-                1 => "expires tomorrow".into(),
-                d => format!("expires in {d} days"),
-            },
-            Self::Expired { days_ago } => {
-                format!("expired {days_ago} day(s) ago: renew the exception or enable rotation")
-            }
-            Self::Malformed { reason } => format!(
-                "malformed ({reason}); expected owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]"
-            ),
-        }
-    }
-}
-
-/// Classify a key's exception tag; `None` when the key has none.
-pub(super) fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -> Option<Status> {
-    match tag {
-        ExceptionTag::Present(e) => {
-            let days_left = (e.expires - today).num_days();
-            Some(if e.is_expired(today) {
-                Status::Expired {
-                    days_ago: -days_left,
-                }
-            } else if days_left <= i64::from(within_days) {
-                Status::ExpiringSoon { days_left }
-            } else {
-                Status::Valid { days_left }
-            })
-        }
-        ExceptionTag::Malformed { reason, .. } => Some(Status::Malformed {
-            reason: reason.clone(),
-        }),
-        ExceptionTag::Absent | ExceptionTag::Unreadable(_) => None,
-    }
-}
-
-/// A key with an exception tag.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Found {
-    pub account_id: String,
-    pub region: String,
-    pub key_id: String,
-    pub alias: Option<String>,
-    pub tag: ExceptionTag,
-    pub status: Status,
-}
 
 /// The JSON line: `resourceId`, `accountId`, `region`, `alias`, `status`, `owner`, `expires`, `ticket`,
 /// `daysLeft`, `value` (a malformed tag's), `note`.
@@ -210,7 +135,7 @@ async fn exception_of(
 /// Every key with an exception tag in the account-Regions, ordered by account, Region and key
 /// id, and the keys or account-Regions that could not be checked, many account-Regions at once
 /// ([`fleet::run`]); and what a Ctrl-C left undone.
-pub(super) async fn scan(
+pub(crate) async fn scan(
     targets: &[KmsRegion],
     tag_key: &str,
     today: NaiveDate,
@@ -332,7 +257,7 @@ pub(crate) async fn command(
         regions,
         args.within_days,
     );
-    if let Some(left) = crate::commands::audit::left_undone(&left) {
+    if let Some(left) = crate::sweep::left_undone(&left) {
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
     }

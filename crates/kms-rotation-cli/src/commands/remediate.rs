@@ -15,15 +15,13 @@ use tokio::task::JoinSet;
 
 use crate::apply::{Applier, Failure};
 use crate::args::{RemediateArgs, ScopeArgs};
-use crate::commands::audit::{
-    evaluate_regions, exposure_of, fingerprint, left_undone, Audited, Plan, CONCURRENCY,
-};
 use crate::exposure::{Classification, Exposure};
-use crate::fleet::Stop;
+use crate::fleet::{Stop, CONCURRENCY};
 use crate::output::{or_dash, progress, say, warn, ErrorCounts, Report, Row};
 use crate::plan::{self, batches, plan, Action, Candidate, Outcome, PriorityTag, Target};
 use crate::session::{Accounts, Session};
 use crate::state::State;
+use crate::sweep::{evaluate_regions, exposure_of, fingerprint, left_undone, Audited, Plan};
 use crate::{CliError, Exit};
 use kms_rotation_core::evaluate::KeyEvaluation;
 use kms_rotation_core::kms::KmsRegion;

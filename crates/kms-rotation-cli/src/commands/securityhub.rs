@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::args::ScopeArgs;
 use crate::args::{Output, SecurityhubArgs};
-use crate::commands::audit::{evaluate_regions, AuditRun, Audited, Plan};
+use crate::finding_subjects::subjects;
 use crate::findings::{
     asff, asff_id, asff_status, partition_of, product_arn, Asff, Subject, Times,
 };
@@ -19,6 +19,7 @@ use crate::fleet::Stop;
 use crate::output::{json_lines, table};
 use crate::securityhub::{plan_sync, Hub, HubError, KeyException, Report, SyncItem, SyncStep};
 use crate::session::{Accounts, Session, Targets};
+use crate::sweep::{evaluate_regions, AuditRun, Audited, Plan};
 use crate::{CliError, Exit};
 use kms_rotation_core::aws_error::{is_access_denied, is_throttling};
 use kms_rotation_core::decision::Reason;
@@ -46,14 +47,6 @@ pub fn explain(e: &HubError) -> String {
     }
 }
 
-/// Whether the verdict rests on the exception tag, so the tag is read again for the findings.
-fn rests_on_exception(reason: Reason) -> bool {
-    matches!(
-        reason,
-        Reason::ExceptionValid | Reason::ExceptionExpired | Reason::ExceptionMalformed
-    )
-}
-
 /// Every key of one Region of the caller's account, evaluated (the commands of this module work
 /// Region by Region).
 async fn evaluate_one(
@@ -79,75 +72,6 @@ async fn evaluate_one(
         .map(|(k, _)| k)
         .collect();
     (run, keys)
-}
-
-/// The subjects of the audited keys of one account-Region (its account is the one of keys
-/// without an ARN).
-pub async fn subjects(
-    kms: &KmsRegion,
-    keys: &[Audited],
-    params: &RuleParameters,
-) -> (Vec<Subject>, Vec<CliError>) {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for k in keys
-        .iter()
-        .filter(|k| k.region == kms.region && k.account_id == kms.account_id)
-    {
-        let e = &k.evaluation;
-        let tag = if rests_on_exception(e.verdict.reason) {
-            match kms
-                .reader
-                .exception_tag(&e.key_id, &params.exception_tag_key)
-                .await
-            {
-                Ok(tag) => Some(tag),
-                Err(err) => {
-                    errors.push(CliError::kms(&kms.account_id, &kms.region, err));
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let subject = Subject::new(
-            &kms.region,
-            e,
-            k.alias.clone(),
-            tag.as_ref(),
-            Some(&kms.account_id),
-            params.max_rotation_period_in_days,
-        );
-        match subject {
-            Ok(s) => out.push(s),
-            Err(err) => errors.push(CliError::Usage(err.to_string())),
-        }
-    }
-    (out, errors)
-}
-
-/// `audit --output ocsf|asff`: the findings, one JSON object a line; errors are returned.
-pub async fn audit_findings(
-    regions: &[KmsRegion],
-    keys: &[Audited],
-    params: &RuleParameters,
-    ocsf: bool,
-    now: DateTime<Utc>,
-) -> (Vec<Value>, Vec<CliError>) {
-    let mut lines = Vec::new();
-    let mut errors = Vec::new();
-    for r in regions {
-        let (subjects, errs) = subjects(r, keys, params).await;
-        errors.extend(errs);
-        lines.extend(subjects.iter().map(|s| {
-            if ocsf {
-                crate::findings::ocsf(s, now)
-            } else {
-                asff(s, &Times::at(now, None), false).to_json()
-            }
-        }));
-    }
-    (lines, errors)
 }
 
 /// One planned or sent finding of `export`.

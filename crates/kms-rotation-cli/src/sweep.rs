@@ -1,0 +1,474 @@
+//! The sweep shared by `audit`, `remediate`, `exceptions` and `securityhub`: every key of many
+//! account-Regions through the rule's own evaluation ([`evaluate_key_id`]), many account-Regions
+//! at once ([`crate::fleet`]); the exposure of each NON_COMPLIANT key from its key policy;
+//! `--state`/`--resume` fingerprints; the output lines of an audit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::exposure::{self, Classification};
+use crate::fleet::{self, Finished, Stop};
+use crate::output::{or_dash, Row};
+use crate::session::Targets;
+use crate::state::State;
+use crate::CliError;
+use kms_rotation_core::decision::{Compliance, Reason};
+use kms_rotation_core::evaluate::{evaluate_key_id, KeyEvaluation};
+use kms_rotation_core::kms::{Aliases, KmsError, KmsReader, KmsRegion};
+use kms_rotation_core::params::RuleParameters;
+
+/// One key, evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Audited {
+    pub account_id: String,
+    pub region: String,
+    pub alias: Option<String>,
+    pub evaluation: KeyEvaluation,
+}
+
+impl Audited {
+    /// The key ARN, when KMS gave it.
+    pub(crate) fn arn(&self) -> Option<&str> {
+        self.evaluation
+            .facts
+            .as_ref()
+            .and_then(|f| f.arn.as_deref())
+    }
+}
+
+/// The JSON line: `resourceId`, `arn`, `accountId`, `region`, `alias`, `complianceType`,
+/// `reason`, `annotation`.
+impl Serialize for Audited {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Line<'a> {
+            resource_id: &'a str,
+            arn: Option<&'a str>,
+            account_id: &'a str,
+            region: &'a str,
+            alias: Option<&'a str>,
+            compliance_type: &'static str,
+            reason: Reason,
+            annotation: &'a str,
+        }
+        let verdict = &self.evaluation.verdict;
+        Line {
+            resource_id: &self.evaluation.key_id,
+            arn: self.arn(),
+            account_id: &self.account_id,
+            region: &self.region,
+            alias: self.alias.as_deref(),
+            compliance_type: verdict.compliance.as_str(),
+            reason: verdict.reason,
+            annotation: &verdict.annotation,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A line of `audit`'s output: the key's JSON line (see [`Audited`]) and, for a NON_COMPLIANT
+/// key, its exposure. An account-Region finished by an earlier run (`--resume`) comes back as
+/// these lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuditLine {
+    pub resource_id: String,
+    pub arn: Option<String>,
+    pub account_id: String,
+    pub region: String,
+    pub alias: Option<String>,
+    pub compliance_type: String,
+    pub reason: String,
+    pub annotation: String,
+    /// `public`, `cross_account`, `unknown` or `private`: NON_COMPLIANT keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure_reason: Option<String>,
+}
+
+impl AuditLine {
+    pub(crate) fn new(key: &Audited, exposure: Option<&Classification>) -> Self {
+        let verdict = &key.evaluation.verdict;
+        Self {
+            resource_id: key.evaluation.key_id.clone(),
+            arn: key.arn().map(str::to_owned),
+            account_id: key.account_id.clone(),
+            region: key.region.clone(),
+            alias: key.alias.clone(),
+            compliance_type: verdict.compliance.as_str().to_owned(),
+            reason: verdict.reason.code().to_owned(),
+            annotation: verdict.annotation.clone(),
+            exposure: exposure.map(|e| e.exposure.as_str().to_owned()),
+            exposure_reason: exposure.map(|e| e.reason.clone()),
+        }
+    }
+
+    fn is(&self, compliance: Compliance) -> bool {
+        self.compliance_type == compliance.as_str()
+    }
+}
+
+impl Row for AuditLine {
+    const HEADERS: &'static [&'static str] = &[
+        "ACCOUNT",
+        "KEY ID",
+        "ALIAS",
+        "REGION",
+        "COMPLIANCE",
+        "EXPOSURE",
+        "ANNOTATION",
+    ];
+    const NOT_READ: &'static str = "not evaluated";
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.account_id.clone(),
+            self.resource_id.clone(),
+            or_dash(self.alias.as_deref()),
+            self.region.clone(),
+            self.compliance_type.clone(),
+            or_dash(self.exposure.as_deref()),
+            self.annotation.clone(),
+        ]
+    }
+
+    fn is_finding(&self) -> bool {
+        self.is(Compliance::NonCompliant)
+    }
+}
+
+/// What an audit found: the keys evaluated now (with the exposure of NON_COMPLIANT ones) when
+/// their evaluations are kept ([`Plan::keep`]), the output lines of the others and of the
+/// account-Regions an earlier run finished, the keys or account-Regions it could not evaluate,
+/// warnings that change no verdict, and what a Ctrl-C left undone.
+#[derive(Debug, Default)]
+pub(crate) struct AuditRun {
+    pub keys: Vec<(Audited, Option<Classification>)>,
+    pub lines: Vec<AuditLine>,
+    /// The lines already printed ([`Plan::stream`]), counted.
+    pub streamed: Tally,
+    pub errors: Vec<CliError>,
+    pub warnings: Vec<String>,
+    /// Account-Regions not finished because the run was stopped.
+    pub left: Vec<(String, String)>,
+}
+
+/// How a run over account-Regions is done.
+pub(crate) struct Plan<'a> {
+    pub params: &'a RuleParameters,
+    pub today: NaiveDate,
+    pub max_in_flight: usize,
+    /// Read the key policy of NON_COMPLIANT keys for their exposure.
+    pub exposure: bool,
+    /// The organization's id, when known: principals inside it are not cross-account.
+    pub organization_id: Option<&'a str>,
+    pub stop: &'a Stop,
+    pub state: Option<&'a State>,
+    /// Keep each key's whole evaluation (for remediate and findings); otherwise only its output
+    /// line is kept, which is what a large organization's audit can hold in memory.
+    pub keep: bool,
+    /// Print each account-Region's lines (JSON, by key id) as soon as it is finished, and keep
+    /// only their counts: memory then holds the account-Regions in progress, not the whole run.
+    pub stream: bool,
+}
+
+/// Keys counted by verdict.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub not_applicable: usize,
+}
+
+impl Tally {
+    fn add(&mut self, line: &AuditLine) {
+        if line.is(Compliance::Compliant) {
+            self.compliant += 1;
+        } else if line.is(Compliance::NonCompliant) {
+            self.non_compliant += 1;
+        } else {
+            self.not_applicable += 1;
+        }
+    }
+
+    pub(crate) fn of(lines: &[AuditLine]) -> Self {
+        let mut t = Self::default();
+        lines.iter().for_each(|l| t.add(l));
+        t
+    }
+
+    pub(crate) fn plus(self, o: Self) -> Self {
+        Self {
+            compliant: self.compliant + o.compliant,
+            non_compliant: self.non_compliant + o.non_compliant,
+            not_applicable: self.not_applicable + o.not_applicable,
+        }
+    }
+
+    pub(crate) fn total(self) -> usize {
+        self.compliant + self.non_compliant + self.not_applicable
+    }
+}
+
+/// Print lines as JSON, one a line, and count them; a write error is returned (a closed pipe).
+fn print_lines(lines: &mut [AuditLine], tally: &mut Tally) -> Result<(), CliError> {
+    use std::io::Write;
+    lines.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
+    let mut out = std::io::stdout().lock();
+    for line in lines.iter() {
+        serde_json::to_writer(&mut out, line).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        tally.add(line);
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The aliases of an account-Region, read once by its first key.
+type AliasCell = Arc<OnceCell<Result<Aliases, String>>>;
+
+/// What the evaluation of one key needs, shared by the tasks of every account-Region.
+struct KeyContext {
+    params: RuleParameters,
+    today: NaiveDate,
+    exposure: bool,
+    organization_id: Option<String>,
+    aliases: Arc<HashMap<(String, String), AliasCell>>,
+}
+
+impl KeyContext {
+    /// One listed key: its verdict, its alias, and for a NON_COMPLIANT key its exposure.
+    async fn evaluate(
+        &self,
+        target: KmsRegion,
+        key_id: String,
+    ) -> Result<(Audited, Option<Classification>), KmsError> {
+        let alias_map = match self
+            .aliases
+            .get(&(target.account_id.clone(), target.region.clone()))
+        {
+            Some(cell) => Some(
+                cell.get_or_init(|| async {
+                    target
+                        .reader
+                        .aliases()
+                        .await
+                        .map_err(|e| crate::explain_kms(&target.region, &e))
+                })
+                .await,
+            ),
+            None => None,
+        };
+        let evaluation = evaluate_key_id(&target.reader, &key_id, &self.params, self.today).await?;
+        let exposure = if self.exposure && evaluation.verdict.compliance == Compliance::NonCompliant
+        {
+            Some(exposure_of(&target.reader, &evaluation, self.organization_id.as_deref()).await)
+        } else {
+            None
+        };
+        let alias = alias_map
+            .and_then(|a| a.as_ref().ok())
+            .and_then(|a| a.get(&evaluation.key_id))
+            .map(str::to_owned);
+        Ok((
+            Audited {
+                account_id: target.account_id,
+                region: target.region,
+                alias,
+                evaluation,
+            },
+            exposure,
+        ))
+    }
+}
+
+/// Evaluate every key of every account-Region with the rule's decision.
+pub(crate) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> AuditRun {
+    let mut run = AuditRun::default();
+    let mut todo = Vec::new();
+    for t in targets {
+        match plan
+            .state
+            .and_then(|s| s.finished(&t.account_id, &t.region))
+        {
+            Some(lines) => {
+                let mut resumed = Vec::new();
+                for line in lines {
+                    match serde_json::from_value::<AuditLine>(line) {
+                        Ok(l) => resumed.push(l),
+                        Err(e) => run.errors.push(CliError::Usage(format!(
+                            "the state file has a line that is not an audit line ({e}): run again without --resume"
+                        ))),
+                    }
+                }
+                if plan.stream {
+                    if let Err(e) = print_lines(&mut resumed, &mut run.streamed) {
+                        run.errors.push(e);
+                        plan.stop.set();
+                    }
+                } else {
+                    run.lines.append(&mut resumed);
+                }
+            }
+            None => todo.push(t.clone()),
+        }
+    }
+    let aliases: Arc<HashMap<(String, String), AliasCell>> = Arc::new(
+        todo.iter()
+            .map(|t| {
+                (
+                    (t.account_id.clone(), t.region.clone()),
+                    AliasCell::default(),
+                )
+            })
+            .collect(),
+    );
+    let progress = fleet::progress(todo.len(), "key(s)");
+    let mut keys_done = 0u64;
+    // What each key's task needs, owned: the tasks run on the runtime's threads.
+    let context = Arc::new(KeyContext {
+        params: plan.params.clone(),
+        today: plan.today,
+        exposure: plan.exposure,
+        organization_id: plan.organization_id.map(str::to_owned),
+        aliases: aliases.clone(),
+    });
+    let per_key = move |target: KmsRegion, key_id: String| {
+        let context = context.clone();
+        async move { context.evaluate(target, key_id).await }
+    };
+    let left = fleet::run(
+        &todo,
+        plan.max_in_flight,
+        plan.stop,
+        per_key,
+        |f: Finished<(Audited, Option<Classification>)>| {
+            keys_done += f.rows.len() as u64;
+            progress.inc(1);
+            progress.set_message(keys_done.to_string());
+            if let Some(Err(e)) = aliases[&(f.account_id.clone(), f.region.clone())].get() {
+                run.warnings.push(format!(
+                    "aliases not shown for {} of account {}: {e}",
+                    f.region, f.account_id
+                ));
+            }
+            if let Some(state) = plan.state.filter(|_| f.is_complete()) {
+                let lines = f
+                    .rows
+                    .iter()
+                    .map(|(k, e)| {
+                        serde_json::to_value(AuditLine::new(k, e.as_ref())).unwrap_or(Value::Null)
+                    })
+                    .collect();
+                if let Err(e) = state.record_finished(&f.account_id, &f.region, lines) {
+                    run.errors.push(e);
+                }
+            }
+            if f.not_started > 0 {
+                run.left.push((f.account_id.clone(), f.region.clone()));
+            }
+            run.errors.extend(f.errors);
+            if plan.keep {
+                run.keys.extend(f.rows);
+            } else {
+                let mut lines: Vec<AuditLine> = f
+                    .rows
+                    .iter()
+                    .map(|(k, e)| AuditLine::new(k, e.as_ref()))
+                    .collect();
+                if plan.stream {
+                    // Stdout closed (`| head`): nothing more can be said; stop.
+                    if let Err(e) = print_lines(&mut lines, &mut run.streamed) {
+                        if !plan.stop.is_set() {
+                            run.errors.push(e);
+                        }
+                        plan.stop.set();
+                    }
+                } else {
+                    run.lines.append(&mut lines);
+                }
+            }
+        },
+    )
+    .await;
+    progress.finish_and_clear();
+    run.left
+        .extend(left.into_iter().map(|t| (t.account_id, t.region)));
+    run.keys.sort_by(|(a, _), (b, _)| {
+        (&a.account_id, &a.region, &a.evaluation.key_id).cmp(&(
+            &b.account_id,
+            &b.region,
+            &b.evaluation.key_id,
+        ))
+    });
+    run
+}
+
+/// How exposed a key's policy is ([`exposure::classify`], for the account of its ARN and the
+/// organization when known). A policy that cannot be read makes it `unknown`, never an error:
+/// the exposure orders work, it changes no verdict.
+pub(crate) async fn exposure_of(
+    reader: &KmsReader,
+    evaluation: &KeyEvaluation,
+    organization_id: Option<&str>,
+) -> Classification {
+    let account = evaluation
+        .facts
+        .as_ref()
+        .and_then(|f| f.arn.as_deref())
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| !a.is_empty());
+    let Some(account) = account else {
+        return Classification::unknown("the key's account is not known (DescribeKey gave no ARN)");
+    };
+    match crate::key_policy::key_policy(reader, &evaluation.key_id).await {
+        Ok(Some(policy)) => exposure::classify(&policy, account, organization_id),
+        Ok(None) => Classification::unknown(
+            "access denied on kms:GetKeyPolicy: grant it to the identity you run as to know the key's exposure",
+        ),
+        Err(e) => Classification::unknown(format!("the key policy could not be read: {e}")),
+    }
+}
+
+/// The fingerprint of a run for `--state`: the accounts and Regions asked for and the rule
+/// parameters (and `extra`), as a hash, so that `--resume` refuses a file of another run. It is
+/// taken before anything is read, so an account that could not be reached the first time is
+/// tried again on resume.
+pub(crate) fn fingerprint(targets: &Targets, params: &RuleParameters, extra: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    // The same within one release of the tool (std's SipHash with fixed keys); a state file is
+    // resumed by the release that wrote it.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&targets.asked, format!("{params:?}"), extra).hash(&mut h);
+    format!("{} account(s), run {:016x}", targets.accounts, h.finish())
+}
+
+/// What a Ctrl-C left undone, for the summary; `None` when nothing was.
+pub(crate) fn left_undone(left: &[(String, String)]) -> Option<String> {
+    if left.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = left
+        .iter()
+        .take(5)
+        .map(|(a, r)| format!("{a}/{r}"))
+        .collect();
+    let more = left.len().saturating_sub(shown.len());
+    Some(format!(
+        "{} account-Region(s) not finished ({}{}): run the same command with --resume to go on",
+        left.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
