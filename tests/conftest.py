@@ -1,5 +1,6 @@
 """Shared pytest fixtures: moto on a free loopback port (one per test session), the AWS
-environment pointing at it, and the project's binaries built once."""
+environment pointing at it, the project's binaries built once and the pinned cfn-guard CLI.
+Shared helpers that are not fixtures are in tests/support.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import boto3
 import localaws  # tools/, on pytest's pythonpath (pytest.ini)
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import GUARD, ROOT, pinned_guard_version
 
 REGION = localaws.REGION
 
@@ -61,3 +62,13 @@ def binaries() -> Path:
         # Every test that needs the binaries reports this; cargo's own words say why.
         pytest.fail(f"`cargo build --bins` exited {build.returncode}:\n{build.stderr[-4000:]}", pytrace=False)
     return ROOT / "target" / "debug"
+
+
+@pytest.fixture(scope="session")
+def guard_cli() -> Path:
+    """The cfn-guard binary `make cfn-guard` installs. Missing is a failure, not a skip: `make test`
+    installs it, and the tests that use it are about what that engine does."""
+    assert GUARD.is_file(), f"{GUARD} is missing: run `make cfn-guard` (cargo install of the cfn-guard crate)"
+    version = subprocess.run([str(GUARD), "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.split() == ["cfn-guard", pinned_guard_version()], version
+    return GUARD

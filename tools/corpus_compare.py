@@ -28,9 +28,10 @@ report (silent) counts as NOT_APPLICABLE for both. The gate view: a tool blocks 
 says NON_COMPLIANT or UNKNOWN (its exit 1 without --allow-unknown) or Checkov says FAILED; it should
 block exactly the keys expected NON_COMPLIANT or UNKNOWN.
 
-Checkov runs offline (as tests/iac/test_iac_modules.py) with `HCL_PARSE_TIMEOUT_SEC=120`: its
-default 10-second parse timeout drops whole files on a loaded machine. `--checkov-json FILE` reuses
-a saved Checkov report (`checkov -d CORPUS --check CKV_AWS_7 -o json --compact`) instead.
+Checkov runs offline (as the tests run it, tests/support.py's checkov_offline_env) with
+`HCL_PARSE_TIMEOUT_SEC=120`: its default 10-second parse timeout drops whole files on a loaded
+machine. `--checkov-json FILE` reuses a saved Checkov report (`checkov -d CORPUS --check CKV_AWS_7
+-o json --compact`) instead.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Row:
 
 
 def offline_env() -> dict[str, str]:
-    """Checkov without network access or the platform's mappings (tests/iac/test_iac_modules.py)."""
+    """Checkov without network access or the platform's mappings (tests/support.py, checkov_offline_env)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_", "CKV_"))}
     env.update(BC_SKIP_MAPPING="TRUE", CKV_SKIP_PACKAGE_UPDATE_CHECK="TRUE", HCL_PARSE_TIMEOUT_SEC="120",
                HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
 from parliament import iam_definition
 
-from support import ACCOUNT_ID, PACK_DIR, PARTITION, REGION, ROOT, Resolver, as_list, load_cfn
+from support import ACCOUNT_ID, PARTITION, REGION, ROOT, Resolver, as_list, load_cfn, load_tf, one, sar_privilege, scp
 
 # principalmapper 1.1.5's util/case_insensitive_dict.py does `from collections import Mapping,
 # MutableMapping`; those aliases were removed from `collections` in Python 3.10 (they live in
@@ -42,7 +41,6 @@ from principalmapper.querying.query_interface import _check_if_service_linked_ro
 from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict  # noqa: E402
 
 IAC_DIR = ROOT / "iac"
-SCP_PATH = PACK_DIR / "scp-deny-disable-key-rotation.json"
 
 # The AWS managed SCP FullAWSAccess. AWS Organizations attaches it to the root, every OU and every
 # account when it is created (Organizations User Guide, "SCP evaluation",
@@ -67,10 +65,6 @@ DEFAULT_KEY_POLICY = {
         "Resource": "*",
     }],
 }
-
-
-def scp() -> dict:
-    return json.loads(SCP_PATH.read_text())
 
 
 def scp_groups() -> list[list[Policy]]:
@@ -102,13 +96,6 @@ def role_arn(name: str, path: str = "/", account: str = ACCOUNT_ID) -> str:
 
 
 # --------------------------------------------------------------------------- requests
-
-
-def sar_privilege(action: str) -> dict:
-    """The action as the Service Authorization Reference lists it (parliament's copy)."""
-    prefix, name = action.split(":")
-    service = next(s for s in iam_definition if s["prefix"] == prefix)
-    return next(p for p in service["privileges"] if p["privilege"] == name)
 
 
 def sar_resource_type(action: str) -> str:
@@ -210,16 +197,6 @@ PART = re.compile(r"\$\{([^{}]+)\}")
 REFERENCE = re.compile(r"^[a-z_][a-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 
 
-def load_tf_dir(directory: Path) -> dict[str, list]:
-    """Every top-level block list of a module (its .tf files merged)."""
-    merged: dict[str, list] = {}
-    for path in sorted(directory.glob("*.tf")):
-        with path.open() as f:
-            for kind, blocks in hcl2.load(f).items():
-                merged.setdefault(kind, []).extend(blocks)
-    return merged
-
-
 def named_blocks(body: dict[str, list], kind: str) -> dict[str, dict]:
     """{name: block} of `variable`, `output`, `module` blocks."""
     return {name: block for entry in body.get(kind, []) for name, block in entry.items()}
@@ -236,7 +213,7 @@ def typed_blocks(body: dict[str, list], kind: str) -> dict[tuple[str, str], dict
 
 
 def _doc_names(directory: Path) -> set[str]:
-    return {name for (type_, name) in typed_blocks(load_tf_dir(directory), "data") if type_ == "aws_iam_policy_document"}
+    return {name for (type_, name) in typed_blocks(load_tf(directory), "data") if type_ == "aws_iam_policy_document"}
 
 
 @dataclass
@@ -247,14 +224,14 @@ class TfModule:
     inputs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.body = load_tf_dir(self.directory)
+        self.body = load_tf(self.directory)
         self.documents_used: set[tuple[Path, str]] = set()
 
     # -- expressions
 
     def value(self, raw: Any) -> Any:
         """An attribute value: hcl2's one-element list unwrapped, its expressions evaluated."""
-        return self.evaluate(raw[0] if isinstance(raw, list) and len(raw) == 1 else raw)
+        return self.evaluate(one(raw))
 
     def evaluate(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -378,10 +355,3 @@ def terraform_key_policies(inputs: dict[str, Any]) -> dict[str, tuple[dict, set[
 def all_policy_documents() -> set[tuple[Path, str]]:
     """Every data "aws_iam_policy_document" under iac/terraform, as (module directory, name)."""
     return {(d, n) for d in {p.parent for p in TF_DIR.rglob("*.tf")} for n in _doc_names(d)}
-
-
-# --------------------------------------------------------------------------- policy walking
-
-
-def statements(policy: dict) -> list[dict]:
-    return as_list(policy["Statement"])

@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import ROOT, free_port, load_cfn, load_yaml, wait_http  # tests/baseline, on pytest's pythonpath
-
-PACK_DIR = ROOT / "conformance-pack"
+from localaws import free_port  # tools/, on pytest's pythonpath (pytest.ini)
+from support import PACK_DIR, RUNBOOK_PATH, load_cfn, load_yaml, wait_http  # tests/, on pytest's pythonpath
 
 
 def _patch_moto_rotation_period() -> None:
@@ -91,7 +90,7 @@ def moto_endpoint():
 
 @pytest.fixture(scope="session")
 def runbook() -> dict:
-    return load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
+    return load_yaml(RUNBOOK_PATH)
 
 
 @pytest.fixture(scope="session")

@@ -28,14 +28,27 @@ import pytest
 
 import authz
 from authz import ACCOUNT_ID, DEFAULT_KEY_POLICY, IAC_DIR, PARTITION, decide, is_key_action, principal, resource_arn, role_arn
-from support import PACK_DIR, ROOT, as_list, iam_policies, load_cfn, load_yaml
-from test_iam_policies import CENTRAL_ROLE_ARN, OPERATOR_ARN, ORG_ID, RESOLVERS, arn_like, sdk_calls
+from support import (
+    CENTRAL_ROLE_ARN,
+    EXCEPTION_TAG,
+    OPERATOR_ARN,
+    ROOT,
+    RUNBOOK_PATH,
+    SRC,
+    as_list,
+    iam_policies,
+    load_cfn,
+    load_yaml,
+    runbook_calls,
+    sar_privilege,
+    scp,
+    statements,
+)
+from test_iam_policies import ORG_ID, POLICIES, RESOLVERS, arn_like, sdk_calls
 from test_operator_role import ENABLE, FINDINGS, member_account_calls
 
-SRC = ROOT / "rule-lambda" / "src"
 DOC = ROOT / "docs" / "authorization.md"
-RUNBOOK = load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
-EXCEPTION_TAG = "kms-rotation-exception"
+RUNBOOK = load_yaml(RUNBOOK_PATH)
 
 # --------------------------------------------------------------------------- the calls, from the source
 
@@ -46,23 +59,9 @@ RULE_CALLS = sdk_calls("kms") | sdk_calls("config")
 CLI_CALLS = set(member_account_calls())
 
 
-def runbook_calls() -> set[str]:
-    """The runbook's API calls: its aws:executeAwsApi / aws:waitForAwsResourceProperty steps
-    (Service, Api) and the boto3 kms calls of its aws:executeScript steps. (The same reading as
-    test_iam_policies.test_remediation_role_covers_every_call_of_the_runbook, which keeps it inside
-    the test function, so it cannot be imported.)"""
-    called = set()
-    for step in RUNBOOK["mainSteps"]:
-        inputs = step.get("inputs", {})
-        if "Api" in inputs:
-            called.add(f"{inputs['Service']}:{inputs['Api']}")
-        if step["action"] == "aws:executeScript":
-            for method in re.findall(r"\bkms\.([a-z_]+)\(", inputs["Script"]):
-                called.add("kms:" + "".join(part.title() for part in method.split("_")))
-    return called
-
-
-RUNBOOK_CALLS = runbook_calls()
+# The runbook's calls (support.runbook_calls, the reading test_iam_policies checks against the
+# remediation role).
+RUNBOOK_CALLS = runbook_calls(RUNBOOK)
 
 
 def sts_callers() -> dict[str, str]:
@@ -448,7 +447,7 @@ def test_the_engine_is_right_where_it_matters():
     assert not decide(NAMED_ADMIN, "kms:DescribeKey", one_admin, named_keys, resource_policy=ONE_ADMIN_KEY_POLICY,
                       scps=deny)
     # SCPs are an allow list: without FullAWSAccess, our deny-only SCP would deny everything.
-    ours_only = [[authz.Policy("scp", "ours", authz.scp())]]
+    ours_only = [[authz.Policy("scp", "ours", scp())]]
     assert not decide(evaluation, "kms:DescribeKey", default, keys, resource_policy=DEFAULT_KEY_POLICY, scps=ours_only)
     # Another account's administrator gets nothing from this account's default key policy.
     stranger = principal(role_arn("Admin", account="444455556666"), [authz.ADMINISTRATOR_ACCESS])
@@ -469,7 +468,7 @@ def test_gap_arn_conditions_are_case_sensitive_on_aws():
     keys = authz.context(lower, "kms:DisableKeyRotation")
     engine = decide(lower, "kms:DisableKeyRotation", KEY_ARNS["default"], keys, resource_policy=DEFAULT_KEY_POLICY)
     assert engine, "principalmapper now matches ARNs case-sensitively: update docs/authorization.md"
-    [deny] = [st for st in authz.statements(authz.scp()) if st["Sid"] == "DenyDisableKeyRotation"]
+    [deny] = [st for st in statements(scp()) if st["Sid"] == "DenyDisableKeyRotation"]
     patterns = as_list(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
     assert not any(arn_like(p, lower.arn) for p in patterns)  # on AWS: not exempt, so denied
     assert any(arn_like(p, BREAK_GLASS.arn) for p in patterns)
@@ -488,11 +487,11 @@ CONDITION_KEYS = {
 
 
 def every_policy() -> dict[str, dict]:
+    """The key policies, the SCP and every IAM policy of the templates' shapes
+    (test_iam_policies.POLICIES)."""
     policies = {f"key policy {name}": policy for name, policy in KEY_POLICIES.items()}
-    policies["SCP"] = authz.scp()
-    for case_, resolver in RESOLVERS.items():
-        for label, _, policy in iam_policies(resolver):
-            policies[f"{case_} {label}"] = policy
+    policies["SCP"] = scp()
+    policies.update({label: policy for label, _, policy in POLICIES})
     return policies
 
 
@@ -502,7 +501,7 @@ def test_gap_condition_keys_are_in_the_request():
     (parliament's copy) lists each service key for the actions of its statement."""
     used: dict[str, set[str]] = {}
     for policy in every_policy().values():
-        for st in authz.statements(policy):
+        for st in statements(policy):
             for block in st.get("Condition", {}).values():
                 for key in block:
                     used.setdefault(key, set()).update(as_list(st.get("Action", [])))
@@ -511,7 +510,7 @@ def test_gap_condition_keys_are_in_the_request():
         if actions == "global":
             continue
         for action in actions.split():
-            listed = {k for r in authz.sar_privilege(action)["resource_types"] for k in r["condition_keys"]}
+            listed = {k for r in sar_privilege(action)["resource_types"] for k in r["condition_keys"]}
             assert key in listed, f"{key} is not in the request context of {action}"
         # The statements that use it are about those actions only (ReplicateKey's tags are
         # authorized as kms:TagResource and kms:CreateKey, test_iam_policies).
@@ -523,7 +522,7 @@ def test_gap_no_not_elements():
     doubtful NotAction/NotResource edge cases; none of our policies uses them, so they never
     decide here."""
     for name, policy in every_policy().items():
-        for st in authz.statements(policy):
+        for st in statements(policy):
             assert not {"NotPrincipal", "NotAction", "NotResource"} & set(st), name
 
 
@@ -643,7 +642,8 @@ def matrix_markdown() -> str:
 
 def test_the_documented_matrix_is_this_files_table():
     """docs/authorization.md shows the matrix these tests assert (regenerate it with
-    `.venv/bin/python tests/baseline/test_authorization.py`)."""
+    `PYTHONPATH=tests .venv/bin/python tests/baseline/test_authorization.py`: tests/support.py is on
+    pytest's path, not on a script's)."""
     text = DOC.read_text()
     begin, end = "<!-- matrix:begin -->\n", "<!-- matrix:end -->"
     documented = text[text.index(begin) + len(begin):text.index(end)]

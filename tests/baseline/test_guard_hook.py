@@ -57,12 +57,11 @@ from cfn_render import (
     guide_section,
     guide_stack_sets,
 )
-from support import ROOT, TEMPLATES_DIR, as_list, iam_policies, load_cfn
+from support import GUARD, ROOT, TEMPLATES_DIR, as_list, iam_policies, load_cfn
 from test_iam_policies import as_resource_policy, parliament_findings
 from test_lint import LINTED
 
 TEMPLATE = TEMPLATES_DIR / "guard-hook.yaml"
-GUARD = Path(os.environ.get("CFN_GUARD") or ROOT / ".tools" / "bin" / "cfn-guard")
 RULES = Path(os.environ.get("GUARD_RULES") or ROOT / "conformance-pack" / "guard" / "kms-key-rotation.guard")
 SHIFT_LEFT = ROOT / "docs" / "shift-left.md"
 FAIL_EXIT = 19  # cfn-guard validate's exit status when a rule fails
@@ -323,16 +322,6 @@ def test_the_code_bucket_policy_lets_the_hook_role_of_every_member_account_read_
 
 
 # --------------------------------------------------------------------------- the rules, as the Hook runs them
-
-
-@pytest.fixture(scope="session")
-def guard_cli() -> Path:
-    """The cfn-guard binary `make cfn-guard` installs, at the Makefile's pinned version."""
-    assert GUARD.is_file(), f"{GUARD} is missing: run `make cfn-guard`"
-    pinned = re.search(r"^CFN_GUARD_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
-    version = subprocess.run([str(GUARD), "--version"], capture_output=True, text=True, check=True).stdout
-    assert version.split() == ["cfn-guard", pinned], version
-    return GUARD
 
 
 @pytest.fixture(scope="session")

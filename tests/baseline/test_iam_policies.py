@@ -11,12 +11,26 @@ import re
 
 import parliament
 import pytest
-from parliament import iam_definition
 
-from support import PACK_DIR, ROOT, TEMPLATES_DIR, Resolver, as_list, iam_policies, load_cfn, load_yaml
+from support import (
+    CENTRAL_ROLE_ARN,
+    OPERATOR_ARN,
+    RUNBOOK_PATH,
+    SCP_PATH,
+    SRC,
+    TEMPLATES_DIR,
+    Resolver,
+    allowed_actions,
+    as_list,
+    iam_policies,
+    load_cfn,
+    load_yaml,
+    runbook_calls,
+    sar_privilege,
+    scp,
+    statements,
+)
 
-CENTRAL_ROLE_ARN = "arn:aws:iam::999988887777:role/kms-rotation-FunctionRole-ABCDEF"
-OPERATOR_ARN = "arn:aws:iam::999988887777:role/security/kms-rotation-operator"
 ORG_ID = "o-abcdefghij"
 
 # Each template with the parameter sets of its deployment shapes.
@@ -72,8 +86,6 @@ POLICIES = [
     for label, kind, policy in iam_policies(resolver)
 ]
 
-SCP_PATH = PACK_DIR / "scp-deny-disable-key-rotation.json"
-
 # Actions without resource-level permissions in the IAM Service Authorization Reference: the only
 # ones an Allow statement may grant on Resource "*". (Checked against parliament's copy of the
 # reference below, so a wrong entry fails.)
@@ -90,27 +102,6 @@ FUNCTION_ACTIONS = {
 }
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 REMEDIATION_ACTIONS = {"kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}
-
-
-def privilege(action: str) -> dict:
-    prefix, name = action.split(":")
-    service = next(s for s in iam_definition if s["prefix"] == prefix)
-    return next(p for p in service["privileges"] if p["privilege"] == name)
-
-
-def statements(policy: dict) -> list[dict]:
-    return as_list(policy["Statement"])
-
-
-def allowed_actions(resolver: Resolver, role: str) -> set[str]:
-    props = dict(resolver.resources("AWS::IAM::Role"))[role]
-    return {
-        action
-        for policy in props.get("Policies", [])
-        for st in statements(policy["PolicyDocument"])
-        if st["Effect"] == "Allow"
-        for action in as_list(st["Action"])
-    }
 
 
 def parliament_findings(label: str, policy: dict) -> list[str]:
@@ -166,14 +157,14 @@ def test_no_wildcard_actions_and_resource_star_only_where_unavoidable(label, kin
 
 def test_resource_star_allow_list_matches_the_iam_reference():
     for action in RESOURCE_STAR_ALLOWED:
-        types = {r["resource_type"] for r in privilege(action)["resource_types"]}
+        types = {r["resource_type"] for r in sar_privilege(action)["resource_types"]}
         assert types == {""}, f"{action} supports resource-level permissions: {types}"
     # ...and everything else the roles are granted does support them, so is scoped.
     operator = allowed_actions(RESOLVERS["member-account-roles.yaml[operator-remediates]"], "OperatorRole")
     operator |= allowed_actions(RESOLVERS["member-account-roles.yaml[operator-sends-findings]"], "OperatorRole")
     for action in FUNCTION_ACTIONS | LOG_ACTIONS | REMEDIATION_ACTIONS | operator | {"sts:AssumeRole"}:
         if action not in RESOURCE_STAR_ALLOWED:
-            types = {r["resource_type"] for r in privilege(action)["resource_types"]}
+            types = {r["resource_type"] for r in sar_privilege(action)["resource_types"]}
             assert types - {""}, f"{action} has no resource type: add it to the allow-list"
 
 
@@ -195,11 +186,10 @@ RULE_SOURCES = {"kms": ["kms.rs"], "config": ["config.rs", "rule.rs", "evaluate.
 
 
 def sdk_calls(service: str) -> set[str]:
-    src = ROOT / "rule-lambda" / "src"
     calls = set()
     for name in RULE_SOURCES[service]:
         # config.rs also holds ConfigRules, the CLI's reader for `rescan`, after the writer.
-        text = (src / name).read_text().split("pub struct ConfigRules")[0]
+        text = (SRC / name).read_text().split("pub struct ConfigRules")[0]
         # Methods built only with the CLI (`#[cfg(feature = "cli")]`, such as the key policy
         # `remediate` reads) are not the rule's: the Lambda is built without that feature.
         text = re.sub(r'#\[cfg\(feature = "cli"\)\].*?\n    \}\n', "", text, flags=re.S)
@@ -278,15 +268,8 @@ def test_remediation_role_has_only_the_runbooks_actions_and_a_confused_deputy_gu
 
 
 def test_remediation_role_covers_every_call_of_the_runbook():
-    runbook = load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
-    called = set()
-    for step in runbook["mainSteps"]:
-        inputs = step.get("inputs", {})
-        if "Api" in inputs:
-            called.add(f"{inputs['Service']}:{inputs['Api']}")
-        if step["action"] == "aws:executeScript":
-            for method in re.findall(r"\bkms\.([a-z_]+)\(", inputs["Script"]):
-                called.add("kms:" + "".join(part.title() for part in method.split("_")))
+    runbook = load_yaml(RUNBOOK_PATH)
+    called = runbook_calls(runbook)
     assert called == REMEDIATION_ACTIONS
 
 
@@ -306,10 +289,6 @@ def test_every_invoke_permission_has_a_confused_deputy_condition():
 
 
 # --------------------------------------------------------------------------- SCP
-
-
-def scp() -> dict:
-    return json.loads(SCP_PATH.read_text())
 
 
 def test_scp_fits_the_organizations_size_limit():
@@ -395,7 +374,7 @@ def test_scp_denies_rotation_periods_above_the_org_maximum():
     assert deny["Condition"]["NumericGreaterThan"] == {"kms:RotationPeriodInDays": "365"}
     assert deny["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": BREAK_GLASS}
     # The runbook's default period must pass the SCP.
-    runbook = load_yaml(PACK_DIR / "runbook-enable-key-rotation.yaml")
+    runbook = load_yaml(RUNBOOK_PATH)
     assert runbook["parameters"]["RotationPeriodInDays"]["default"] <= 365
 
 
@@ -414,7 +393,7 @@ def test_scp_protects_the_exception_tag():
     for action in set(deny["Action"]) - {"kms:ReplicateKey"}:
         keys = {
             key
-            for r in privilege(action)["resource_types"]
+            for r in sar_privilege(action)["resource_types"]
             for key in r.get("condition_keys", [])
         }
         assert "aws:TagKeys" in keys, f"{action} does not support aws:TagKeys"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from support import PACK_DIR, ROOT, TEMPLATES_DIR, VENV_BIN
+from support import PACK_DIR, ROOT, TEMPLATES_DIR, VENV_BIN, checkov_offline_env
 
 TEMPLATES = sorted(TEMPLATES_DIR.glob("*.yaml"))
 # A conformance pack is a CloudFormation template restricted to Config resources, so cfn-lint
@@ -55,20 +54,6 @@ def test_cfn_lint_has_no_errors(path):
         if f["Level"] == "Error" or (path.name, f["Rule"]["Id"]) not in ALLOWED_CFN_LINT_WARNINGS
     ]
     assert not unexpected, "\n".join(unexpected)
-
-
-def checkov_offline_env() -> dict[str, str]:
-    """Run checkov without any network: no platform key, no mapping/guideline download, no PyPI
-    update check; any request that slips through goes to a closed local port and fails fast."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_", "CKV_"))}
-    env.update(
-        BC_SKIP_MAPPING="TRUE",
-        CKV_SKIP_PACKAGE_UPDATE_CHECK="TRUE",
-        HTTP_PROXY="http://127.0.0.1:9",
-        HTTPS_PROXY="http://127.0.0.1:9",
-        NO_PROXY="",
-    )
-    return env
 
 
 def run_checkov(*extra: str) -> dict:

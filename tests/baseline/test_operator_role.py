@@ -25,12 +25,21 @@ import pytest
 from botocore import xform_name
 
 from regex_engines import both_accept, both_refuse
-from support import ROOT, TEMPLATES_DIR, Resolver, as_list, load_cfn
+from support import (
+    CENTRAL_ROLE_ARN,
+    OPERATOR_ARN,
+    ROOT,
+    SRC,
+    TEMPLATES_DIR,
+    Resolver,
+    allowed_actions,
+    as_list,
+    load_cfn,
+    roles,
+    statements,
+)
 
 TEMPLATE = load_cfn(TEMPLATES_DIR / "member-account-roles.yaml")
-CENTRAL_ROLE_ARN = "arn:aws:iam::999988887777:role/kms-rotation-FunctionRole-ABCDEF"
-OPERATOR_ARN = "arn:aws:iam::999988887777:role/security/kms-rotation-operator"
-SRC = ROOT / "rule-lambda" / "src"
 
 # Where the CLI's calls in a member account are made: the KMS reader and the modules that drive
 # it (the CLI judges keys with the rule's own code), and the CLI itself.
@@ -83,22 +92,8 @@ def resolver(**params: str) -> Resolver:
     return Resolver(TEMPLATE, {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN, **params})
 
 
-def roles(r: Resolver) -> dict[str, dict]:
-    return dict(r.resources("AWS::IAM::Role"))
-
-
-def statements(policy: dict) -> list[dict]:
-    return as_list(policy["Statement"])
-
-
 def granted(r: Resolver) -> set[str]:
-    return {
-        action
-        for policy in roles(r)["OperatorRole"].get("Policies", [])
-        for st in statements(policy["PolicyDocument"])
-        if st["Effect"] == "Allow"
-        for action in as_list(st["Action"])
-    }
+    return allowed_actions(r, "OperatorRole")
 
 
 def mismatch(calls: set[str], grant: set[str], remediates: bool,

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import parliament
 import pytest
-from parliament import iam_definition
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT, as_list, sar_privilege
+
 DOC = ROOT / "docs" / "security-hub.md"
 CODE = [ROOT / "rule-lambda" / "src" / "securityhub.rs", ROOT / "rule-lambda" / "src" / "cli" / "securityhub.rs"]
 
@@ -36,19 +35,12 @@ def policies() -> dict[str, dict]:
     return out
 
 
-def as_list(v):
-    return v if isinstance(v, list) else [v]
-
-
 def actions(policy: dict) -> set[str]:
     return {a for st in policy["Statement"] if st["Effect"] == "Allow" for a in as_list(st["Action"])}
 
 
 def resource_types(action: str) -> set[str]:
-    prefix, name = action.split(":")
-    service = next(s for s in iam_definition if s["prefix"] == prefix)
-    priv = next(p for p in service["privileges"] if p["privilege"] == name)
-    return {r["resource_type"].rstrip("*") for r in priv["resource_types"]}
+    return {r["resource_type"].rstrip("*") for r in sar_privilege(action)["resource_types"]}
 
 
 def test_every_command_has_its_policy():

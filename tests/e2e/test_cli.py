@@ -8,35 +8,15 @@ period is asserted on the EnableKeyRotation requests, not on the keys.
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import json
-import os
-import subprocess
 import threading
 
 import boto3
 import pytest
 
 from localaws import ACCOUNT, OTHER_REGION, REGION
-
-TAG = "kms-rotation-exception"
-
-
-def run(binaries, *args, stdin=subprocess.DEVNULL, timeout=180):
-    """Run `kms-rotation` with the test's environment (aws_env points it at moto)."""
-    return subprocess.run(
-        [str(binaries / "kms-rotation"), *args],
-        env=dict(os.environ),
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def lines(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+from support import EXCEPTION_TAG, create_key, day, exception_tag, json_lines, run_cli
 
 
 def by_id(records: list[dict]) -> dict[str, dict]:
@@ -57,27 +37,19 @@ def key_id_of(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
-def day(offset: int) -> str:
-    return (dt.date.today() + dt.timedelta(days=offset)).isoformat()
-
-
 @pytest.fixture
 def mixed(kms):
     """Keys the remediation must fix, and keys it must leave alone (by case)."""
-
-    def create(**kw):
-        return kms.create_key(**kw)["KeyMetadata"]["KeyId"]
-
-    fix = [create(Description=f"off-{i}") for i in range(5)]
-    on = create(Description="on")
+    fix = [create_key(kms, Description=f"off-{i}") for i in range(5)]
+    on = create_key(kms, Description="on")
     kms.enable_key_rotation(KeyId=on)
     leave = {
-        "asymmetric": create(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"),
-        "hmac": create(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"),
-        "imported": create(Origin="EXTERNAL"),
-        "pending-deletion": create(),
-        "disabled": create(),
-        "exception": create(Tags=[{"TagKey": TAG, "TagValue": f"owner=team-a expires={day(60)} ticket=SEC-1"}]),
+        "asymmetric": create_key(kms, KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"),
+        "hmac": create_key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"),
+        "imported": create_key(kms, Origin="EXTERNAL"),
+        "pending-deletion": create_key(kms),
+        "disabled": create_key(kms),
+        "exception": create_key(kms, Tags=exception_tag(f"owner=team-a expires={day(60)} ticket=SEC-1")),
     }
     kms.schedule_key_deletion(KeyId=leave["pending-deletion"], PendingWindowInDays=7)
     kms.disable_key(KeyId=leave["disabled"])
@@ -97,10 +69,10 @@ def test_audit_json_lines_and_exit_status(binaries, kms):
     asym = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/app/on", TargetKeyId=on)
 
-    clean = run(binaries, "audit", "--output", "json")
+    clean = run_cli(binaries, "audit", "--output", "json")
 
     assert clean.returncode == 0, clean.stderr
-    records = by_id(lines(clean.stdout))
+    records = by_id(json_lines(clean.stdout))
     assert set(records) == {(REGION, on), (REGION, asym)}
     first = records[(REGION, on)]
     assert first["complianceType"] == "COMPLIANT"
@@ -111,10 +83,10 @@ def test_audit_json_lines_and_exit_status(binaries, kms):
     assert "2 key(s) in 1 Region(s): 1 COMPLIANT, 0 NON_COMPLIANT, 1 NOT_APPLICABLE" in clean.stderr
 
     off = kms.create_key()["KeyMetadata"]["KeyId"]
-    findings = run(binaries, "audit", "--output", "json")
+    findings = run_cli(binaries, "audit", "--output", "json")
 
     assert findings.returncode == 1, findings.stderr
-    record = by_id(lines(findings.stdout))[(REGION, off)]
+    record = by_id(json_lines(findings.stdout))[(REGION, off)]
     assert record["complianceType"] == "NON_COMPLIANT"
     assert "Automatic rotation is off" in record["annotation"]
 
@@ -123,7 +95,7 @@ def test_audit_table_covers_every_region_asked(binaries, kms, kms_for_region):
     here = kms.create_key()["KeyMetadata"]["KeyId"]
     there = kms_for_region(OTHER_REGION).create_key()["KeyMetadata"]["KeyId"]
 
-    out = run(binaries, "audit", "--region", REGION, "--region", OTHER_REGION)
+    out = run_cli(binaries, "audit", "--region", REGION, "--region", OTHER_REGION)
 
     assert out.returncode == 1, out.stderr
     header, *rows = out.stdout.splitlines()
@@ -138,7 +110,7 @@ def test_audit_table_covers_every_region_asked(binaries, kms, kms_for_region):
 def test_bad_flags_fail_before_any_aws_call(binaries, aws_env, moto):
     moto.start_recording()
 
-    out = run(binaries, "audit", "--max-rotation-period-days", "30")
+    out = run_cli(binaries, "audit", "--max-rotation-period-days", "30")
 
     assert out.returncode == 2
     assert "invalid --max-rotation-period-days" in out.stderr and "from 90 to 2560" in out.stderr
@@ -151,11 +123,11 @@ def test_bad_flags_fail_before_any_aws_call(binaries, aws_env, moto):
 def test_plan_changes_nothing(binaries, kms, mixed, moto):
     moto.start_recording()
 
-    out = run(binaries, "remediate", "--output", "json")
+    out = run_cli(binaries, "remediate", "--output", "json")
 
     assert out.returncode == 0, out.stderr
     assert enable_calls(moto) == []
-    records = by_id(lines(out.stdout))
+    records = by_id(json_lines(out.stdout))
     assert {k for (_, k), r in records.items() if r["outcome"] == "planned"} == set(mixed["fix"])
     assert {r["batch"] for r in records.values() if r["outcome"] == "planned"} == {1}
     for case, key_id in mixed["leave"].items():
@@ -168,8 +140,8 @@ def test_plan_changes_nothing(binaries, kms, mixed, moto):
 def test_apply_in_batches_fixes_only_what_the_rule_flags(binaries, kms, mixed, moto):
     moto.start_recording()
 
-    out = run(binaries, "remediate", "--apply", "--yes", "--batch-size", "2",
-              "--rotation-period-days", "180", "--output", "json")
+    out = run_cli(binaries, "remediate", "--apply", "--yes", "--batch-size", "2",
+                  "--rotation-period-days", "180", "--output", "json")
 
     assert out.returncode == 0, out.stderr
     for key_id in mixed["fix"]:
@@ -185,7 +157,7 @@ def test_apply_in_batches_fixes_only_what_the_rule_flags(binaries, kms, mixed, m
         if r["target"] == "EnableKeyRotation":
             assert any(later["target"] == "GetKeyRotationStatus" and later["body"]["KeyId"] == r["body"]["KeyId"]
                        for later in requests[i + 1:]), r["body"]
-    records = by_id(lines(out.stdout))
+    records = by_id(json_lines(out.stdout))
     assert {k for (_, k), r in records.items() if r["outcome"] == "changed"} == set(mixed["fix"])
     assert all("verified" in records[(REGION, k)]["detail"] for k in mixed["fix"])
     # Progress: 5 keys in batches of 2.
@@ -197,15 +169,15 @@ def test_apply_in_batches_fixes_only_what_the_rule_flags(binaries, kms, mixed, m
 
 def test_priority_tags_go_first_in_the_order_given(binaries, kms, moto):
     def key(tags=()):
-        return kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags])["KeyMetadata"]["KeyId"]
+        return create_key(kms, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags])
 
     plain = sorted([key(), key([("env", "dev")]), key()])
     staging = key([("env", "staging")])
     prod = sorted([key([("env", "prod")]), key([("env", "prod"), ("team", "x")])])
     moto.start_recording()
 
-    out = run(binaries, "remediate", "--apply", "--yes", "--batch-size", "2",
-              "--priority-tag", "env=prod", "--priority-tag", "env=staging")
+    out = run_cli(binaries, "remediate", "--apply", "--yes", "--batch-size", "2",
+                  "--priority-tag", "env=prod", "--priority-tag", "env=staging")
 
     assert out.returncode == 0, out.stderr
     order = [key_id_of(c["body"]["KeyId"]) for c in enable_calls(moto)]
@@ -221,13 +193,13 @@ def test_a_replica_is_fixed_through_its_primary(binaries, kms_for_region, moto):
     west.replicate_key(KeyId=primary["KeyId"], ReplicaRegion=REGION)
     moto.start_recording()
 
-    only_replica = run(binaries, "remediate", "--apply", "--yes", "--region", REGION, "--output", "json")
+    only_replica = run_cli(binaries, "remediate", "--apply", "--yes", "--region", REGION, "--output", "json")
 
     assert only_replica.returncode == 0, only_replica.stderr
     (call,) = enable_calls(moto)
     assert call["body"]["KeyId"] == primary["Arn"]
     assert signed_region(call) == OTHER_REGION
-    (record,) = lines(only_replica.stdout)
+    (record,) = json_lines(only_replica.stdout)
     assert record["region"] == REGION and record["outcome"] == "changed"
     assert record["target"] == primary["Arn"]
     assert "via its primary key" in record["detail"]
@@ -236,25 +208,25 @@ def test_a_replica_is_fixed_through_its_primary(binaries, kms_for_region, moto):
     # Listed together, the primary and its replica make one change.
     west.disable_key_rotation(KeyId=primary["KeyId"])
     moto.start_recording()
-    both = run(binaries, "remediate", "--apply", "--yes", "--region", REGION, "--region", OTHER_REGION,
-               "--output", "json")
+    both = run_cli(binaries, "remediate", "--apply", "--yes", "--region", REGION, "--region", OTHER_REGION,
+                   "--output", "json")
 
     assert both.returncode == 0, both.stderr
     assert [c["body"]["KeyId"] for c in enable_calls(moto)] == [primary["Arn"]]
-    assert {(r["region"], r["outcome"]) for r in lines(both.stdout)} == {
+    assert {(r["region"], r["outcome"]) for r in json_lines(both.stdout)} == {
         (REGION, "changed"), (OTHER_REGION, "changed")}
 
 
 def test_running_again_changes_nothing(binaries, kms, mixed, moto):
-    first = run(binaries, "remediate", "--apply", "--yes")
+    first = run_cli(binaries, "remediate", "--apply", "--yes")
     assert first.returncode == 0, first.stderr
     moto.start_recording()
 
-    again = run(binaries, "remediate", "--apply", "--yes", "--output", "json")
+    again = run_cli(binaries, "remediate", "--apply", "--yes", "--output", "json")
 
     assert again.returncode == 0, again.stderr
     assert enable_calls(moto) == []
-    records = by_id(lines(again.stdout))
+    records = by_id(json_lines(again.stdout))
     for key_id in mixed["fix"] + [mixed["on"]]:
         assert records[(REGION, key_id)]["outcome"] == "already_compliant", key_id
     assert "0 changed, 0 failed, 0 not applied, 6 already compliant" in again.stderr
@@ -264,7 +236,7 @@ def test_apply_without_a_terminal_or_yes_refuses(binaries, kms, moto):
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     moto.start_recording()
 
-    out = run(binaries, "remediate", "--apply")
+    out = run_cli(binaries, "remediate", "--apply")
 
     assert out.returncode == 2
     assert "refusing to apply: stdin is not a terminal" in out.stderr
@@ -278,7 +250,7 @@ def test_apply_without_a_terminal_or_yes_refuses(binaries, kms, moto):
 
 def test_exceptions_are_listed_and_flagged(binaries, kms):
     def tagged(value):
-        return kms.create_key(Tags=[{"TagKey": TAG, "TagValue": value}])["KeyMetadata"]["KeyId"]
+        return create_key(kms, Tags=exception_tag(value))
 
     valid = tagged(f"owner=team-a expires={day(120)} ticket=SEC-1")
     soon = tagged(f"owner=team-b expires={day(10)}")
@@ -286,10 +258,10 @@ def test_exceptions_are_listed_and_flagged(binaries, kms):
     malformed = tagged("approved until next year")
     kms.create_key(Tags=[{"TagKey": "env", "TagValue": "prod"}])
 
-    out = run(binaries, "exceptions", "--output", "json")
+    out = run_cli(binaries, "exceptions", "--output", "json")
 
     assert out.returncode == 1, out.stderr
-    records = {r["resourceId"]: r for r in lines(out.stdout)}
+    records = {r["resourceId"]: r for r in json_lines(out.stdout)}
     assert set(records) == {valid, soon, expired, malformed}
     assert records[valid]["status"] == "VALID"
     assert (records[valid]["owner"], records[valid]["ticket"], records[valid]["daysLeft"]) == ("team-a", "SEC-1", 120)
@@ -300,9 +272,9 @@ def test_exceptions_are_listed_and_flagged(binaries, kms):
     assert "1 valid, 1 expiring within 30 days, 1 expired, 1 malformed" in out.stderr
 
     # Only valid ones, some expiring: not a finding.
-    kms.untag_resource(KeyId=expired, TagKeys=[TAG])
-    kms.untag_resource(KeyId=malformed, TagKeys=[TAG])
-    table = run(binaries, "exceptions", "--within-days", "5")
+    kms.untag_resource(KeyId=expired, TagKeys=[EXCEPTION_TAG])
+    kms.untag_resource(KeyId=malformed, TagKeys=[EXCEPTION_TAG])
+    table = run_cli(binaries, "exceptions", "--within-days", "5")
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == [
         "ACCOUNT", "KEY", "ID", "ALIAS", "REGION", "STATUS", "OWNER", "EXPIRES", "TICKET", "NOTE"]
@@ -318,7 +290,7 @@ def test_rescan_says_clearly_when_config_cannot(binaries, aws_env):
         "Source": {"Owner": "AWS", "SourceIdentifier": "CMK_BACKING_KEY_ROTATION_ENABLED"},
     })
 
-    out = run(binaries, "rescan", "--rule-name", "kms-rotation-rule")
+    out = run_cli(binaries, "rescan", "--rule-name", "kms-rotation-rule")
 
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert out.stdout == ""
@@ -377,8 +349,8 @@ def test_rescan_finds_the_pack_rule_and_asks_config_to_evaluate_it_in_each_regio
     with ConfigStub(["other-rule", rule]) as config:
         monkeypatch.setenv("AWS_ENDPOINT_URL", config.url)
 
-        out = run(binaries, "rescan", "--rule-name", "kms-rotation-rule", "--region", REGION,
-                  "--region", OTHER_REGION)
+        out = run_cli(binaries, "rescan", "--rule-name", "kms-rotation-rule", "--region", REGION,
+                      "--region", OTHER_REGION)
 
     assert out.returncode == 0, out.stderr
     assert [(op, region, body) for op, region, body in config.requests if op != "DescribeConfigRules"] == [
@@ -393,12 +365,12 @@ def test_rescan_finds_the_pack_rule_and_asks_config_to_evaluate_it_in_each_regio
 
 
 def test_help_shows_examples(binaries):
-    top = run(binaries, "--help")
+    top = run_cli(binaries, "--help")
     assert top.returncode == 0
     for command in ("audit", "remediate", "exceptions", "rescan"):
         assert command in top.stdout
     assert "Examples:" in top.stdout
-    remediate = run(binaries, "remediate", "--help")
+    remediate = run_cli(binaries, "remediate", "--help")
     for flag in ("--apply", "--yes", "--rotation-period-days", "--batch-size", "--priority-tag",
                  "--max-rate", "--max-rotation-period-days", "--evaluate-disabled-keys",
                  "--exception-tag-key", "--output", "--region", "--profile"):
@@ -426,11 +398,11 @@ def test_plan_lists_a_key_with_a_public_policy_first(binaries, kms, moto):
     public = key("*")
     moto.start_recording()
 
-    out = run(binaries, "remediate", "--output", "json")
+    out = run_cli(binaries, "remediate", "--output", "json")
 
     assert out.returncode == 0, out.stderr
     assert enable_calls(moto) == []
-    planned = [r for r in lines(out.stdout) if r["outcome"] == "planned"]
+    planned = [r for r in json_lines(out.stdout) if r["outcome"] == "planned"]
     assert [r["resourceId"] for r in planned][:2] == [public, cross]
     assert sorted(r["resourceId"] for r in planned[2:]) == sorted(private)
     assert [r["exposure"] for r in planned] == ["public", "cross_account"] + ["private"] * 3
@@ -440,7 +412,7 @@ def test_plan_lists_a_key_with_a_public_policy_first(binaries, kms, moto):
     policy_reads = {r["body"]["KeyId"] for r in moto.recorded() if r["target"] == "GetKeyPolicy"}
     assert policy_reads == {public, cross, *private}
 
-    table = run(binaries, "remediate")
+    table = run_cli(binaries, "remediate")
     header, first, *_ = table.stdout.splitlines()
     assert header.split() == ["ACCOUNT", "KEY", "ID", "ALIAS", "REGION", "OUTCOME", "EXPOSURE", "DETAIL"]
     assert first.split()[1] == public and " public " in first and "(public: " in first

@@ -24,12 +24,6 @@ ROLE = {"ExecutionRoleName": "KmsRotationRuleEvaluation"}
 
 
 @pytest.fixture(scope="module")
-def proxy(moto_endpoint):
-    with FaultProxy(moto_endpoint) as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
 def rule_behind_proxy(proxy, binaries, tmp_path_factory):
     """The rule, with AWS_ENDPOINT_URL pointing at the fault proxy."""
     log = tmp_path_factory.mktemp("lambda-faults") / "watch.log"

@@ -21,8 +21,9 @@ from collections import Counter
 import boto3
 import pytest
 
-from faultproxy import FaultProxy, Plan
+from faultproxy import Plan
 from localaws import ACCOUNT
+from support import json_lines, run_cli
 
 A, B, C = "111111111111", "222222222222", "333333333333"
 EAST, WEST = "us-east-1", "eu-west-1"
@@ -35,12 +36,6 @@ PUBLIC_POLICY = json.dumps({
 })
 
 
-@pytest.fixture(scope="module")
-def proxy(moto_endpoint):
-    with FaultProxy(moto_endpoint) as p:
-        yield p
-
-
 @pytest.fixture
 def cli(binaries, aws_env, proxy, monkeypatch):
     """Run `kms-rotation` through the proxy (a clean plan and journal); moto is reset by aws_env."""
@@ -48,8 +43,7 @@ def cli(binaries, aws_env, proxy, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
 
     def run(*args, timeout=120):
-        return subprocess.run([str(binaries / "kms-rotation"), *args], env=dict(os.environ),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        return run_cli(binaries, *args, timeout=timeout)
 
     run.binary = binaries / "kms-rotation"
     return run
@@ -110,10 +104,6 @@ MIX = {
 }
 
 
-def rows_of(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
 def placed(rows: list[dict]) -> Counter:
     """How many rows each (account, region, key id) has."""
     return Counter((r["accountId"], r["region"], r["resourceId"]) for r in rows)
@@ -145,7 +135,7 @@ def test_audit_of_several_accounts_and_regions(cli, kms_in):
     out = cli("audit", "--accounts", f"{A},{B},{C}", "--region", EAST, "--region", WEST, "--output", "json")
 
     assert out.returncode == 1, out.stderr
-    rows = rows_of(out.stdout)
+    rows = json_lines(out.stdout)
     assert set(placed(rows).values()) == {1}, "a key listed twice"
     assert verdicts(rows) == expected
     for r in rows:
@@ -174,10 +164,10 @@ def test_findings_of_several_accounts_carry_each_keys_account_and_region(cli, km
 
     assert ocsf.returncode == asff.returncode == 1, ocsf.stderr + asff.stderr
     found = {(f["cloud"]["account"]["uid"], f["cloud"]["region"], f["resources"][0]["uid"].rsplit("/", 1)[1])
-             for f in rows_of(ocsf.stdout)}
+             for f in json_lines(ocsf.stdout)}
     assert found == set(expected)
     found = {(f["AwsAccountId"], f["Region"], f["Resources"][0]["Id"].rsplit("/", 1)[1])
-             for f in rows_of(asff.stdout)}
+             for f in json_lines(asff.stdout)}
     assert found == set(expected)
 
 
@@ -194,7 +184,7 @@ def test_securityhub_export_sends_each_accounts_findings_to_its_own_hub(cli, kms
 
     assert plan.returncode == 1, plan.stderr
     assert sent.returncode == 0, sent.stderr
-    rows = rows_of(sent.stdout)
+    rows = json_lines(sent.stdout)
     assert {(r["accountId"], r["region"], r["resourceArn"].rsplit("/", 1)[1]) for r in rows} == set(expected)
     assert all(r["result"] == "sent" for r in rows)
     for account in (A, B):
@@ -229,7 +219,7 @@ def test_an_unreachable_account_and_region_are_named_and_the_others_go_on(cli, k
     expected, out, errors = unreachable_run(cli, kms_in, proxy)
 
     assert out.returncode == 2, out.stderr
-    rows = rows_of(out.stdout)
+    rows = json_lines(out.stdout)
     assert verdicts(rows) == {k: v for k, v in expected.items() if k[0] != B and k[1] == EAST}
     assert set(placed(rows).values()) == {1}
     assert proxy.journal.injected["assume_role_denied"] >= 1
@@ -279,7 +269,7 @@ def test_organization_covers_exactly_its_active_accounts(cli, kms_in, aws_env, m
 
     moto.stop_recording()
     assert out.returncode == 1, out.stderr
-    rows = rows_of(out.stdout)
+    rows = json_lines(out.stdout)
     assert verdicts(rows) == expected
     assert set(placed(rows).values()) == {1}
     # The management account with the caller's credentials, each other ACTIVE account through its
@@ -302,7 +292,7 @@ def test_accounts_file_with_comments_and_blank_lines(cli, kms_in, tmp_path):
     out = cli("audit", "--accounts-file", str(listed), "--region", EAST, "--output", "json")
 
     assert out.returncode == 1, out.stderr
-    rows = rows_of(out.stdout)
+    rows = json_lines(out.stdout)
     assert verdicts(rows) == expected
     assert set(placed(rows).values()) == {1}
     assert "of 2 account(s)" in out.stderr
@@ -333,7 +323,7 @@ def test_a_public_key_in_one_account_goes_before_private_keys_of_another(cli, km
     plan = cli("remediate", "--accounts", f"{A},{B}", "--region", EAST, "--output", "json")
 
     assert plan.returncode == 0, plan.stderr
-    rows = rows_of(plan.stdout)
+    rows = json_lines(plan.stdout)
     planned = [(r["accountId"], r["resourceId"]) for r in rows if r["outcome"] == "planned"]
     assert sorted(planned) == sorted([(A, k) for k in private] + [(B, public)])
     # B's public key first, in batch 1, although account A sorts first.
@@ -345,7 +335,7 @@ def test_a_public_key_in_one_account_goes_before_private_keys_of_another(cli, km
     audit = cli("audit", "--accounts", f"{A},{B}", "--region", EAST, "--output", "json")
 
     assert audit.returncode == 1, audit.stderr
-    exposure = {r["resourceId"]: r.get("exposure") for r in rows_of(audit.stdout)}
+    exposure = {r["resourceId"]: r.get("exposure") for r in json_lines(audit.stdout)}
     assert exposure == {public: "public", **{k: "private" for k in private}}
 
 
@@ -361,7 +351,7 @@ def test_audit_resume_reads_nothing_finished_again(cli, kms_in, proxy, tmp_path)
     first = cli(*args)
 
     assert first.returncode == 1, first.stderr
-    assert verdicts(rows_of(first.stdout)) == expected
+    assert verdicts(json_lines(first.stdout)) == expected
     assert proxy.journal.operations["kms.DescribeKey"] >= len(expected)
     proxy.reset(Plan())
 
@@ -369,7 +359,7 @@ def test_audit_resume_reads_nothing_finished_again(cli, kms_in, proxy, tmp_path)
 
     assert again.returncode == 1, again.stderr
     sort = lambda rows: sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))  # noqa: E731
-    assert sort(rows_of(again.stdout)) == sort(rows_of(first.stdout))
+    assert sort(json_lines(again.stdout)) == sort(json_lines(first.stdout))
     assert "6 account-Region(s) finished by the earlier run" in again.stderr
     kms_reads = {op: n for op, n in proxy.journal.operations.items() if op.startswith("kms.")}
     assert kms_reads == {}, kms_reads
@@ -391,14 +381,14 @@ def test_remediate_resume_never_enables_a_key_twice(cli, kms_in, proxy, tmp_path
     first = cli(*args)
 
     assert first.returncode == 0, first.stderr
-    changed = {(r["accountId"], r["region"], r["resourceId"]) for r in rows_of(first.stdout) if r["outcome"] == "changed"}
+    changed = {(r["accountId"], r["region"], r["resourceId"]) for r in json_lines(first.stdout) if r["outcome"] == "changed"}
     assert changed == off
 
     again = cli(*args, "--resume")
 
     assert again.returncode == 0, again.stderr
     assert proxy.journal.operations["kms.EnableKeyRotation"] == len(off)
-    outcomes = {(r["accountId"], r["region"], r["resourceId"]): r["outcome"] for r in rows_of(again.stdout)}
+    outcomes = {(r["accountId"], r["region"], r["resourceId"]): r["outcome"] for r in json_lines(again.stdout)}
     assert all(outcomes[k] == "already_compliant" for k in off)
     for (account, region, key_id) in off:
         assert kms_in(account, region).get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
@@ -436,7 +426,7 @@ def test_ctrl_c_finishes_the_keys_in_flight_and_resume_completes(cli, kms_in, pr
     status, stdout, stderr = interrupt_when(cli.binary, args, proxy, "kms.DescribeKey", 10)
 
     assert status == 130, stderr
-    interrupted = rows_of(stdout)
+    interrupted = json_lines(stdout)
     assert set(placed(interrupted).values()) <= {1}
     assert set(verdicts(interrupted).items()) <= set(expected.items())
     assert len(interrupted) < len(expected), "the run ended before the interrupt"
@@ -448,7 +438,7 @@ def test_ctrl_c_finishes_the_keys_in_flight_and_resume_completes(cli, kms_in, pr
     resumed = cli(*args, "--resume")
 
     assert resumed.returncode == 1, resumed.stderr
-    rows = rows_of(resumed.stdout)
+    rows = json_lines(resumed.stdout)
     assert set(placed(rows).values()) == {1}
     assert verdicts(rows) == expected
     assert set(verdicts(interrupted)) | set(verdicts(rows)) == set(expected)
@@ -472,7 +462,7 @@ def interrupted_apply(cli, kms_in, proxy, tmp_path):
 
 
 def outcomes(stdout: str) -> dict[tuple[str, str, str], str]:
-    return {(r["accountId"], r["region"], r["resourceId"]): r["outcome"] for r in rows_of(stdout)}
+    return {(r["accountId"], r["region"], r["resourceId"]): r["outcome"] for r in json_lines(stdout)}
 
 
 def test_ctrl_c_during_remediate_apply_then_resume_enables_each_key_once(cli, kms_in, proxy, tmp_path):

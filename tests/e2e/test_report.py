@@ -14,8 +14,6 @@ is skipped otherwise.
 from __future__ import annotations
 
 import collections
-import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -24,8 +22,8 @@ from html.parser import HTMLParser
 import pytest
 
 from localaws import ACCOUNT, OTHER_REGION, REGION
+from support import create_key, day, exception_tag, json_lines, run_cli
 
-TAG = "kms-rotation-exception"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 COMPLIANCE = ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE")
 # The order of the NON_COMPLIANT table: the most exposed first, then the rest.
@@ -33,25 +31,6 @@ EXPOSURE_RANK = {"public": 0, "cross-account": 1, "unknown": 2}
 # A tag value (moto takes it; AWS would refuse `<`) that would run if the page let it out of its data.
 HOSTILE = '</script><script>document.body.dataset.pwned = "1"</script><!-- <script>'
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-
-
-def run(binaries, *args, timeout=180):
-    return subprocess.run(
-        [str(binaries / "kms-rotation"), *args],
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def lines(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
-def day(offset: int) -> str:
-    return (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=offset)).isoformat()
 
 
 def browser() -> str:
@@ -159,22 +138,19 @@ def rendered_dom(chromium: str, page, profile) -> Node:
 def estate(kms, kms_for_region):
     """Keys of every kind the page shows, in two Regions; the exceptions relative to today."""
 
-    def create(client=kms, **kw):
-        return client.create_key(**kw)["KeyMetadata"]["KeyId"]
-
     def excepted(value):
-        return create(Tags=[{"TagKey": TAG, "TagValue": value}])
+        return create_key(kms, Tags=exception_tag(value))
 
-    on = create(Description="rotating")
+    on = create_key(kms, Description="rotating")
     kms.enable_key_rotation(KeyId=on)
     kms.create_alias(AliasName="alias/report/rotating", TargetKeyId=on)
-    off = create(Description="not rotating")
+    off = create_key(kms, Description="not rotating")
     kms.create_alias(AliasName="alias/report/off", TargetKeyId=off)
     other = kms_for_region(OTHER_REGION)
-    off_there = create(other, Description="not rotating, other Region")
-    on_there = create(other, Description="rotating, other Region")
+    off_there = create_key(other, Description="not rotating, other Region")
+    on_there = create_key(other, Description="rotating, other Region")
     other.enable_key_rotation(KeyId=on_there)
-    create(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")  # NOT_APPLICABLE
+    create_key(kms, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")  # NOT_APPLICABLE
     return {
         "off": {off, off_there},
         "valid": excepted(f"owner=bob expires={day(120)} ticket=SEC-2"),
@@ -190,13 +166,13 @@ def test_the_report_page_shows_what_the_json_says(binaries, estate, tmp_path):
     chromium = browser()
     page = tmp_path / "out.html"
 
-    audit = run(binaries, "--region", REGION, "--region", OTHER_REGION, "audit", "--output", "json", "--report", str(page))
-    exceptions = run(binaries, "--region", REGION, "--region", OTHER_REGION, "exceptions", "--output", "json")
+    audit = run_cli(binaries, "--region", REGION, "--region", OTHER_REGION, "audit", "--output", "json", "--report", str(page))
+    exceptions = run_cli(binaries, "--region", REGION, "--region", OTHER_REGION, "exceptions", "--output", "json")
 
     assert audit.returncode == 1, audit.stderr  # NON_COMPLIANT keys
     assert exceptions.returncode == 1, exceptions.stderr  # an expired and a malformed exception
-    keys = lines(audit.stdout)
-    found = lines(exceptions.stdout)
+    keys = json_lines(audit.stdout)
+    found = json_lines(exceptions.stdout)
     assert {k["accountId"] for k in keys} == {ACCOUNT}
     assert {k["region"] for k in keys} == {REGION, OTHER_REGION}
     assert {k["resourceId"] for k in found} == {estate[e] for e in ("valid", "expiring", "expired", "malformed")}

@@ -9,29 +9,16 @@ on demand has young material and a key never rotated has material as old as the 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
-import pytest
 
 from faultproxy import FaultProxy, Plan
 from localaws import REGION
-
-
-@pytest.fixture
-def proxy(moto_endpoint):
-    with FaultProxy(moto_endpoint) as p:
-        yield p
+from support import run_cli
 
 
 def audit(binaries, proxy: FaultProxy, *flags: str) -> tuple[int, dict[str, dict], str]:
-    out = subprocess.run(
-        [str(binaries / "kms-rotation"), "audit", "--output", "json", "--region", REGION, *flags],
-        env={**os.environ, "AWS_ENDPOINT_URL": proxy.url},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    out = run_cli(binaries, "audit", "--output", "json", "--region", REGION, *flags,
+                  env={"AWS_ENDPOINT_URL": proxy.url})
     records = {r["resourceId"]: r for r in map(json.loads, out.stdout.splitlines())}
     return out.returncode, records, out.stderr
 

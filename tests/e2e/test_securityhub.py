@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import subprocess
 
 import boto3
 import botocore.session
@@ -26,29 +24,10 @@ import pytest
 from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
 from localaws import ACCOUNT, REGION
+from support import day, exception_tag, json_lines, run_cli
 
-TAG = "kms-rotation-exception"
 SH_PRODUCT = f"arn:aws:securityhub:{REGION}::product/aws/securityhub"
 OUR_PRODUCT = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
-
-
-def run(binaries, *args, timeout=180):
-    return subprocess.run(
-        [str(binaries / "kms-rotation"), *args],
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def lines(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
-def day(offset: int) -> str:
-    return (dt.date.today() + dt.timedelta(days=offset)).isoformat()
 
 
 @pytest.fixture
@@ -66,8 +45,8 @@ def keys(kms):
     off = create(Description="off")
     on = create(Description="on")
     kms.enable_key_rotation(KeyId=on)
-    excepted = create(Tags=[{"TagKey": TAG, "TagValue": f"owner=payments expires={day(60)} ticket=SEC-42"}])
-    expired = create(Tags=[{"TagKey": TAG, "TagValue": f"owner=payments expires={day(-1)}"}])
+    excepted = create(Tags=exception_tag(f"owner=payments expires={day(60)} ticket=SEC-42"))
+    expired = create(Tags=exception_tag(f"owner=payments expires={day(-1)}"))
     asymmetric = create(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
     return {"off": off, "on": on, "excepted": excepted, "expired": expired, "asymmetric": asymmetric}
 
@@ -114,9 +93,9 @@ def test_the_ocsf_validator_refuses_what_the_schema_refuses():
 
 
 def test_audit_ocsf_is_one_valid_compliance_finding_per_key(binaries, keys):
-    p = run(binaries, "audit", "--output", "ocsf")
+    p = run_cli(binaries, "audit", "--output", "ocsf")
     assert p.returncode == 1, p.stderr  # NON_COMPLIANT keys
-    found = lines(p.stdout)
+    found = json_lines(p.stdout)
     by_arn = {f["resources"][0]["uid"]: f for f in found}
     assert set(by_arn) == set(keys.values())
     for f in found:
@@ -146,7 +125,7 @@ def test_audit_ocsf_is_one_valid_compliance_finding_per_key(binaries, keys):
     assert excepted["unmapped"]["exception"] == {"owner": "payments", "expires": day(60), "ticket": "SEC-42"}
     assert excepted["status"] == "Suppressed"
     # The uid is stable: a second run names the same findings.
-    again = lines(run(binaries, "audit", "--output", "ocsf").stdout)
+    again = json_lines(run_cli(binaries, "audit", "--output", "ocsf").stdout)
     assert sorted(f["finding_info"]["uid"] for f in again) == sorted(f["finding_info"]["uid"] for f in found)
     assert len({f["finding_info"]["uid"] for f in found}) == len(found)
 
@@ -236,9 +215,9 @@ def test_the_asff_validator_refuses_what_the_model_refuses():
 
 
 def test_audit_asff_is_one_valid_security_finding_per_key(binaries, keys):
-    p = run(binaries, "audit", "--output", "asff")
+    p = run_cli(binaries, "audit", "--output", "asff")
     assert p.returncode == 1, p.stderr
-    found = lines(p.stdout)
+    found = json_lines(p.stdout)
     assert len(found) == len(keys)
     by_arn = {f["Resources"][0]["Id"]: f for f in found}
     assert set(by_arn) == set(keys.values())
@@ -286,15 +265,15 @@ def all_findings(hub) -> list[dict]:
 
 def test_export_plans_by_default_then_sends_and_updates_without_duplicates(binaries, keys, hub):
     # Plan: nothing reaches Security Hub, exit 1 (findings not sent).
-    p = run(binaries, "securityhub", "export", "--output", "json")
+    p = run_cli(binaries, "securityhub", "export", "--output", "json")
     assert p.returncode == 1, p.stderr
-    plan = lines(p.stdout)
+    plan = json_lines(p.stdout)
     assert {r["action"] for r in plan} == {"create"} and len(plan) == len(keys)
     assert {r["result"] for r in plan} == {"planned"}
     assert all_findings(hub) == []
 
     # Apply: one finding per key.
-    p = run(binaries, "securityhub", "export", "--apply", "--output", "json")
+    p = run_cli(binaries, "securityhub", "export", "--apply", "--output", "json")
     assert p.returncode == 0, p.stderr
     first = {f["Id"]: f for f in all_findings(hub)}
     assert len(first) == len(keys)
@@ -303,9 +282,9 @@ def test_export_plans_by_default_then_sends_and_updates_without_duplicates(binar
         assert f["ProductArn"] == OUR_PRODUCT
 
     # Again: the same findings, updated; CreatedAt kept.
-    p = run(binaries, "securityhub", "export", "--apply", "--output", "json")
+    p = run_cli(binaries, "securityhub", "export", "--apply", "--output", "json")
     assert p.returncode == 0, p.stderr
-    assert {r["action"] for r in lines(p.stdout)} == {"update"}
+    assert {r["action"] for r in json_lines(p.stdout)} == {"update"}
     second = {f["Id"]: f for f in all_findings(hub)}
     assert set(second) == set(first)
     for fid, f in second.items():
@@ -314,16 +293,16 @@ def test_export_plans_by_default_then_sends_and_updates_without_duplicates(binar
 
 
 def test_export_archives_the_finding_of_a_key_that_no_longer_exists(binaries, keys, hub):
-    run(binaries, "securityhub", "export", "--apply")
+    run_cli(binaries, "securityhub", "export", "--apply")
     # A finding sent earlier for a key that is gone (moto cannot delete a key outright).
     gone = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-00000000dead"
     [template] = [f for f in all_findings(hub) if f["Resources"][0]["Id"] == keys["off"]]
     stale = json.loads(json.dumps(template).replace(keys["off"], gone).replace(keys["off"].rsplit("/", 1)[1], gone.rsplit("/", 1)[1]))
     assert hub.batch_import_findings(Findings=[stale])["SuccessCount"] == 1
 
-    p = run(binaries, "securityhub", "export", "--apply", "--output", "json")
+    p = run_cli(binaries, "securityhub", "export", "--apply", "--output", "json")
     assert p.returncode == 0, p.stderr
-    [archive] = [r for r in lines(p.stdout) if r["action"] == "archive"]
+    [archive] = [r for r in json_lines(p.stdout) if r["action"] == "archive"]
     assert archive["resourceArn"] == gone
     by_arn = {f["Resources"][0]["Id"]: f for f in all_findings(hub)}
     assert by_arn[gone]["RecordState"] == "ARCHIVED"
@@ -359,7 +338,7 @@ def control_finding(key_arn: str, control: str, n: int, **extra) -> dict:
 
 def test_sync_plans_to_suppress_only_kms4_findings_of_excepted_keys(binaries, keys, hub, kms):
     # A second excepted key, whose finding someone else already suppressed for their own reason.
-    other = kms.create_key(Tags=[{"TagKey": TAG, "TagValue": f"owner=data expires={day(30)}"}])["KeyMetadata"]["Arn"]
+    other = kms.create_key(Tags=exception_tag(f"owner=data expires={day(30)}"))["KeyMetadata"]["Arn"]
     hub.batch_import_findings(
         Findings=[
             control_finding(keys["excepted"], "KMS.4", 1),
@@ -382,9 +361,9 @@ def test_sync_plans_to_suppress_only_kms4_findings_of_excepted_keys(binaries, ke
             ),
         ]
     )
-    p = run(binaries, "securityhub", "sync-exceptions", "--output", "json")
+    p = run_cli(binaries, "securityhub", "sync-exceptions", "--output", "json")
     assert p.returncode == 1, p.stderr  # changes planned, not made
-    plan = {r["findingId"].rsplit("/", 1)[1]: r for r in lines(p.stdout)}
+    plan = {r["findingId"].rsplit("/", 1)[1]: r for r in json_lines(p.stdout)}
     # 2 (another control), 3 (no exception) and 4 (someone else's suppression of a key without
     # an exception) are not touched; 6 (someone else's suppression of an excepted key) is listed.
     assert set(plan) == {"00000001", "00000005", "00000006"}
@@ -402,6 +381,6 @@ def test_sync_plans_to_suppress_only_kms4_findings_of_excepted_keys(binaries, ke
 
 
 def test_sync_with_nothing_to_do_exits_0(binaries, keys, hub):
-    p = run(binaries, "securityhub", "sync-exceptions")
+    p = run_cli(binaries, "securityhub", "sync-exceptions")
     assert p.returncode == 0, p.stderr
     assert "0 KMS.4 finding(s) to change" in p.stdout

@@ -1,26 +1,13 @@
-"""Fixtures of the shift-left tests: the kms-rotation binary and a runner for check-iac."""
+"""Fixtures of the shift-left tests: a runner for `kms-rotation check-iac` (support.Run)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def findings(self) -> list[dict]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+from support import ROOT, Run
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from support import FIXTURES, verdicts
 
 CFN = FIXTURES / "cloudformation"
 PARAMETERS = CFN / "parameters.yaml"
@@ -34,10 +34,6 @@ def write(tmp_path: Path, content: object, name: str = "params.json") -> Path:
     path = tmp_path / name
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     return path
-
-
-def verdicts(run) -> dict[str, tuple[str, str]]:
-    return {f["resource"]: (f["complianceType"], f["reason"]) for f in run.findings()}
 
 
 def test_a_create_stack_parameters_file_decides_rotation_and_period(check_iac, tmp_path):

@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import FIXTURES
+from support import FIXTURES, verdicts
 
 CFN = FIXTURES / "cloudformation"
-
-
-def verdicts(run) -> dict[str, tuple[str, str]]:
-    return {f["resource"]: (f["complianceType"], f["reason"]) for f in run.findings()}
 
 
 def test_a_cdk_assembly_is_read_for_its_templates_and_its_assets_are_skipped(check_iac, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pydantic
 from sarif_pydantic import Sarif
 
-from conftest import FIXTURES, ROOT
+from support import FIXTURES, ROOT, verdicts
 
 def validate_sarif(doc: dict) -> None:
     """Validate against sarif-pydantic's model of SARIF 2.1.0 (PyPI, pinned in
@@ -184,11 +184,6 @@ def test_a_thousand_files_in_well_under_the_budget(binaries):
 TF = FIXTURES / "terraform"
 
 
-def rows(run) -> dict[str, tuple[str, str]]:
-    """address -> (complianceType, reason) of a JSON run."""
-    return {f["resource"]: (f["complianceType"], f["reason"]) for f in run.findings()}
-
-
 def test_local_module_calls_are_followed_with_their_arguments(check_iac):
     """A root that creates its keys only through `module` blocks with local sources (Terraform
     "Module Sources": a local path begins with ./ or ../): every key is reported under its full
@@ -198,7 +193,7 @@ def test_local_module_calls_are_followed_with_their_arguments(check_iac):
     at its defaults (COMPLIANT) and the root's calls not followed."""
     run = check_iac("--max-rotation-period-days", "365", "--output", "json", str(TF / "modules"))
     assert run.code == 1, run.stderr
-    assert rows(run) == {
+    assert verdicts(run) == {
         "module.rotation_off.aws_kms_key.this[0]": ("NON_COMPLIANT", "ROTATION_OFF"),
         "module.module_default.aws_kms_key.this[0]": ("COMPLIANT", "ROTATION_ON"),
         "module.from_variable.aws_kms_key.this[0]": ("UNKNOWN", "UNKNOWN_VALUE"),
@@ -230,7 +225,7 @@ def test_a_module_nobody_calls_in_the_run_is_checked_on_its_own(check_iac):
     """The module directory alone is a root: its variables at their defaults."""
     run = check_iac("--output", "json", str(TF / "modules" / "kms"))
     assert run.code == 0, run.stderr
-    assert rows(run) == {"aws_kms_key.this[0]": ("COMPLIANT", "ROTATION_ON")}
+    assert verdicts(run) == {"aws_kms_key.this[0]": ("COMPLIANT", "ROTATION_ON")}
 
 
 def test_registry_modules_are_read_where_terraform_init_installed_them(check_iac):
@@ -239,7 +234,7 @@ def test_registry_modules_are_read_where_terraform_init_installed_them(check_iac
     directory of a registry module; a call it does not list is a row of its own."""
     run = check_iac("--output", "json", str(TF / "modules-registry"))
     assert run.code == 1, run.stderr
-    assert rows(run) == {
+    assert verdicts(run) == {
         "module.kms.aws_kms_key.this[0]": ("NON_COMPLIANT", "ROTATION_OFF"),
         "module.added_later": ("UNKNOWN", "UNKNOWN_MODULE"),
     }
@@ -277,7 +272,7 @@ def test_a_module_calling_itself_is_refused_naming_the_call(check_iac, tmp_path)
         'module "again" {\n  source = "../' + tmp_path.name + '"\n}\n')
     run = check_iac("--output", "json", str(tmp_path))
     assert run.code == 2
-    assert rows(run) == {"aws_kms_key.k": ("COMPLIANT", "ROTATION_ON")}
+    assert verdicts(run) == {"aws_kms_key.k": ("COMPLIANT", "ROTATION_ON")}
     assert "module.again" in run.stderr and "cycle" in run.stderr, run.stderr
 
 

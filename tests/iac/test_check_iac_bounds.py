@@ -9,7 +9,7 @@ import resource
 import shutil
 import subprocess
 
-from conftest import FIXTURES, ROOT, Run
+from support import FIXTURES, ROOT, Run
 
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for one check-iac run
 

@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import FIXTURES, ROOT
+from support import FIXTURES, ROOT
 from test_check_iac import validate_sarif
 from test_check_iac_bounds import alias_bomb
 

@@ -8,8 +8,7 @@ import functools
 import json
 import subprocess
 
-from conftest import FIXTURES, ROOT
-from test_iac_modules import VENV_BIN, offline_env
+from support import FIXTURES, ROOT, VENV_BIN, checkov_offline_env
 
 DOC = ROOT / "docs" / "shift-left.md"
 
@@ -21,7 +20,7 @@ def checkov_verdicts() -> dict[tuple[str, str], str]:
     loaded machine, which would make its verdicts depend on the load."""
     proc = subprocess.run([str(VENV_BIN / "checkov"), "-d", str(FIXTURES), "--check", "CKV_AWS_7",
                            "--compact", "-o", "json"],
-                          capture_output=True, text=True, env={**offline_env(), "HCL_PARSE_TIMEOUT_SEC": "120"},
+                          capture_output=True, text=True, env={**checkov_offline_env(), "HCL_PARSE_TIMEOUT_SEC": "120"},
                           timeout=600)
     reports = json.loads(proc.stdout)
     verdicts = {}

@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode
 
-from conftest import FIXTURES, ROOT
+from support import FIXTURES, GUARD, ROOT
 
-GUARD = Path(os.environ.get("CFN_GUARD") or ROOT / ".tools" / "bin" / "cfn-guard")
 RULES = Path(os.environ.get("GUARD_RULES") or ROOT / "conformance-pack" / "guard")
 TEMPLATES = sorted((FIXTURES / "cloudformation").rglob("*.yaml")) + sorted(
     (FIXTURES / "cloudformation").rglob("*.json")) + sorted((ROOT / "iac" / "cloudformation").glob("*.yaml"))
@@ -73,22 +72,6 @@ class GuardReport:
     failed_rules: set[str]
     messages: list[str]  # the custom messages (<<...>>) of the failing clauses
     stderr: str
-
-
-def pinned_guard_version() -> str:
-    match = re.search(r"^CFN_GUARD_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
-    assert match, "the Makefile pins the cfn-guard version (CFN_GUARD_VERSION)"
-    return match.group(1)
-
-
-@pytest.fixture(scope="session")
-def guard_cli() -> Path:
-    """The cfn-guard binary `make cfn-guard` installs. Missing is a failure, not a skip: `make test`
-    installs it, and these tests are about what that engine does."""
-    assert GUARD.is_file(), f"{GUARD} is missing: run `make cfn-guard` (cargo install of the cfn-guard crate)"
-    version = subprocess.run([str(GUARD), "--version"], capture_output=True, text=True, check=True).stdout
-    assert version.split() == ["cfn-guard", pinned_guard_version()], version
-    return GUARD
 
 
 def custom_messages(node: object) -> list[str]:

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
-from test_guard import GUARD, RULES, guard_cli, guard_verdicts, run_guard, write_params  # noqa: F401 (guard_cli: a fixture)
+from support import FIXTURES, GUARD
+from test_guard import RULES, guard_verdicts, run_guard, write_params
 
 pytestmark = pytest.mark.usefixtures("guard_cli")  # every test runs the cfn-guard CLI
 

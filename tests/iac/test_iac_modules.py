@@ -8,7 +8,6 @@ test_terraform_init.py."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,22 +16,14 @@ import hcl2
 import pytest
 
 from cfnlint.decode import cfn_yaml
-from conftest import ROOT
+
+from support import ROOT, VENV_BIN, checkov_offline_env, load_tf, one, scp
 
 CFN = ROOT / "iac" / "cloudformation"
 TF_ROOT = ROOT / "iac" / "terraform"
 TF = TF_ROOT / "kms-key"
 TF_REPLICA = TF_ROOT / "kms-replica-key"
 TF_POLICY = TF_ROOT / "kms-key-policy"
-SCP = ROOT / "conformance-pack" / "scp-deny-disable-key-rotation.json"
-VENV_BIN = ROOT / ".venv" / "bin"
-
-
-def offline_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_", "CKV_"))}
-    env.update(BC_SKIP_MAPPING="TRUE", CKV_SKIP_PACKAGE_UPDATE_CHECK="TRUE",
-               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
-    return env
 
 
 @pytest.mark.parametrize("template", sorted(CFN.glob("*.yaml")), ids=lambda p: p.name)
@@ -44,7 +35,7 @@ def test_cfn_lint_is_clean(template):
 
 def test_checkov_passes_every_check_on_the_modules():
     proc = subprocess.run([str(VENV_BIN / "checkov"), "-d", "iac", "--compact", "-o", "json"],
-                          capture_output=True, text=True, cwd=ROOT, env=offline_env(), timeout=600)
+                          capture_output=True, text=True, cwd=ROOT, env=checkov_offline_env(), timeout=600)
     reports = json.loads(proc.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     assert {r["check_type"] for r in reports} == {"cloudformation", "terraform"}
@@ -79,10 +70,7 @@ def test_terraform_parses(path):
 def test_terraform_variables_rotation_on_by_default_and_period_range():
     with (TF / "variables.tf").open() as f:
         variables = {k: v for block in hcl2.load(f)["variable"] for k, v in block.items()}
-    # bc-python-hcl2 (checkov's parser) wraps attribute values in one-element lists.
-    def one(v):
-        return v[0] if isinstance(v, list) and len(v) == 1 else v
-
+    # bc-python-hcl2 (checkov's parser) wraps attribute values in one-element lists (support.one).
     assert one(variables["enable_key_rotation"]["default"]) is True
     assert one(variables["rotation_period_in_days"]["default"]) == 365
     condition = str(one(one(variables["rotation_period_in_days"]["validation"])["condition"]))
@@ -186,20 +174,6 @@ def test_cloudformation_key_policy_starts_with_the_account_statement(template, r
     assert [st["Sid"] for st in statements] == sids
 
 
-def load_tf(module) -> dict[str, list]:
-    merged: dict[str, list] = {}
-    for path in sorted(module.glob("*.tf")):
-        with path.open() as f:
-            for block, entries in hcl2.load(f).items():
-                merged.setdefault(block, []).extend(entries)
-    return merged
-
-
-def one(v):
-    """bc-python-hcl2 (checkov's parser) wraps attribute values in one-element lists."""
-    return v[0] if isinstance(v, list) and len(v) == 1 else v
-
-
 def test_terraform_key_policy_starts_with_the_account_statement():
     """The policy document (iac/terraform/kms-key-policy) builds the account's ARN from the
     partition and account the provider is in (data sources aws_partition, aws_caller_identity)."""
@@ -268,7 +242,7 @@ def test_create_replica_is_refused_with_a_message_naming_the_replica_module():
 
 def scp_guard() -> tuple[str, str, set[str]]:
     """(tag key, approver role name, denied actions) of the SCP statement that guards the tag."""
-    [statement] = [s for s in json.loads(SCP.read_text())["Statement"] if s["Sid"] == "DenyChangingRotationExceptionTag"]
+    [statement] = [s for s in scp()["Statement"] if s["Sid"] == "DenyChangingRotationExceptionTag"]
     tag = statement["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"]
     # The role by name, with or without a path, or IAM Identity Center's role for a permission set
     # of that name (AWSReservedSSO_<name>_<suffix>): one name in all.

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from support import FIXTURES, GUARD, ROOT
 from test_checkov_comparison import checkov_verdicts
-from test_guard import GUARD, MAX, TEMPLATES, guard_verdicts, write_params
+from test_guard import MAX, TEMPLATES, guard_verdicts, write_params
 
 DOC = ROOT / "docs" / "shift-left.md"
 HEADING = "### Side by side: check-iac, Checkov and Guard"

@@ -22,10 +22,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import hcl2
 import pytest
 
-from conftest import ROOT
+from support import ROOT, load_tf, one
 from test_terraform_init import VERSIONS_TF_B483CEF
 
 TF = ROOT / "iac" / "terraform"
@@ -129,20 +128,6 @@ class Uses:
     calls: set[str]  # local module sources, relative to the module
 
 
-def one(value):
-    """bc-python-hcl2 (checkov's parser) wraps attribute values in one-element lists."""
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-
-def load(module: Path) -> dict[str, list]:
-    merged: dict[str, list] = {}
-    for path in sorted(module.glob("*.tf")):
-        with path.open() as f:
-            for block, entries in hcl2.load(f).items():
-                merged.setdefault(block, []).extend(entries)
-    return merged
-
-
 def lower_bound(constraint: str) -> Version:
     match = re.fullmatch(r">=\s*([0-9]+(?:\.[0-9]+){1,2})", constraint.strip())
     assert match, f"floor {constraint!r} is not of the form '>= X.Y.Z'"
@@ -221,7 +206,7 @@ def minimum(items: set[str], table: dict[str, Minimum]) -> Version:
 def problems(module: Path) -> list[str]:
     """What is wrong with the module's floors: uses not in the table, floors below a documented
     minimum or a called module's floor, floors above the maximum of what is used."""
-    body = load(module)
+    body = load_tf(module)
     found = uses(body)
     declared = floors(body)
     out = [f"{item}: no documented minimum in the table" for item in sorted(found.provider) if not covered(item)]
@@ -229,7 +214,7 @@ def problems(module: Path) -> list[str]:
     need_tf = minimum(found.terraform, TERRAFORM)
     need_aws = minimum(found.provider, PROVIDER)
     for source in sorted(found.calls):
-        called = floors(load((module / source).resolve()))
+        called = floors(load_tf((module / source).resolve()))
         need_tf, need_aws = max(need_tf, called.terraform), max(need_aws, called.aws)
     for what, have, need, table, items in (
             ("required_version", declared.terraform, need_tf, TERRAFORM, found.terraform),
@@ -255,10 +240,10 @@ def test_the_table_sees_what_the_kms_key_module_depends_on():
     """The two uses that set kms-key's floors are found by the parser (so a test that passes is
     not one that saw nothing): rotation_period_in_days (aws 5.49.0) and the validation of
     enable_key_rotation that refers to rotation_exception (Terraform 1.9.0)."""
-    found = uses(load(TF / "kms-key"))
+    found = uses(load_tf(TF / "kms-key"))
     assert "resource.aws_kms_key.rotation_period_in_days" in found.provider
     assert "feature.validation_refers_to_other_objects" in found.terraform
-    assert floors(load(TF / "kms-key")) == Floors(version("1.9.0"), version("5.49.0"))
+    assert floors(load_tf(TF / "kms-key")) == Floors(version("1.9.0"), version("5.49.0"))
 
 
 def test_the_floors_of_b483cef_are_refused(tmp_path):

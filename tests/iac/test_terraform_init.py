@@ -24,7 +24,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 TF = ROOT / "iac" / "terraform"
 AWS = "registry.terraform.io/hashicorp/aws"

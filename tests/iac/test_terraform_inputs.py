@@ -20,15 +20,10 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import FIXTURES
+from support import FIXTURES, verdicts
 
 TF = FIXTURES / "terraform"
 PLAN = FIXTURES / "plan"
-
-
-def verdicts(run) -> dict[str, tuple[str, str]]:
-    """Resource address -> (complianceType, reason)."""
-    return {f["resource"]: (f["complianceType"], f["reason"]) for f in run.findings()}
 
 
 def by_resource(run) -> dict[str, dict]:
