@@ -32,7 +32,11 @@ import yaml
 # --------------------------------------------------------------------------- paths
 
 ROOT = Path(__file__).resolve().parents[1]
+# The Rust sources: the thin binary package and the library crates (issue 22's layout).
 SRC = ROOT / "rule-lambda" / "src"
+CRATES = ROOT / "crates"
+CORE_SRC = CRATES / "kms-rotation-core" / "src"
+CLI_SRC = CRATES / "kms-rotation-cli" / "src"
 PACK_DIR = ROOT / "conformance-pack"
 TEMPLATES_DIR = PACK_DIR / "templates"
 RUNBOOK_PATH = PACK_DIR / "runbook-enable-key-rotation.yaml"
@@ -384,6 +388,45 @@ def exception_tag(value: str) -> list[dict[str, str]]:
 def day(offset: int) -> str:
     """The date `offset` days from today, YYYY-MM-DD, as an exception's `expires=` gives it. Today
     is UTC's: the rule and the CLI judge expiry against `Utc::now().date_naive()`
-    (rule-lambda/src/exception.rs, Exception::is_expired), so a local date would be a day off
+    (crates/kms-rotation-core/src/exception.rs, Exception::is_expired), so a local date would be a day off
     around midnight."""
     return (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=offset)).isoformat()
+
+
+# --------------------------------------------------------------------------- the Rust build
+
+
+def build_sources(*features: str) -> list[Path]:
+    """The Rust source files compiled into `rule-lambda` built with only `features` (`lambda`: the
+    Lambda as `make package` builds it; `cli`: the operator CLI), as cargo resolves them: every
+    workspace crate in that build's dependency tree (`cargo tree`), each crate's whole `src/`.
+    The library crates carry no feature, so a crate in the tree is compiled whole."""
+    import subprocess
+
+    out = subprocess.run(
+        ["cargo", "tree", "--locked", "--offline", "-e", "normal", "--prefix", "none", "-p", "rule-lambda",
+         "--no-default-features", "--features", ",".join(features)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    dirs = []
+    for line in out.splitlines():
+        # workspace members are printed with their path: `name v0.1.0 (/abs/path)`
+        if "(" in line and str(ROOT) in line:
+            dirs.append(Path(line[line.index("(") + 1:line.rindex(")")]))
+    files = []
+    for d in sorted(set(dirs)):
+        src = d / "src"
+        if d.name == "rule-lambda":
+            # The package's own glue: the library re-exports, the binary of the feature.
+            files += [src / "lib.rs"]
+            files += [src / "lambda.rs", src / "bin" / "kms-rotation-rule.rs"] if "lambda" in features else []
+            files += [src / "bin" / "kms-rotation.rs"] if "cli" in features else []
+        else:
+            files += sorted(src.rglob("*.rs"))
+    return files
+
+
+def rust_label(path: Path) -> str:
+    """A source file named from the workspace root's `crates/` (or `rule-lambda/`)."""
+    return str(path.relative_to(CRATES if path.is_relative_to(CRATES) else ROOT))
+

@@ -34,7 +34,8 @@ from support import (
     OPERATOR_ARN,
     ROOT,
     RUNBOOK_PATH,
-    SRC,
+    CLI_SRC,
+    CORE_SRC,
     as_list,
     iam_policies,
     load_cfn,
@@ -44,7 +45,7 @@ from support import (
     scp,
     statements,
 )
-from test_iam_policies import ORG_ID, POLICIES, RESOLVERS, arn_like, sdk_calls
+from test_iam_policies import ORG_ID, POLICIES, RESOLVERS, arn_like, rule_calls
 from test_operator_role import ENABLE, FINDINGS, member_account_calls
 
 DOC = ROOT / "docs" / "authorization.md"
@@ -53,8 +54,8 @@ RUNBOOK = load_yaml(RUNBOOK_PATH)
 # --------------------------------------------------------------------------- the calls, from the source
 
 # The rule (FunctionRole, or KmsRotationRuleEvaluation when it evaluates another account): its
-# KMS and Config calls (test_iam_policies.sdk_calls reads rule-lambda/src without the CLI's code).
-RULE_CALLS = sdk_calls("kms") | sdk_calls("config")
+# KMS and Config calls (test_iam_policies.rule_calls reads the sources of the Lambda's build, which has none of the CLI crate).
+RULE_CALLS = {c for c in rule_calls() if c.split(":")[0] in ("kms", "config")}
 # The operator CLI in a member account (test_operator_role.member_account_calls).
 CLI_CALLS = set(member_account_calls())
 
@@ -70,9 +71,9 @@ def sts_callers() -> dict[str, str]:
     AssumeRoleProvider, for --accounts/--organization). sts:GetCallerIdentity is called too but
     "No permissions are required to perform this operation" (STS API reference, GetCallerIdentity)."""
     found = {}
-    if re.search(r"\.sts\s*\.assume_role\(\)", (SRC / "clients.rs").read_text()):
+    if re.search(r"\.sts\s*\.assume_role\(\)", (CORE_SRC / "clients.rs").read_text()):
         found["rule"] = "clients.rs"
-    if "AssumeRoleProvider::builder" in (SRC / "cli" / "session.rs").read_text():
+    if "AssumeRoleProvider::builder" in (CLI_SRC / "session.rs").read_text():
         found["cli"] = "cli/session.rs"
     return found
 
@@ -82,7 +83,7 @@ def period_of_the_runbook() -> int:
 
 
 def period_of_the_cli() -> int:
-    args = (SRC / "cli" / "args.rs").read_text()
+    args = (CLI_SRC / "args.rs").read_text()
     [days] = re.findall(r"default_value_t = (\d+),[^;]*?pub rotation_period_days", args, re.S)
     return int(days)
 
@@ -548,13 +549,13 @@ def test_gap_no_session_policy_no_boundary_no_path():
     path: right only if our AssumeRole calls pass no Policy/PolicyArns, our roles have no
     PermissionsBoundary, and the ARN the code assumes (role/<name>, rule.rs and cli/session.rs) is
     the one the templates create (no Path)."""
-    clients = (SRC / "clients.rs").read_text()
+    clients = (CORE_SRC / "clients.rs").read_text()
     call = clients[clients.index(".assume_role()"):clients.index(".send()", clients.index(".assume_role()"))]
     assert ".policy(" not in call and ".policy_arns(" not in call, call
-    session = (SRC / "cli" / "session.rs").read_text()
+    session = (CLI_SRC / "session.rs").read_text()
     builder = session[session.index("AssumeRoleProvider::builder"):session.index(".build()", session.index("AssumeRoleProvider::builder"))]
     assert ".policy(" not in builder and ".policy_arns(" not in builder, builder
-    assert re.search(r'"arn:\{\}:iam::\{\}:role/\{name\}"', (SRC / "rule.rs").read_text())
+    assert re.search(r'"arn:\{\}:iam::\{\}:role/\{name\}"', (CORE_SRC / "rule.rs").read_text())
     assert re.search(r'"arn:\{\}:iam::\{account\}:role/\{\}"', session)
     for case_, resolver in RESOLVERS.items():
         for logical_id, props in resolver.resources("AWS::IAM::Role"):

@@ -17,7 +17,7 @@ from support import (
     OPERATOR_ARN,
     RUNBOOK_PATH,
     SCP_PATH,
-    SRC,
+    build_sources,
     TEMPLATES_DIR,
     Resolver,
     allowed_actions,
@@ -178,28 +178,38 @@ def test_function_role_is_least_privilege():
     assert allowed_actions(org, "FunctionRole") == FUNCTION_ACTIONS | LOG_ACTIONS | {"sts:AssumeRole"}
 
 
-# The rule's own calls: the SDK operations the Lambda's code sends (its core modules, not the
-# CLI's), read from the source so that a new call without its permission fails here. (The roles
-# once lacked kms:ListKeyRotations, which maxKeyMaterialAgeInDays calls: on AWS every old key
-# would have been MATERIAL_AGE_UNKNOWN.)
-RULE_SOURCES = {"kms": ["kms.rs"], "config": ["config.rs", "rule.rs", "evaluate.rs"]}
+# The rule's own calls: the SDK operations the Lambda's code sends, read from every source file
+# the Lambda's build compiles (support.build_sources("lambda"): the crates in `cargo tree` of
+# rule-lambda with only the `lambda` feature, that is kms-rotation-core and the Lambda glue; the
+# CLI's calls are in another crate, which that build does not have), so that a new call without its
+# permission fails here. (The roles once lacked kms:ListKeyRotations, which maxKeyMaterialAgeInDays
+# calls: on AWS every old key would have been MATERIAL_AGE_UNKNOWN.) An operation is attributed to
+# the one service of the rule (KMS, Config, STS) whose botocore model has it.
+RULE_SERVICES = ("kms", "config", "sts")
 
 
-def sdk_calls(service: str) -> set[str]:
+def rule_calls() -> set[str]:
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    services: dict[str, set[str]] = {}
+    names: dict[tuple[str, str], str] = {}
+    for service in RULE_SERVICES:
+        for op in session.get_service_model(service).operation_names:
+            services.setdefault(xform_name(op), set()).add(service)
+            names[(service, xform_name(op))] = op
     calls = set()
-    for name in RULE_SOURCES[service]:
-        # config.rs also holds ConfigRules, the CLI's reader for `rescan`, after the writer.
-        text = (SRC / name).read_text().split("pub struct ConfigRules")[0]
-        # Methods built only with the CLI (`#[cfg(feature = "cli")]`, such as the key policy
-        # `remediate` reads) are not the rule's: the Lambda is built without that feature.
-        text = re.sub(r'#\[cfg\(feature = "cli"\)\].*?\n    \}\n', "", text, flags=re.S)
-        for op in re.findall(r"\.client\s*\.\s*([a-z_]+)\(\)", text):
-            calls.add(f"{service}:" + "".join(w.capitalize() for w in op.split("_")))
+    for path in build_sources("lambda"):
+        for method in re.findall(r"\.client\s*\.\s*([a-z_]+)\(\)", path.read_text()):
+            if method in services:
+                [service] = services[method]  # one service has it, or the attribution is ambiguous
+                calls.add(f"{service}:{names[(service, method)]}")
     return calls
 
 
 def test_every_call_of_the_rule_is_granted_to_both_evaluation_roles():
-    calls = sdk_calls("kms") | sdk_calls("config")
+    calls = rule_calls()
     # The reader covers every KMS read the decision needs.
     assert {"kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
             "kms:ListKeyRotations", "kms:ListAliases", "config:PutEvaluations"} <= calls, calls

@@ -5,9 +5,10 @@ KmsRotationOperator).
 It is granted exactly the calls the CLI makes in a member account, read from the Rust source:
 every AWS KMS and AWS Account Management operation called as an SDK fluent builder
 (`.<snake_case_operation>()`, the operation names taken from botocore's service models) in the
-KMS reader (rule-lambda/src/kms.rs, including its `#[cfg(feature = "cli")]` methods), the
-modules that drive it, and the CLI (rule-lambda/src/cli/: EnableKeyRotation in apply.rs,
-account:ListRegions in session.rs for --all-regions). kms:EnableKeyRotation only with
+sources the CLI's build compiles (support.build_sources("cli"): the KMS reader in
+crates/kms-rotation-core, the IaC checker, and the CLI crate crates/kms-rotation-cli:
+EnableKeyRotation in apply.rs, GetKeyPolicy in key_policy.rs, account:ListRegions in session.rs for
+--all-regions). kms:EnableKeyRotation only with
 OperatorCanRemediate=true. Calls made in the caller's own account only (organizations:ListAccounts,
 sts:GetCallerIdentity, Config, Security Hub) are of other services and are not the role's.
 
@@ -29,7 +30,9 @@ from support import (
     CENTRAL_ROLE_ARN,
     OPERATOR_ARN,
     ROOT,
-    SRC,
+    CLI_SRC,
+    build_sources,
+    rust_label,
     TEMPLATES_DIR,
     Resolver,
     allowed_actions,
@@ -41,11 +44,9 @@ from support import (
 
 TEMPLATE = load_cfn(TEMPLATES_DIR / "member-account-roles.yaml")
 
-# Where the CLI's calls in a member account are made: the KMS reader and the modules that drive
-# it (the CLI judges keys with the rule's own code), and the CLI itself.
-CLI_SOURCES = [SRC / name for name in ("kms.rs", "evaluate.rs", "remediate.rs", "exposure.rs", "exception.rs",
-                                       "securityhub.rs")]
-CLI_SOURCES += sorted((SRC / "cli").rglob("*.rs"))
+# Where the CLI's calls in a member account are made: every source file of the CLI's build (the
+# KMS reader and the modules that drive it: the CLI judges keys with the rule's own code).
+CLI_SOURCES = build_sources("cli")
 # The services whose calls go to the member account with the role's credentials.
 MEMBER_SERVICES = {"kms": "kms", "account": "account", "securityhub": "securityhub"}  # model -> IAM prefix
 
@@ -84,7 +85,7 @@ def member_account_calls() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in CLI_SOURCES:
         for action in calls_in(path.read_text()):
-            found.setdefault(action, set()).add(str(path.relative_to(SRC)))
+            found.setdefault(action, set()).add(rust_label(path))
     return found
 
 
@@ -117,17 +118,16 @@ def test_the_cli_calls_are_read_from_the_source():
     calls = member_account_calls()
     # The scan sees the calls the issue names, each where it is made (a scan that finds nothing
     # would make the tests below vacuous).
-    assert calls.get("kms:EnableKeyRotation") == {"cli/apply.rs"}, calls
-    assert calls.get("account:ListRegions") == {"cli/session.rs"}, calls
+    assert calls.get("kms:EnableKeyRotation") == {"kms-rotation-cli/src/apply.rs"}, calls
+    assert calls.get("account:ListRegions") == {"kms-rotation-cli/src/session.rs"}, calls
     for action in FINDINGS:
-        assert calls.get(action) == {"securityhub.rs"}, (action, calls)
-    # The reader's calls, including GetKeyPolicy, which only the CLI build has.
+        assert calls.get(action) == {"kms-rotation-cli/src/securityhub.rs"}, (action, calls)
+    # The reader's calls, in the core crate the rule and the CLI share.
     for action in ("kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus",
-                   "kms:ListResourceTags", "kms:ListKeyRotations", "kms:GetKeyPolicy"):
-        assert "kms.rs" in calls.get(action, set()), action
-    kms_rs = (SRC / "kms.rs").read_text()
-    assert re.search(r'#\[cfg\(feature = "cli"\)\][^}]*?get_key_policy', kms_rs, re.S), (
-        "GetKeyPolicy is expected in a cli-only method of kms.rs")
+                   "kms:ListResourceTags", "kms:ListKeyRotations"):
+        assert "kms-rotation-core/src/kms.rs" in calls.get(action, set()), action
+    # GetKeyPolicy only in the CLI's crate: the Lambda's build never has it.
+    assert calls.get("kms:GetKeyPolicy") == {"kms-rotation-cli/src/key_policy.rs"}, calls
 
 
 def test_operator_role_grants_exactly_the_cli_calls():
@@ -224,7 +224,7 @@ def test_operator_role_is_scoped_to_this_accounts_keys_and_account():
 
 
 def test_the_default_role_name_is_the_clis():
-    args = (SRC / "cli" / "args.rs").read_text()
+    args = (CLI_SRC / "args.rs").read_text()
     [default] = re.findall(r'pub const DEFAULT_ROLE_NAME: &str = "([^"]+)";', args)
     assert TEMPLATE["Parameters"]["OperatorRoleName"]["Default"] == default
     assert TEMPLATE["Parameters"]["OperatorRoleName"]["AllowedPattern"] == (
@@ -268,4 +268,4 @@ def test_the_guide_has_the_section_the_cli_errors_point_to():
                  "KmsRotationOperator", "OperatorPrincipalArn", "OperatorCanRemediate",
                  "member-account-roles.yaml", "account:ListRegions"):
         assert text in section, text
-    assert "Many accounts" in (SRC / "cli" / "session.rs").read_text()
+    assert "Many accounts" in (CLI_SRC / "session.rs").read_text()

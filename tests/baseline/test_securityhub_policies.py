@@ -10,10 +10,10 @@ import re
 import parliament
 import pytest
 
-from support import ROOT, as_list, sar_privilege
+from support import CLI_SRC, ROOT, as_list, sar_privilege
 
 DOC = ROOT / "docs" / "security-hub.md"
-CODE = [ROOT / "rule-lambda" / "src" / "securityhub.rs", ROOT / "rule-lambda" / "src" / "cli" / "securityhub.rs"]
+CODE = [CLI_SRC / "securityhub.rs", CLI_SRC / "commands" / "securityhub.rs", CLI_SRC / "finding_subjects.rs"]
 
 KMS_READ = {"kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListResourceTags"}
 EXPECTED = {

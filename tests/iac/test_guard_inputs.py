@@ -12,7 +12,7 @@ Guard Hook's input.
   template section syntax":
   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
 - Config passes rule parameters as strings (`{"maxRotationPeriodInDays":"365"}`, the AWS Config
-  Developer Guide's custom rule event example; rule-lambda/src/params.rs reads them so), and the
+  Developer Guide's custom rule event example; crates/kms-rotation-core/src/params.rs reads them so), and the
   conformance pack's MaxRotationPeriodInDays is a String parameter: the parameters file a user gives
   Guard may say "365" or 365, and '' means no maximum, as for the rule.
 - A Guard Hook's resource input is documented twice over in the CloudFormation Hooks User Guide,

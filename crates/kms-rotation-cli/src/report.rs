@@ -275,7 +275,7 @@ const SCRIPT: &str = r##""use strict";
   const SVG_NS = document.getElementById("timeline").namespaceURI;
   const COMPLIANCE = ["COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"];
   const EXPOSURE_RANK = { "public": 0, "cross-account": 1, "unknown": 2 };
-  // The reasons `kms-rotation remediate --apply` fixes (rule-lambda/src/remediate.rs).
+  // The reasons `kms-rotation remediate --apply` fixes (crates/kms-rotation-cli/src/plan.rs).
   const REMEDIABLE = new Set([
     "ROTATION_OFF", "REPLICA_ROTATION_OFF", "EXCEPTION_EXPIRED", "EXCEPTION_MALFORMED",
     "PERIOD_ABOVE_MAXIMUM",
