@@ -768,22 +768,12 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn print_run(run: &Run, floor: &Floor) {
-    let t = &run.tally;
     println!("== {}", run.label);
     println!(
         "   keys {} | latency {} ms | account quotas {} | injected throttling {:.0}%",
         run.keys,
         run.cfg.latency.as_millis(),
-        if !run.cfg.quotas {
-            "off".to_owned()
-        } else if run.cfg.quota_share < 1.0 {
-            format!(
-                "enforced, only {:.0}% of each left to the rule (other callers take the rest)",
-                run.cfg.quota_share * 100.0
-            )
-        } else {
-            "enforced".to_owned()
-        },
+        quotas_text(&run.cfg),
         run.cfg.throttle_share * 100.0
     );
     println!(
@@ -800,6 +790,31 @@ fn print_run(run: &Run, floor: &Floor) {
         floor.quota_floor_secs(),
         run.wall.as_secs_f64() / floor.quota_floor_secs().max(1e-9)
     );
+    print_calls(run);
+    let faults = fault_notes(run);
+    if !faults.is_empty() {
+        println!("   faults: {}", faults.join(" | "));
+    }
+    print_outcome(run);
+}
+
+/// The account's quotas in a run, as the settings line says them.
+fn quotas_text(cfg: &SimConfig) -> String {
+    if !cfg.quotas {
+        "off".to_owned()
+    } else if cfg.quota_share < 1.0 {
+        format!(
+            "enforced, only {:.0}% of each left to the rule (other callers take the rest)",
+            cfg.quota_share * 100.0
+        )
+    } else {
+        "enforced".to_owned()
+    }
+}
+
+/// The calls of a run: KMS attempts per key, the PutEvaluations batches, the throttles.
+fn print_calls(run: &Run) {
+    let t = &run.tally;
     let per: Vec<String> = Api::KMS
         .iter()
         .map(|a| format!("{} {:.3}", a.name(), run.per_key(t.attempts(*a))))
@@ -839,6 +854,11 @@ fn print_run(run: &Run, floor: &Floor) {
         if throttles.is_empty() { "" } else { ": " },
         throttles.join(", ")
     );
+}
+
+/// What each fault injected in a run did, one note per fault.
+fn fault_notes(run: &Run) -> Vec<String> {
+    let t = &run.tally;
     let f = &run.cfg.faults;
     let mut faults = Vec::new();
     if let Some(page) = f.list_keys_fail_page {
@@ -873,13 +893,16 @@ fn print_run(run: &Run, floor: &Floor) {
             run.check.stale
         ));
     }
-    if !faults.is_empty() {
-        println!("   faults: {}", faults.join(" | "));
-    }
+    faults
+}
+
+/// The outcome of a run: the evaluations Config took, the invocation's result, the keys not
+/// evaluated, the check, and the process's peak RSS and cold start.
+fn print_outcome(run: &Run) {
     let c = &run.check;
     println!(
         "   evaluations taken by Config {} | keys once {}, more than once {}, none {} | wrong verdicts {} | unknown ids {}",
-        t.evaluations, c.once, c.double, c.not_taken, c.wrong, c.unknown
+        run.tally.evaluations, c.once, c.double, c.not_taken, c.wrong, c.unknown
     );
     match &run.ending {
         Ending::Response(v) => println!("   invocation succeeded: {v}"),
@@ -1027,6 +1050,9 @@ fn report(run: &Run, floor: &Floor, failures: &mut Vec<String>) -> Value {
     run_json(run, floor)
 }
 
+/// The Lambda timeout of every run but the deadline run.
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// Runs every scenario; returns the runs whose check failed.
 async fn bench(args: Args) -> Result<Vec<String>, String> {
     if !args.rule_bin.exists() {
@@ -1035,141 +1061,234 @@ async fn bench(args: Args) -> Result<Vec<String>, String> {
             args.rule_bin.display()
         ));
     }
-    let params = &args.params;
-    let mut failures = Vec::new();
-    let concurrency = Options::default().concurrency;
-    println!(
-        "kms-rotation-bench: rule binary {} | ceilings DescribeKey {}/s, GetKeyRotationStatus {}/s, ListResourceTags {}/s | concurrency {} | account quotas DescribeKey 2000/s, GetKeyRotationStatus 1000/s, ListKeys 500/s, ListAliases 500/s, ListResourceTags 2000/s",
-        args.rule_bin.display(),
-        params.describe_key_per_second,
-        params.get_key_rotation_status_per_second,
-        params.get_key_rotation_status_per_second,
-        concurrency
-    );
-    println!(
-        "   rule parameters {} | verdicts expected with maxRotationPeriodInDays {}, evaluateDisabledKeys {}, exceptionTagKey {:?}",
-        args.rule_parameters,
-        params
-            .max_rotation_period_in_days
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| "unset".into()),
-        params.evaluate_disabled_keys,
-        params.exception_tag_key
-    );
-    println!(
-        "   key mix (repeats every 100 keys): 20% AWS-managed, 60% rotation on (50% every 365 days, 5% every 180, 5% every 730), 8% rotation off, 1% valid exception, 1% expired exception, 4% RSA, 2% HMAC, 1% disabled, 1% pending deletion, 1% imported, 1% multi-Region replica; aliases: alias/aws/<service> on every AWS-managed key, alias/app-<n> on one customer key in {}, {} predefined alias/aws/... naming no key",
-        fake_aws::CUSTOMER_ALIAS_EVERY,
-        fake_aws::PREDEFINED_ALIASES.len()
-    );
+    let mut bench = Bench {
+        args,
+        concurrency: Options::default().concurrency,
+        failures: Vec::new(),
+    };
+    bench.print_setup();
+    let cold_start_median = bench.cold_starts().await?;
+    let (binary_bytes, zip_bytes) = bench.print_sizes();
+    let seq_per_key = bench.sequential_sample().await?;
+    let largest = bench.account_runs(seq_per_key).await?;
+    let contended = if bench.args.contended_share > 0.0 {
+        bench.contended_run().await?
+    } else {
+        Value::Null
+    };
+    let deadline = if bench.args.deadline_keys > 0 {
+        bench.deadline_run().await?
+    } else {
+        Value::Null
+    };
+    let faults = if bench.args.fault_keys > 0 {
+        bench.fault_runs().await?
+    } else {
+        serde_json::Map::new()
+    };
+    let summary = bench.summary(Findings {
+        cold_start_median,
+        binary_bytes,
+        zip_bytes,
+        seq_per_key,
+        largest,
+        contended,
+        deadline,
+        faults,
+    });
+    println!("{summary}");
+    Ok(bench.failures)
+}
 
-    // Cold start: spawn to first poll of the Runtime API.
-    let mut colds = Vec::new();
-    for _ in 0..args.cold_starts {
-        colds.push(cold_start(&args).await?);
-    }
-    colds.sort();
-    let cold_median = colds.get(colds.len() / 2).copied().unwrap_or_default();
-    if !colds.is_empty() {
+/// The benchmark's runs: their settings, and the runs whose check failed so far.
+struct Bench {
+    args: Args,
+    /// The rule's concurrency (its default), for the floors of the binary's runs.
+    concurrency: usize,
+    failures: Vec<String>,
+}
+
+/// A run of the binary, printed: the run, its floor and its JSON.
+struct Measured {
+    run: Run,
+    floor: Floor,
+    json: Value,
+}
+
+/// What the phases measured, for the last line.
+struct Findings {
+    cold_start_median: Duration,
+    binary_bytes: Option<u64>,
+    zip_bytes: Option<u64>,
+    /// Seconds per key of the one-key-at-a-time sample.
+    seq_per_key: f64,
+    /// The JSON of the last main run (of the last `--keys` size).
+    largest: Option<Value>,
+    contended: Value,
+    deadline: Value,
+    faults: serde_json::Map<String, Value>,
+}
+
+impl Bench {
+    /// The header: the binary, the ceilings, the parameters, the simulated account's key mix.
+    fn print_setup(&self) {
+        let args = &self.args;
+        let params = &args.params;
         println!(
-            "== cold start: spawn to first GET /runtime/invocation/next over {} spawns: min {:.1} ms, median {:.1} ms, max {:.1} ms",
-            colds.len(),
-            colds[0].as_secs_f64() * 1000.0,
-            cold_median.as_secs_f64() * 1000.0,
-            colds[colds.len() - 1].as_secs_f64() * 1000.0
+            "kms-rotation-bench: rule binary {} | ceilings DescribeKey {}/s, GetKeyRotationStatus {}/s, ListResourceTags {}/s | concurrency {} | account quotas DescribeKey 2000/s, GetKeyRotationStatus 1000/s, ListKeys 500/s, ListAliases 500/s, ListResourceTags 2000/s",
+            args.rule_bin.display(),
+            params.describe_key_per_second,
+            params.get_key_rotation_status_per_second,
+            params.get_key_rotation_status_per_second,
+            self.concurrency
+        );
+        println!(
+            "   rule parameters {} | verdicts expected with maxRotationPeriodInDays {}, evaluateDisabledKeys {}, exceptionTagKey {:?}",
+            args.rule_parameters,
+            params
+                .max_rotation_period_in_days
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "unset".into()),
+            params.evaluate_disabled_keys,
+            params.exception_tag_key
+        );
+        println!(
+            "   key mix (repeats every 100 keys): 20% AWS-managed, 60% rotation on (50% every 365 days, 5% every 180, 5% every 730), 8% rotation off, 1% valid exception, 1% expired exception, 4% RSA, 2% HMAC, 1% disabled, 1% pending deletion, 1% imported, 1% multi-Region replica; aliases: alias/aws/<service> on every AWS-managed key, alias/app-<n> on one customer key in {}, {} predefined alias/aws/... naming no key",
+            fake_aws::CUSTOMER_ALIAS_EVERY,
+            fake_aws::PREDEFINED_ALIASES.len()
         );
     }
-    let binary_bytes = std::fs::metadata(&args.rule_bin).map(|m| m.len()).ok();
-    let zip_bytes = std::fs::metadata(&args.zip).map(|m| m.len()).ok();
-    println!(
-        "== size: release binary {} | Lambda zip {} {}",
-        binary_bytes
-            .map(|b| format!("{:.2} MiB ({b} bytes)", b as f64 / 1048576.0))
-            .unwrap_or_else(|| "absent".into()),
-        args.zip.display(),
-        zip_bytes
-            .map(|b| format!("{:.2} MiB ({b} bytes)", b as f64 / 1048576.0))
-            .unwrap_or_else(|| "absent (cargo lambda build --release --x86-64 --output-format zip --bin kms-rotation-rule)".into())
-    );
 
-    // One key at a time, on a sample; per-key time extrapolated.
-    let (seq_per_key, seq_run) = sequential(&args, args.sequential_sample).await?;
-    let seq_floor = Floor::of(&seq_run, params, 1);
-    report(&seq_run, &seq_floor, &mut failures);
-    println!(
-        "   one key at a time: {:.1} ms per key, measured on a sample of {} keys and EXTRAPOLATED linearly to larger accounts",
-        seq_per_key * 1000.0,
-        args.sequential_sample
-    );
-
-    let lambda_timeout = Duration::from_secs(900);
-    let mut last = None;
-    for &n in &args.keys {
-        let cfg = args.sim(n);
-        let run = run_rule(
-            &args,
-            &format!("{n} keys"),
-            cfg.clone(),
-            lambda_timeout,
-            None,
-        )
-        .await?;
-        let floor = Floor::of(&run, params, concurrency);
-        let mut j = report(&run, &floor, &mut failures);
-        let speedup = seq_per_key * n as f64 / run.wall.as_secs_f64();
-        println!(
-            "   one key at a time would take {:.1} s (extrapolated from the sample): speed-up {:.1}x",
-            seq_per_key * n as f64,
-            speedup
-        );
-        let mut throttled_json = Value::Null;
-        if args.throttle_share > 0.0 {
-            let tcfg = SimConfig {
-                throttle_share: args.throttle_share,
-                ..cfg.clone()
-            };
-            let trun = run_rule(
-                &args,
-                &format!("{n} keys, {:.0}% throttled", args.throttle_share * 100.0),
-                tcfg,
-                lambda_timeout,
-                None,
-            )
-            .await?;
-            let tfloor = Floor::of(&trun, params, concurrency);
-            throttled_json = report(&trun, &tfloor, &mut failures);
+    /// Cold start: spawn to first poll of the Runtime API, `--cold-starts` times; returns the
+    /// median.
+    async fn cold_starts(&self) -> Result<Duration, String> {
+        let mut colds = Vec::new();
+        for _ in 0..self.args.cold_starts {
+            colds.push(cold_start(&self.args).await?);
         }
-        j["speedup_vs_sequential"] = json!(round(speedup, 1));
-        j["with_injected_throttling"] = throttled_json;
-        last = Some(j);
+        colds.sort();
+        let cold_median = colds.get(colds.len() / 2).copied().unwrap_or_default();
+        if !colds.is_empty() {
+            println!(
+                "== cold start: spawn to first GET /runtime/invocation/next over {} spawns: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+                colds.len(),
+                colds[0].as_secs_f64() * 1000.0,
+                cold_median.as_secs_f64() * 1000.0,
+                colds[colds.len() - 1].as_secs_f64() * 1000.0
+            );
+        }
+        Ok(cold_median)
     }
 
-    // Contention: other callers in the account take most of each quota, so the rule's ceiling is
-    // above what is left and the quota answers ThrottlingException: the pacers must adapt.
-    let mut contended_json = Value::Null;
-    if args.contended_share > 0.0 {
-        let n = args.keys.iter().copied().max().unwrap_or(10_000);
-        let cfg = SimConfig {
-            quota_share: args.contended_share,
-            ..args.sim(n)
+    /// The sizes of the release binary and of the Lambda zip, when present: (binary, zip).
+    fn print_sizes(&self) -> (Option<u64>, Option<u64>) {
+        let args = &self.args;
+        let binary_bytes = std::fs::metadata(&args.rule_bin).map(|m| m.len()).ok();
+        let zip_bytes = std::fs::metadata(&args.zip).map(|m| m.len()).ok();
+        println!(
+            "== size: release binary {} | Lambda zip {} {}",
+            binary_bytes
+                .map(|b| format!("{:.2} MiB ({b} bytes)", b as f64 / 1048576.0))
+                .unwrap_or_else(|| "absent".into()),
+            args.zip.display(),
+            zip_bytes
+                .map(|b| format!("{:.2} MiB ({b} bytes)", b as f64 / 1048576.0))
+                .unwrap_or_else(|| "absent (cargo lambda build --release --x86-64 --output-format zip --bin kms-rotation-rule)".into())
+        );
+        (binary_bytes, zip_bytes)
+    }
+
+    /// One key at a time, on a sample; returns the seconds per key, which the main runs
+    /// extrapolate.
+    async fn sequential_sample(&mut self) -> Result<f64, String> {
+        let (seq_per_key, seq_run) = sequential(&self.args, self.args.sequential_sample).await?;
+        let seq_floor = Floor::of(&seq_run, &self.args.params, 1);
+        report(&seq_run, &seq_floor, &mut self.failures);
+        println!(
+            "   one key at a time: {:.1} ms per key, measured on a sample of {} keys and EXTRAPOLATED linearly to larger accounts",
+            seq_per_key * 1000.0,
+            self.args.sequential_sample
+        );
+        Ok(seq_per_key)
+    }
+
+    /// Run the binary on `cfg`, print the run and note it if its check failed.
+    async fn measure(
+        &mut self,
+        label: &str,
+        cfg: SimConfig,
+        timeout: Duration,
+        page_size: Option<usize>,
+    ) -> Result<Measured, String> {
+        let run = run_rule(&self.args, label, cfg, timeout, page_size).await?;
+        let floor = Floor::of(&run, &self.args.params, self.concurrency);
+        let json = report(&run, &floor, &mut self.failures);
+        Ok(Measured { run, floor, json })
+    }
+
+    /// The main runs, one per `--keys` size, each compared with the one-key-at-a-time sample and
+    /// followed by its throttled run; returns the JSON of the last.
+    async fn account_runs(&mut self, seq_per_key: f64) -> Result<Option<Value>, String> {
+        let mut last = None;
+        for n in self.args.keys.clone() {
+            let cfg = self.args.sim(n);
+            let Measured {
+                run, json: mut j, ..
+            } = self
+                .measure(&format!("{n} keys"), cfg.clone(), LAMBDA_TIMEOUT, None)
+                .await?;
+            let speedup = seq_per_key * n as f64 / run.wall.as_secs_f64();
+            println!(
+                "   one key at a time would take {:.1} s (extrapolated from the sample): speed-up {:.1}x",
+                seq_per_key * n as f64,
+                speedup
+            );
+            let throttled_json = if self.args.throttle_share > 0.0 {
+                self.throttled_run(n, cfg).await?
+            } else {
+                Value::Null
+            };
+            j["speedup_vs_sequential"] = json!(round(speedup, 1));
+            j["with_injected_throttling"] = throttled_json;
+            last = Some(j);
+        }
+        Ok(last)
+    }
+
+    /// The account of `cfg` (`n` keys) with `--throttle-share` of the KMS attempts throttled at
+    /// random; returns its JSON.
+    async fn throttled_run(&mut self, n: usize, cfg: SimConfig) -> Result<Value, String> {
+        let share = self.args.throttle_share;
+        let tcfg = SimConfig {
+            throttle_share: share,
+            ..cfg
         };
-        let run = run_rule(
-            &args,
-            &format!(
-                "{n} keys, {:.0}% of the quotas left to the rule",
-                args.contended_share * 100.0
-            ),
-            cfg,
-            lambda_timeout,
-            None,
-        )
-        .await?;
-        let floor = Floor::of(&run, params, concurrency);
-        let mut j = report(&run, &floor, &mut failures);
+        let label = format!("{n} keys, {:.0}% throttled", share * 100.0);
+        Ok(self.measure(&label, tcfg, LAMBDA_TIMEOUT, None).await?.json)
+    }
+
+    /// Contention: other callers in the account take most of each quota, so the rule's ceiling is
+    /// above what is left and the quota answers ThrottlingException: the pacers must adapt.
+    /// Returns the run's JSON.
+    async fn contended_run(&mut self) -> Result<Value, String> {
+        let share = self.args.contended_share;
+        let n = self.args.keys.iter().copied().max().unwrap_or(10_000);
+        let cfg = SimConfig {
+            quota_share: share,
+            ..self.args.sim(n)
+        };
+        let label = format!(
+            "{n} keys, {:.0}% of the quotas left to the rule",
+            share * 100.0
+        );
+        let Measured {
+            run, json: mut j, ..
+        } = self.measure(&label, cfg, LAMBDA_TIMEOUT, None).await?;
         // What the quota left allows: the busiest API's answered calls at its share of the quota.
         let left_bound = Api::KMS
             .iter()
             .filter_map(|a| {
-                let q = a.account_quota()? * args.contended_share;
+                let q = a.account_quota()? * share;
                 Some(run.tally.answered(*a) as f64 / q)
             })
             .fold(0.0, f64::max);
@@ -1178,165 +1297,196 @@ async fn bench(args: Args) -> Result<Vec<String>, String> {
             left_bound,
             run.wall.as_secs_f64() / left_bound.max(1e-9)
         );
-        j["quota_share"] = json!(args.contended_share);
+        j["quota_share"] = json!(share);
         j["quota_left_bound_s"] = json!(round(left_bound, 3));
-        contended_json = j;
+        Ok(j)
     }
 
-    // The deadline: a timeout too short for the account.
-    let mut deadline_json = Value::Null;
-    if args.deadline_keys > 0 {
-        let run = run_rule(
-            &args,
-            &format!(
-                "{} keys, Lambda timeout {:.1} s (deadline)",
-                args.deadline_keys,
-                args.deadline_timeout.as_secs_f64()
-            ),
-            args.sim(args.deadline_keys),
-            args.deadline_timeout,
-            None,
-        )
-        .await?;
-        let floor = Floor::of(&run, params, concurrency);
-        report(&run, &floor, &mut failures);
+    /// The deadline: a timeout too short for the account. Returns the run's JSON.
+    async fn deadline_run(&mut self) -> Result<Value, String> {
+        let timeout = self.args.deadline_timeout;
+        let label = format!(
+            "{} keys, Lambda timeout {:.1} s (deadline)",
+            self.args.deadline_keys,
+            timeout.as_secs_f64()
+        );
+        let cfg = self.args.sim(self.args.deadline_keys);
+        let Measured { run, .. } = self.measure(&label, cfg, timeout, None).await?;
         println!(
             "   ended {:.2} s after the event, {:.2} s before the {:.1} s deadline",
             run.wall.as_secs_f64(),
-            (args.deadline_timeout.as_secs_f64() - run.wall.as_secs_f64()),
-            args.deadline_timeout.as_secs_f64()
+            (timeout.as_secs_f64() - run.wall.as_secs_f64()),
+            timeout.as_secs_f64()
         );
-        deadline_json = json!({
+        Ok(json!({
             "keys": run.keys,
-            "timeout_s": args.deadline_timeout.as_secs_f64(),
+            "timeout_s": timeout.as_secs_f64(),
             "wall_s": round(run.wall.as_secs_f64(), 3),
             "evaluations": run.tally.evaluations,
             "check": run.check.json(),
             "lost": run.check.lost,
-        });
+        }))
     }
 
-    // Faults: each run must still account for every key by id.
-    let mut faults_json = serde_json::Map::new();
-    if args.fault_keys > 0 {
-        let n = args.fault_keys;
-        let page = args.list_page_size.unwrap_or(n.div_ceil(4)).clamp(1, 1000);
-        let scenarios: Vec<(&str, String, SimConfig, Option<usize>)> = vec![
-            (
-                "listing",
-                format!(
-                    "{n} keys, ListKeys refused (AccessDeniedException) from page {} on, pages of {page}",
-                    args.list_fail_page
-                ),
-                SimConfig {
-                    faults: Faults {
-                        list_keys_fail_page: Some(args.list_fail_page),
-                        ..Faults::default()
-                    },
-                    ..args.sim(n)
-                },
-                Some(page),
-            ),
-            (
-                "failed_evaluations",
-                format!(
-                    "{n} keys, FailedEvaluations: {:.1}% of keys refused once, {:.2}% every time",
-                    args.refuse_once_share * 100.0,
-                    args.refuse_always_share * 100.0
-                ),
-                SimConfig {
-                    faults: Faults {
-                        refuse_once_share: args.refuse_once_share,
-                        refuse_always_share: args.refuse_always_share,
-                        ..Faults::default()
-                    },
-                    ..args.sim(n)
-                },
-                None,
-            ),
-            (
-                "put_evaluations_fails",
-                format!(
-                    "{n} keys, PutEvaluations attempt(s) {:?} answered 503 (retried), {:?} refused with 400",
-                    args.put_fail_retried, args.put_fail_refused
-                ),
-                SimConfig {
-                    faults: Faults {
-                        put_fail_retried: args.put_fail_retried.clone(),
-                        put_fail_refused: args.put_fail_refused.clone(),
-                        ..Faults::default()
-                    },
-                    ..args.sim(n)
-                },
-                None,
-            ),
-            (
-                "cleanup",
-                format!(
-                    "{n} keys and {} deleted, the clean-up read answers the account's earlier results",
-                    args.deleted_keys
-                ),
-                SimConfig {
-                    deleted: args.deleted_keys,
-                    faults: Faults {
-                        cleanup_history: true,
-                        ..Faults::default()
-                    },
-                    ..args.sim(n)
-                },
-                None,
-            ),
-        ];
-        for (name, label, cfg, page_size) in scenarios {
-            let run = run_rule(&args, &label, cfg, lambda_timeout, page_size).await?;
-            let floor = Floor::of(&run, params, concurrency);
-            let mut j = report(&run, &floor, &mut failures);
+    /// Faults: each run must still account for every key by id, and Config's faults must not
+    /// hold up the evaluation. Returns the runs' JSON by scenario name.
+    async fn fault_runs(&mut self) -> Result<serde_json::Map<String, Value>, String> {
+        let mut faults_json = serde_json::Map::new();
+        for scenario in self.args.fault_scenarios() {
+            let Measured {
+                run,
+                floor,
+                json: mut j,
+            } = self
+                .measure(
+                    &scenario.label,
+                    scenario.cfg,
+                    LAMBDA_TIMEOUT,
+                    scenario.page_size,
+                )
+                .await?;
             // Config's faults must not hold up the evaluation (issue 23): the writer keeps
             // batches in flight while one waits on its retries.
             let ratio = run.wall.as_secs_f64() / floor.secs().max(f64::MIN_POSITIVE);
-            if matches!(name, "failed_evaluations" | "put_evaluations_fails")
-                && ratio > MAX_CONFIG_FAULT_RATIO
+            if matches!(
+                scenario.name,
+                "failed_evaluations" | "put_evaluations_fails"
+            ) && ratio > MAX_CONFIG_FAULT_RATIO
             {
-                failures.push(format!(
+                self.failures.push(format!(
                     "{}: {:.2} s is {ratio:.2}× its floor ({:.2} s), above {MAX_CONFIG_FAULT_RATIO}×",
                     run.label,
                     run.wall.as_secs_f64(),
                     floor.secs()
                 ));
             }
-            j["faults"] = json!({
-                "list_faults": run.tally.list_faults,
-                "listed": run.tally.listed.iter().filter(|l| **l).count(),
-                "refused_evaluations": run.tally.refused,
-                "put_failed_retried": run.tally.put_failed_retried,
-                "put_failed_refused": run.tally.put_failed_refused,
-                "cleanup_ids": run.tally.cleanup_ids,
-                "deleted": run.check.deleted,
-                "deleted_cleaned_up": run.check.deleted_cleaned,
-            });
+            j["faults"] = fault_json(&run);
             j["ending"] = json!(match &run.ending {
                 Ending::Response(_) => "response".to_owned(),
                 Ending::Error { error_type, .. } => error_type.clone(),
             });
-            faults_json.insert(name.to_owned(), j);
+            faults_json.insert(scenario.name.to_owned(), j);
         }
+        Ok(faults_json)
     }
 
-    let mut summary = last.unwrap_or_else(|| json!({}));
-    summary["latency_ms"] = json!(args.latency.as_millis() as u64);
-    summary["rule_parameters"] = json!(args.rule_parameters);
-    summary["sequential_sample_keys"] = json!(args.sequential_sample);
-    summary["sequential_s_per_key"] = json!(round(seq_per_key, 5));
-    summary["sequential_extrapolated"] = json!(true);
-    summary["deadline"] = deadline_json;
-    summary["contended"] = contended_json;
-    summary["faults"] = Value::Object(faults_json);
-    summary["cold_start_ms"] = json!(round(cold_median.as_secs_f64() * 1000.0, 1));
-    summary["binary_bytes"] = json!(binary_bytes);
-    summary["bootstrap_zip_bytes"] = json!(zip_bytes);
-    summary["failures"] = json!(failures);
-    println!("{summary}");
-    Ok(failures)
+    /// The last line: the last main run's JSON, with the other runs' and the settings.
+    fn summary(&self, findings: Findings) -> Value {
+        let args = &self.args;
+        let mut summary = findings.largest.unwrap_or_else(|| json!({}));
+        summary["latency_ms"] = json!(args.latency.as_millis() as u64);
+        summary["rule_parameters"] = json!(args.rule_parameters);
+        summary["sequential_sample_keys"] = json!(args.sequential_sample);
+        summary["sequential_s_per_key"] = json!(round(findings.seq_per_key, 5));
+        summary["sequential_extrapolated"] = json!(true);
+        summary["deadline"] = findings.deadline;
+        summary["contended"] = findings.contended;
+        summary["faults"] = Value::Object(findings.faults);
+        summary["cold_start_ms"] =
+            json!(round(findings.cold_start_median.as_secs_f64() * 1000.0, 1));
+        summary["binary_bytes"] = json!(findings.binary_bytes);
+        summary["bootstrap_zip_bytes"] = json!(findings.zip_bytes);
+        summary["failures"] = json!(self.failures);
+        summary
+    }
+}
+
+/// What a fault run's faults did, for its JSON.
+fn fault_json(run: &Run) -> Value {
+    json!({
+        "list_faults": run.tally.list_faults,
+        "listed": run.tally.listed.iter().filter(|l| **l).count(),
+        "refused_evaluations": run.tally.refused,
+        "put_failed_retried": run.tally.put_failed_retried,
+        "put_failed_refused": run.tally.put_failed_refused,
+        "cleanup_ids": run.tally.cleanup_ids,
+        "deleted": run.check.deleted,
+        "deleted_cleaned_up": run.check.deleted_cleaned,
+    })
+}
+
+/// A fault run: its name in the summary, its label, its simulated account and its ListKeys page
+/// size (the rule's default when `None`).
+struct FaultScenario {
+    name: &'static str,
+    label: String,
+    cfg: SimConfig,
+    page_size: Option<usize>,
+}
+
+impl Args {
+    /// The fault runs, of `--fault-keys` keys each: the listing refused part-way, evaluations in
+    /// FailedEvaluations, PutEvaluations attempts failing whole, and the clean-up of deleted keys.
+    fn fault_scenarios(&self) -> Vec<FaultScenario> {
+        let n = self.fault_keys;
+        let page = self.list_page_size.unwrap_or(n.div_ceil(4)).clamp(1, 1000);
+        vec![
+            FaultScenario {
+                name: "listing",
+                label: format!(
+                    "{n} keys, ListKeys refused (AccessDeniedException) from page {} on, pages of {page}",
+                    self.list_fail_page
+                ),
+                cfg: SimConfig {
+                    faults: Faults {
+                        list_keys_fail_page: Some(self.list_fail_page),
+                        ..Faults::default()
+                    },
+                    ..self.sim(n)
+                },
+                page_size: Some(page),
+            },
+            FaultScenario {
+                name: "failed_evaluations",
+                label: format!(
+                    "{n} keys, FailedEvaluations: {:.1}% of keys refused once, {:.2}% every time",
+                    self.refuse_once_share * 100.0,
+                    self.refuse_always_share * 100.0
+                ),
+                cfg: SimConfig {
+                    faults: Faults {
+                        refuse_once_share: self.refuse_once_share,
+                        refuse_always_share: self.refuse_always_share,
+                        ..Faults::default()
+                    },
+                    ..self.sim(n)
+                },
+                page_size: None,
+            },
+            FaultScenario {
+                name: "put_evaluations_fails",
+                label: format!(
+                    "{n} keys, PutEvaluations attempt(s) {:?} answered 503 (retried), {:?} refused with 400",
+                    self.put_fail_retried, self.put_fail_refused
+                ),
+                cfg: SimConfig {
+                    faults: Faults {
+                        put_fail_retried: self.put_fail_retried.clone(),
+                        put_fail_refused: self.put_fail_refused.clone(),
+                        ..Faults::default()
+                    },
+                    ..self.sim(n)
+                },
+                page_size: None,
+            },
+            FaultScenario {
+                name: "cleanup",
+                label: format!(
+                    "{n} keys and {} deleted, the clean-up read answers the account's earlier results",
+                    self.deleted_keys
+                ),
+                cfg: SimConfig {
+                    deleted: self.deleted_keys,
+                    faults: Faults {
+                        cleanup_history: true,
+                        ..Faults::default()
+                    },
+                    ..self.sim(n)
+                },
+                page_size: None,
+            },
+        ]
+    }
 }
 
 #[cfg(test)]

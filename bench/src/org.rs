@@ -610,156 +610,202 @@ fn remediation_floor(places: &[(String, String)], batch_size: usize, latency: Du
 
 /// Run the benchmark; `Err` when it cannot run, `Ok(problems)` otherwise.
 pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin = cli.cli_bin.clone().unwrap_or_else(|| {
-        exe.parent()
-            .map(|d| d.join("kms-rotation"))
-            .unwrap_or_default()
-    });
-    if !bin.exists() {
-        return Err(format!(
-            "{} not found: build it first (cargo build --release -p rule-lambda --bin kms-rotation)",
-            bin.display()
-        ));
-    }
-    if cli.accounts == 0 || cli.regions.is_empty() || cli.keys_per_region == 0 {
-        return Err("--accounts, --regions and --keys-per-region must not be empty".into());
-    }
-    if cli.denied_accounts > cli.accounts {
-        return Err("--denied-accounts is more than --accounts".into());
-    }
-    if !(0.0..1.0).contains(&cli.kill_at) {
-        return Err(format!(
-            "--kill-at must be from 0 to 1 (excluded), got {}",
-            cli.kill_at
-        ));
-    }
-    let config = OrgConfig {
-        accounts: cli.accounts,
-        regions: cli.regions.clone(),
-        keys_per_region: cli.keys_per_region,
-        latency: Duration::from_millis(cli.latency_ms),
-        quotas: true,
-        role_name: ROLE_NAME.to_owned(),
-        denied_accounts: cli.denied_accounts,
-        ..OrgConfig::default()
-    };
-    let dir = std::env::temp_dir().join("kms-rotation-bench-org");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let accounts_file = dir.join("accounts.txt");
-    let mut accounts = String::from("# the simulated organization's member accounts\n");
-    for a in 0..config.accounts {
-        accounts.push_str(&config.account_id(a));
-        accounts.push('\n');
-    }
-    std::fs::write(&accounts_file, accounts).map_err(|e| e.to_string())?;
-    let bench = Bench {
-        cli,
-        config,
-        bin,
-        dir,
-        accounts_file,
-    };
-    let config = &bench.config;
+    let bench = Bench::new(cli)?;
+    bench.announce();
     let mut problems = Vec::new();
-    eprintln!(
-        "kms-rotation-bench org: {} accounts × {} Regions × {} keys = {} keys, {} ms a call, --max-in-flight {}, {} account(s) refusing AssumeRole",
-        config.accounts,
-        config.regions.len(),
-        config.keys_per_region,
-        config.keys(),
-        bench.cli.latency_ms,
-        bench.cli.max_in_flight,
-        config.denied_accounts
-    );
-
     // 1. The full run.
-    let full = bench.run("full", None, None).await?;
-    let cov = Coverage::of(config, &full.tally);
-    let floor_s = bench.floor(&full.counts);
-    let ratio = full.wall.as_secs_f64() / floor_s.max(f64::MIN_POSITIVE);
-    let kms_calls = full.counts.kms_answered();
-    let keys = config.keys() as u64;
-    let line = json!({
-        "run": "full",
-        "keys": keys,
-        "wall_s": secs(full.wall),
-        "floor_s": crate::round(floor_s, 2),
-        "ratio_to_floor": crate::round(ratio, 3),
-        "lost": cov.lost,
-        "duplicated": cov.duplicated,
-        "peak_rss_mib": mib(full.peak_rss_kib),
-        "account_regions_failed": cov.failed_cells,
-        "exit": full.exit,
-        "kms_calls": kms_calls,
-        "kms_calls_per_key": crate::round(kms_calls as f64 / keys as f64, 3),
-        "calls": ORG_OPERATIONS.iter().map(|op| (op.to_string(), json!(full.counts.total(op)))).collect::<serde_json::Map<_, _>>(),
-        "throttled": full.counts.throttled_total(),
-        "peak_in_flight": full.counts.peak_in_flight,
-        "assume_role": full.counts.assume_role,
-        "assume_role_denied": full.counts.assume_role_denied,
-        "keys_per_s": crate::round(keys as f64 / full.wall.as_secs_f64(), 0),
-        "cli_cpu_s": crate::round(full.cli_cpu_s, 1),
-        "bench_cpu_s": crate::round(full.bench_cpu_s, 1),
-        "cpu_bound_s": crate::round(cpu_bound(&full), 2),
-        "cli_cpu_us_per_kms_call": crate::round(full.cli_cpu_s * 1e6 / kms_calls.max(1) as f64, 1),
-        "cli_to_sim_cpu": crate::round(full.cli_cpu_s / full.bench_cpu_s.max(f64::MIN_POSITIVE), 2),
-    });
-    println!("{line}");
-    let label = "full";
-    bench.common_problems(label, &full, &mut problems);
-    if cov.lost > 0 || cov.duplicated > 0 {
-        problems.push(format!(
-            "{label}: {} key(s) lost, {} duplicated",
-            cov.lost, cov.duplicated
-        ));
-    }
-    if cov.unexpected_failed_cells > 0 {
-        problems.push(format!(
-            "{label}: {} account-Region(s) without a row whose role can be assumed",
-            cov.unexpected_failed_cells
-        ));
-    }
-    if full.exit != bench.expected_exit() {
-        problems.push(format!(
-            "{label}: exit {}, expected {}; stderr: {}",
-            full.exit,
-            bench.expected_exit(),
-            Bench::stderr_tail(&full)
-        ));
-    }
-    if ratio > bench.cli.max_ratio {
-        problems.push(format!(
-            "{label}: {:.2} s is {ratio:.3}× the floor ({floor_s:.2} s), above {}×",
-            full.wall.as_secs_f64(),
-            bench.cli.max_ratio
-        ));
-    }
-    if mib(full.peak_rss_kib) >= bench.cli.max_rss_mib {
-        problems.push(format!(
-            "{label}: peak RSS {} MiB, budget {} MiB",
-            mib(full.peak_rss_kib),
-            bench.cli.max_rss_mib
-        ));
-    }
-
+    let full = bench.full_run(&mut problems).await?;
     // 2. Killed half-way, then resumed.
     if bench.cli.kill_at > 0.0 {
-        let label = "kill-resume";
-        let state = bench.dir.join("state.jsonl");
+        let kill_resume = bench.kill_resume(&full).await?;
+        println!("{}", kill_resume.line(&bench));
+        kill_resume.problems(&bench, &mut problems);
+    }
+    // 3. Remediation: `remediate --apply --yes` at each batch size.
+    bench.remediations(&mut problems).await?;
+    Ok(problems)
+}
+
+impl Bench {
+    /// The benchmark of `cli`: its CLI binary (which must exist), its organization, and the
+    /// accounts file the CLI reads, written in a scratch directory.
+    fn new(cli: OrgCli) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let bin = cli.cli_bin.clone().unwrap_or_else(|| {
+            exe.parent()
+                .map(|d| d.join("kms-rotation"))
+                .unwrap_or_default()
+        });
+        if !bin.exists() {
+            return Err(format!(
+                "{} not found: build it first (cargo build --release -p rule-lambda --bin kms-rotation)",
+                bin.display()
+            ));
+        }
+        if cli.accounts == 0 || cli.regions.is_empty() || cli.keys_per_region == 0 {
+            return Err("--accounts, --regions and --keys-per-region must not be empty".into());
+        }
+        if cli.denied_accounts > cli.accounts {
+            return Err("--denied-accounts is more than --accounts".into());
+        }
+        if !(0.0..1.0).contains(&cli.kill_at) {
+            return Err(format!(
+                "--kill-at must be from 0 to 1 (excluded), got {}",
+                cli.kill_at
+            ));
+        }
+        let config = OrgConfig {
+            accounts: cli.accounts,
+            regions: cli.regions.clone(),
+            keys_per_region: cli.keys_per_region,
+            latency: Duration::from_millis(cli.latency_ms),
+            quotas: true,
+            role_name: ROLE_NAME.to_owned(),
+            denied_accounts: cli.denied_accounts,
+            ..OrgConfig::default()
+        };
+        let dir = std::env::temp_dir().join("kms-rotation-bench-org");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let accounts_file = dir.join("accounts.txt");
+        let mut accounts = String::from("# the simulated organization's member accounts\n");
+        for a in 0..config.accounts {
+            accounts.push_str(&config.account_id(a));
+            accounts.push('\n');
+        }
+        std::fs::write(&accounts_file, accounts).map_err(|e| e.to_string())?;
+        Ok(Self {
+            cli,
+            config,
+            bin,
+            dir,
+            accounts_file,
+        })
+    }
+
+    /// The organization and the CLI's settings, on stderr.
+    fn announce(&self) {
+        let config = &self.config;
+        eprintln!(
+            "kms-rotation-bench org: {} accounts × {} Regions × {} keys = {} keys, {} ms a call, --max-in-flight {}, {} account(s) refusing AssumeRole",
+            config.accounts,
+            config.regions.len(),
+            config.keys_per_region,
+            config.keys(),
+            self.cli.latency_ms,
+            self.cli.max_in_flight,
+            config.denied_accounts
+        );
+    }
+
+    /// The full run, printed and checked: every key once with its verdict, every account-Region
+    /// whose role can be assumed read, the exit code, the wall time within `--max-ratio` of the
+    /// floor, the peak RSS within its budget.
+    async fn full_run(&self, problems: &mut Vec<String>) -> Result<RunOut, String> {
+        let full = self.run("full", None, None).await?;
+        let cov = Coverage::of(&self.config, &full.tally);
+        let floor_s = self.floor(&full.counts);
+        let ratio = full.wall.as_secs_f64() / floor_s.max(f64::MIN_POSITIVE);
+        println!("{}", self.full_line(&full, &cov, floor_s, ratio));
+        self.full_problems(&full, &cov, floor_s, ratio, problems);
+        Ok(full)
+    }
+
+    /// The JSON line of the full run.
+    fn full_line(&self, full: &RunOut, cov: &Coverage, floor_s: f64, ratio: f64) -> Value {
+        let kms_calls = full.counts.kms_answered();
+        let keys = self.config.keys() as u64;
+        json!({
+            "run": "full",
+            "keys": keys,
+            "wall_s": secs(full.wall),
+            "floor_s": crate::round(floor_s, 2),
+            "ratio_to_floor": crate::round(ratio, 3),
+            "lost": cov.lost,
+            "duplicated": cov.duplicated,
+            "peak_rss_mib": mib(full.peak_rss_kib),
+            "account_regions_failed": cov.failed_cells,
+            "exit": full.exit,
+            "kms_calls": kms_calls,
+            "kms_calls_per_key": crate::round(kms_calls as f64 / keys as f64, 3),
+            "calls": ORG_OPERATIONS.iter().map(|op| (op.to_string(), json!(full.counts.total(op)))).collect::<serde_json::Map<_, _>>(),
+            "throttled": full.counts.throttled_total(),
+            "peak_in_flight": full.counts.peak_in_flight,
+            "assume_role": full.counts.assume_role,
+            "assume_role_denied": full.counts.assume_role_denied,
+            "keys_per_s": crate::round(keys as f64 / full.wall.as_secs_f64(), 0),
+            "cli_cpu_s": crate::round(full.cli_cpu_s, 1),
+            "bench_cpu_s": crate::round(full.bench_cpu_s, 1),
+            "cpu_bound_s": crate::round(cpu_bound(full), 2),
+            "cli_cpu_us_per_kms_call": crate::round(full.cli_cpu_s * 1e6 / kms_calls.max(1) as f64, 1),
+            "cli_to_sim_cpu": crate::round(full.cli_cpu_s / full.bench_cpu_s.max(f64::MIN_POSITIVE), 2),
+        })
+    }
+
+    /// The full run's problems.
+    fn full_problems(
+        &self,
+        full: &RunOut,
+        cov: &Coverage,
+        floor_s: f64,
+        ratio: f64,
+        problems: &mut Vec<String>,
+    ) {
+        let label = "full";
+        self.common_problems(label, full, problems);
+        if cov.lost > 0 || cov.duplicated > 0 {
+            problems.push(format!(
+                "{label}: {} key(s) lost, {} duplicated",
+                cov.lost, cov.duplicated
+            ));
+        }
+        if cov.unexpected_failed_cells > 0 {
+            problems.push(format!(
+                "{label}: {} account-Region(s) without a row whose role can be assumed",
+                cov.unexpected_failed_cells
+            ));
+        }
+        if full.exit != self.expected_exit() {
+            problems.push(format!(
+                "{label}: exit {}, expected {}; stderr: {}",
+                full.exit,
+                self.expected_exit(),
+                Bench::stderr_tail(full)
+            ));
+        }
+        if ratio > self.cli.max_ratio {
+            problems.push(format!(
+                "{label}: {:.2} s is {ratio:.3}× the floor ({floor_s:.2} s), above {}×",
+                full.wall.as_secs_f64(),
+                self.cli.max_ratio
+            ));
+        }
+        if mib(full.peak_rss_kib) >= self.cli.max_rss_mib {
+            problems.push(format!(
+                "{label}: peak RSS {} MiB, budget {} MiB",
+                mib(full.peak_rss_kib),
+                self.cli.max_rss_mib
+            ));
+        }
+    }
+
+    /// The audit with `--state`, killed once the organization has answered `--kill-at` of the
+    /// full run's DescribeKey calls, then resumed with `--resume` against a fresh organization.
+    async fn kill_resume(&self, full: &RunOut) -> Result<KillResume, String> {
+        let config = &self.config;
+        let state = self.dir.join("state.jsonl");
         let _ = std::fs::remove_file(&state);
-        let signal = if bench.cli.kill_signal == "kill" {
+        let signal = if self.cli.kill_signal == "kill" {
             SIGKILL
         } else {
             SIGINT
         };
-        let at = (full.counts.total("DescribeKey") as f64 * bench.cli.kill_at).ceil() as u64;
-        let first = bench
+        let at = (full.counts.total("DescribeKey") as f64 * self.cli.kill_at).ceil() as u64;
+        let first = self
             .run("killed", Some((&state, false)), Some((at.max(1), signal)))
             .await?;
         let finished = finished_cells(config, &state);
-        let second = bench.run("resumed", Some((&state, true)), None).await?;
-        let cov2 = Coverage::of(config, &second.tally);
+        let second = self.run("resumed", Some((&state, true)), None).await?;
+        let coverage = Coverage::of(config, &second.tally);
         let key_reads =
             ["DescribeKey", "GetKeyRotationStatus", "ListResourceTags"].map(OrgCounts::op);
         let reread: u64 = finished
@@ -781,37 +827,118 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
                 first.counts.answered[*c][describe] > 0 && second.counts.answered[*c][describe] > 0
             })
             .count();
+        Ok(KillResume {
+            at,
+            signal,
+            first,
+            finished,
+            second,
+            coverage,
+            reread,
+            relisted,
+            redone,
+        })
+    }
+
+    /// `remediate --apply --yes` at each `--remediate-batch-sizes` value (0 skipped), against an
+    /// organization with `--remediate-off-per-100` rotation-off keys in 100.
+    async fn remediations(&self, problems: &mut Vec<String>) -> Result<(), String> {
+        let remediated = OrgConfig {
+            rotation_off_per_100: self.cli.remediate_off_per_100,
+            ..self.config.clone()
+        };
+        let places = plan_places(&remediated);
+        for size in self
+            .cli
+            .remediate_batch_sizes
+            .iter()
+            .copied()
+            .filter(|n| *n > 0)
+        {
+            remediation(self, &remediated, &places, size, problems).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The kill-resume run: the killed run, what its state file recorded, and the resumed run.
+struct KillResume {
+    /// The DescribeKey calls answered at which the first run was killed, and the signal.
+    at: u64,
+    signal: i32,
+    first: RunOut,
+    /// The account-Regions the state file records as finished after the kill.
+    finished: HashSet<usize>,
+    second: RunOut,
+    /// The resumed run's rows, key by key.
+    coverage: Coverage,
+    /// Key reads (DescribeKey, GetKeyRotationStatus, ListResourceTags) the resumed run made in
+    /// finished account-Regions.
+    reread: u64,
+    /// Finished account-Regions the resumed run listed again.
+    relisted: usize,
+    /// Account-Regions where both runs called DescribeKey.
+    redone: usize,
+}
+
+impl KillResume {
+    const LABEL: &'static str = "kill-resume";
+
+    /// The exit code of the killed run: 130 after SIGINT, 128 + 9 after SIGKILL.
+    fn expected_first_exit(&self) -> i32 {
+        if self.signal == SIGINT {
+            130
+        } else {
+            128 + SIGKILL
+        }
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        mib(self.first.peak_rss_kib.max(self.second.peak_rss_kib))
+    }
+
+    /// The JSON line of the kill-resume run.
+    fn line(&self, bench: &Bench) -> Value {
+        let (first, second, cov2) = (&self.first, &self.second, &self.coverage);
         let floor2 = bench.floor(&second.counts);
         let ratio2 = second.wall.as_secs_f64() / floor2.max(f64::MIN_POSITIVE);
-        let expected_first_exit = if signal == SIGINT { 130 } else { 128 + SIGKILL };
-        let line = json!({
-            "run": label,
-            "keys": keys,
+        json!({
+            "run": Self::LABEL,
+            "keys": bench.config.keys() as u64,
             "signal": bench.cli.kill_signal,
             "killed_at_s": first.killed_at.map(secs),
             "killed_wall_s": secs(first.wall),
             "killed_exit": first.exit,
             "killed_describe_key": first.counts.total("DescribeKey"),
             "killed_rows": first.tally.rows,
-            "finished_before_kill": finished.len(),
-            "account_regions": config.cells(),
+            "finished_before_kill": self.finished.len(),
+            "account_regions": bench.config.cells(),
             "wall_s": secs(second.wall),
             "floor_s": crate::round(floor2, 2),
             "ratio_to_floor": crate::round(ratio2, 3),
             "lost": cov2.lost,
             "duplicated": cov2.duplicated,
             "once": cov2.once,
-            "peak_rss_mib": mib(first.peak_rss_kib.max(second.peak_rss_kib)),
+            "peak_rss_mib": self.peak_rss_mib(),
             "account_regions_failed": cov2.failed_cells,
             "exit": second.exit,
-            "reread_finished_keys": reread,
-            "relisted_finished": relisted,
-            "redone_account_regions": redone,
+            "reread_finished_keys": self.reread,
+            "relisted_finished": self.relisted,
+            "redone_account_regions": self.redone,
             "total_describe_key": first.counts.total("DescribeKey") + second.counts.total("DescribeKey"),
-        });
-        println!("{line}");
-        bench.common_problems("killed", &first, &mut problems);
-        bench.common_problems("resumed", &second, &mut problems);
+        })
+    }
+
+    /// The kill-resume run's problems: the killed run must have been killed and exited as the
+    /// signal says, leaving finished account-Regions; the resumed run must print every key once,
+    /// read no key of a finished account-Region again and exit as a full audit does.
+    fn problems(&self, bench: &Bench, problems: &mut Vec<String>) {
+        let label = Self::LABEL;
+        let (first, second, cov2) = (&self.first, &self.second, &self.coverage);
+        let (at, reread) = (self.at, self.reread);
+        bench.common_problems("killed", first, problems);
+        bench.common_problems("resumed", second, problems);
+        let expected_first_exit = self.expected_first_exit();
         if first.killed_at.is_none() {
             problems.push(format!(
                 "{label}: the run ended ({} s) before {at} DescribeKey calls: not killed",
@@ -821,10 +948,10 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
             problems.push(format!(
                 "{label}: the killed run exited {}, expected {expected_first_exit}; stderr: {}",
                 first.exit,
-                Bench::stderr_tail(&first)
+                Bench::stderr_tail(first)
             ));
         }
-        if finished.is_empty() && first.killed_at.is_some() {
+        if self.finished.is_empty() && first.killed_at.is_some() {
             problems.push(format!(
                 "{label}: the state file records no finished account-Region"
             ));
@@ -845,10 +972,10 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
                 "{label}: the resumed run exited {}, expected {}; stderr: {}",
                 second.exit,
                 bench.expected_exit(),
-                Bench::stderr_tail(&second)
+                Bench::stderr_tail(second)
             ));
         }
-        let rss = mib(first.peak_rss_kib.max(second.peak_rss_kib));
+        let rss = self.peak_rss_mib();
         if rss >= bench.cli.max_rss_mib {
             problems.push(format!(
                 "{label}: peak RSS {rss} MiB, budget {} MiB",
@@ -856,23 +983,6 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
             ));
         }
     }
-
-    // 3. Remediation: `remediate --apply --yes` at each batch size.
-    let remediated = OrgConfig {
-        rotation_off_per_100: bench.cli.remediate_off_per_100,
-        ..config.clone()
-    };
-    let places = plan_places(&remediated);
-    for size in bench
-        .cli
-        .remediate_batch_sizes
-        .iter()
-        .copied()
-        .filter(|n| *n > 0)
-    {
-        remediation(&bench, &remediated, &places, size, &mut problems).await?;
-    }
-    Ok(problems)
 }
 
 /// One remediation run at `--batch-size size`, checked: every key once on stdout with its

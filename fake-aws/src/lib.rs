@@ -178,13 +178,7 @@ impl FakeAws {
     /// Answer one HTTP attempt.
     pub async fn handle(&self, request: Request<'_>) -> Reply {
         let text = String::from_utf8_lossy(request.body);
-        let (service, operation) = if let Some(op) = request.target.strip_prefix("TrentService.") {
-            (Service::Kms, op.to_owned())
-        } else if let Some(op) = request.target.strip_prefix("StarlingDoveService.") {
-            (Service::Config, op.to_owned())
-        } else if text.contains("Action=AssumeRole") {
-            (Service::Sts, "AssumeRole".to_owned())
-        } else {
+        let Some((service, operation)) = route(request.target, &text) else {
             self.sleep_latency().await;
             return self
                 .refuse(
@@ -207,79 +201,96 @@ impl FakeAws {
         };
         let identity = identity(&operation, &input, &text);
         let attempt = self.nth(format!("{operation}|{identity}"));
-        // The attempt's number among all attempts of its operation in this run.
-        let nth_of_operation = {
-            let mut j = self.0.journal.lock().unwrap();
-            let n = j.attempts.entry(operation.clone()).or_default();
-            *n += 1;
-            let n = *n as u64;
-            if service != Service::Sts {
-                let signer = request
-                    .authorization
-                    .and_then(|auth| auth.split("Credential=").nth(1))
-                    .and_then(|rest| rest.split('/').next())
-                    .unwrap_or("(unsigned)")
-                    .to_owned();
-                j.signers.push((operation.clone(), signer));
-            }
-            n
-        };
+        let nth_of_operation = self.count_attempt(service, &operation, request.authorization);
         let _put = (operation == "PutEvaluations").then(|| PutInFlight::enter(self));
         // Quotas and random throttling are decided when the attempt arrives.
-        let over_quota = self
-            .0
-            .buckets
-            .get(operation.as_str())
-            .is_some_and(|b| !b.lock().unwrap().take());
-        let at_random = !over_quota
-            && service == Service::Kms
-            && self.0.random_throttling > 0.0
-            && self.draw() < self.0.random_throttling;
+        let throttled = self.throttle_on_arrival(service, &operation);
         self.sleep_latency().await;
-        if over_quota || at_random {
-            let mut j = self.0.journal.lock().unwrap();
-            let counts = if over_quota {
-                &mut j.throttled_by_quota
-            } else {
-                &mut j.throttled_at_random
-            };
-            *counts.entry(operation.clone()).or_default() += 1;
-            return protocol::json_error(400, "ThrottlingException", "Rate exceeded").into();
+        if let Some(throttled) = throttled {
+            return self.answer_throttled(&operation, throttled).into();
         }
         let plan = self.0.plan.lock().unwrap().clone();
-        let share = match service {
-            Service::Kms => plan.kms,
-            Service::Config => plan.config,
-            Service::Sts => plan.sts,
-        };
-        if share > 0.0 && !plan.kinds.is_empty() {
-            let parts = [operation.as_str(), identity.as_str()];
-            if unit(plan.seed, &parts, attempt) < share {
-                let pick = unit(plan.seed ^ 0xFA17, &parts, attempt);
-                let fault = plan.kinds
-                    [((pick * plan.kinds.len() as f64) as usize).min(plan.kinds.len() - 1)];
-                self.count(&format!("{fault:?}").to_lowercase(), 1);
-                return protocol::fault(service, fault, plan.stall).await;
-            }
+        if let Some(fault) = self.planned_fault(&plan, service, &operation, &identity, attempt) {
+            return protocol::fault(service, fault, plan.stall).await;
         }
-        if service == Service::Kms
-            && matches!(
-                operation.as_str(),
-                "DescribeKey" | "GetKeyRotationStatus" | "ListResourceTags"
-            )
-            && !plan.key_read_latency.is_zero()
-        {
-            tokio::time::sleep(plan.key_read_latency).await;
-        }
-        if operation == "PutEvaluations" && !plan.put_latency.is_zero() {
-            tokio::time::sleep(plan.put_latency).await;
-        }
+        slow_answer(&plan, service, &operation).await;
         match service {
             Service::Kms => self.kms(&operation, &input, &plan),
             Service::Config => self.config(&operation, &input, &plan, nth_of_operation),
             Service::Sts => self.sts(&plan),
         }
         .into()
+    }
+
+    /// Count an attempt of `operation` in the journal, with its signer (not for STS); returns
+    /// its number among all attempts of its operation in this run.
+    fn count_attempt(&self, service: Service, operation: &str, authorization: Option<&str>) -> u64 {
+        let mut j = self.0.journal.lock().unwrap();
+        let n = j.attempts.entry(operation.to_owned()).or_default();
+        *n += 1;
+        let n = *n as u64;
+        if service != Service::Sts {
+            let signer = authorization
+                .and_then(|auth| auth.split("Credential=").nth(1))
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or("(unsigned)")
+                .to_owned();
+            j.signers.push((operation.to_owned(), signer));
+        }
+        n
+    }
+
+    /// Whether an attempt arriving now is throttled, and why: over its operation's quota, else
+    /// (KMS only) at random.
+    fn throttle_on_arrival(&self, service: Service, operation: &str) -> Option<Throttled> {
+        let over_quota = self
+            .0
+            .buckets
+            .get(operation)
+            .is_some_and(|b| !b.lock().unwrap().take());
+        if over_quota {
+            return Some(Throttled::Quota);
+        }
+        let at_random = service == Service::Kms
+            && self.0.random_throttling > 0.0
+            && self.draw() < self.0.random_throttling;
+        at_random.then_some(Throttled::Random)
+    }
+
+    /// Journal a throttled attempt and answer it.
+    fn answer_throttled(&self, operation: &str, throttled: Throttled) -> Answer {
+        let mut j = self.0.journal.lock().unwrap();
+        let counts = match throttled {
+            Throttled::Quota => &mut j.throttled_by_quota,
+            Throttled::Random => &mut j.throttled_at_random,
+        };
+        *counts.entry(operation.to_owned()).or_default() += 1;
+        protocol::json_error(400, "ThrottlingException", "Rate exceeded")
+    }
+
+    /// The fault the plan injects on this attempt, if any (counted in the journal).
+    fn planned_fault(
+        &self,
+        plan: &FaultPlan,
+        service: Service,
+        operation: &str,
+        identity: &str,
+        attempt: u32,
+    ) -> Option<Fault> {
+        let share = match service {
+            Service::Kms => plan.kms,
+            Service::Config => plan.config,
+            Service::Sts => plan.sts,
+        };
+        let parts = [operation, identity];
+        if share > 0.0 && !plan.kinds.is_empty() && unit(plan.seed, &parts, attempt) < share {
+            let pick = unit(plan.seed ^ 0xFA17, &parts, attempt);
+            let fault =
+                plan.kinds[((pick * plan.kinds.len() as f64) as usize).min(plan.kinds.len() - 1)];
+            self.count(&format!("{fault:?}").to_lowercase(), 1);
+            return Some(fault);
+        }
+        None
     }
 
     /// Other PutEvaluations attempts in flight besides this one.
@@ -361,6 +372,45 @@ fn identity(operation: &str, input: &Value, text: &str) -> String {
         ),
         "AssumeRole" => text.to_owned(),
         _ => input["KeyId"].as_str().unwrap_or("").to_owned(),
+    }
+}
+
+/// The service and operation of an attempt: KMS and Config by `x-amz-target`, STS `AssumeRole`
+/// by its query body; `None` for anything else.
+fn route(target: &str, text: &str) -> Option<(Service, String)> {
+    if let Some(op) = target.strip_prefix("TrentService.") {
+        Some((Service::Kms, op.to_owned()))
+    } else if let Some(op) = target.strip_prefix("StarlingDoveService.") {
+        Some((Service::Config, op.to_owned()))
+    } else if text.contains("Action=AssumeRole") {
+        Some((Service::Sts, "AssumeRole".to_owned()))
+    } else {
+        None
+    }
+}
+
+/// Why an attempt was throttled.
+#[derive(Clone, Copy)]
+enum Throttled {
+    /// Its operation's quota had no token left.
+    Quota,
+    /// The random throttling drew it.
+    Random,
+}
+
+/// The plan's extra time for key reads and for PutEvaluations.
+async fn slow_answer(plan: &FaultPlan, service: Service, operation: &str) {
+    if service == Service::Kms
+        && matches!(
+            operation,
+            "DescribeKey" | "GetKeyRotationStatus" | "ListResourceTags"
+        )
+        && !plan.key_read_latency.is_zero()
+    {
+        tokio::time::sleep(plan.key_read_latency).await;
+    }
+    if operation == "PutEvaluations" && !plan.put_latency.is_zero() {
+        tokio::time::sleep(plan.put_latency).await;
     }
 }
 

@@ -348,6 +348,33 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A KMS attempt the organization answers.
+struct KmsCall<'a> {
+    operation: &'a str,
+    /// The operation's index in [`ORG_OPERATIONS`].
+    op: usize,
+    account: usize,
+    region: usize,
+    /// Sent to a replica's primary key, in [`PRIMARY_REGION`] outside the organization's Regions.
+    at_primary: bool,
+    input: Value,
+}
+
+/// The Region (index) of the replica whose key id `input` names, of `account`: where an attempt
+/// at its primary key lands.
+fn replica_region(config: &OrgConfig, input: &Value, account: usize) -> Option<usize> {
+    input["KeyId"]
+        .as_str()
+        .and_then(OrgConfig::parse_key_id)
+        .filter(|(a, r, k)| {
+            *a == account
+                && *r < config.regions.len()
+                && *k < config.keys_per_region
+                && config.kind(config.cell(*a, *r), *k) == Kind::Replica
+        })
+        .map(|(_, r, _)| r)
+}
+
 /// The access key id and Region of a SigV4 `authorization` header.
 fn credential_scope(authorization: Option<&str>) -> Option<(&str, &str)> {
     let scope = authorization?.split("Credential=").nth(1)?;
@@ -607,79 +634,11 @@ impl Org {
     }
 
     async fn kms(&self, operation: &str, text: &str, authorization: Option<&str>) -> Answer {
-        let config = &self.0.config;
-        let Some(op) = ORG_OPERATIONS.iter().position(|o| *o == operation) else {
-            self.sleep_latency().await;
-            return self.refuse(operation, "operation not faked");
+        let call = match self.kms_call(operation, text, authorization).await {
+            Ok(call) => call,
+            Err(refused) => return refused,
         };
-        let (akid, region_name) = credential_scope(authorization).unwrap_or(("(unsigned)", ""));
-        // A replica's primary key, outside the organization's Regions.
-        let at_primary = region_name == PRIMARY_REGION
-            && matches!(operation, "EnableKeyRotation" | "GetKeyRotationStatus");
-        let region = match config.region_index(region_name) {
-            Some(r) => Some(r),
-            None if at_primary => None,
-            None => {
-                self.sleep_latency().await;
-                return self.refuse(operation, &format!("Region {region_name:?} not simulated"));
-            }
-        };
-        let account = match member_of_access_key_id(akid) {
-            Some(id) => match config.account_index(id) {
-                Some(a) if !config.is_denied(a) => a,
-                _ => {
-                    self.sleep_latency().await;
-                    self.refuse(operation, &format!("credentials of account {id}"));
-                    return json_error(
-                        400,
-                        "UnrecognizedClientException",
-                        "The security token included in the request is invalid.",
-                    );
-                }
-            },
-            None => {
-                self.sleep_latency().await;
-                self.refuse(
-                    operation,
-                    &format!("access key {akid}: not a member's role"),
-                );
-                return json_error(
-                    400,
-                    "AccessDeniedException",
-                    &format!("User: arn:aws:iam::{MANAGEMENT_ACCOUNT}:user/bench is not authorized to perform: kms:{operation}"),
-                );
-            }
-        };
-        let input: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                self.sleep_latency().await;
-                return self.refuse(operation, &format!("body is not JSON: {e}"));
-            }
-        };
-        // At the primary: the replica's own account-Region, from its key id.
-        let region = match region {
-            Some(r) => r,
-            None => {
-                let replica = input["KeyId"]
-                    .as_str()
-                    .and_then(OrgConfig::parse_key_id)
-                    .filter(|(a, r, k)| {
-                        *a == account
-                            && *r < config.regions.len()
-                            && *k < config.keys_per_region
-                            && config.kind(config.cell(*a, *r), *k) == Kind::Replica
-                    });
-                match replica {
-                    Some((_, r, _)) => r,
-                    None => {
-                        self.sleep_latency().await;
-                        return not_found(&input);
-                    }
-                }
-            }
-        };
-        let index = config.cell(account, region);
+        let index = self.0.config.cell(call.account, call.region);
         let cell = &self.0.cells[index];
         let now = self.0.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         let _gauge = InFlight(&self.0.in_flight);
@@ -690,35 +649,136 @@ impl Org {
                 .fetch_min(self.since_start_ns(), Ordering::Relaxed);
             self.hold_enable().await;
         }
-        // Quotas are decided when the attempt arrives; a primary outside the organization's
-        // Regions has none here.
-        let attempt = cell.attempts.fetch_add(1, Ordering::Relaxed);
-        let over_quota = !at_primary
-            && cell
-                .buckets
-                .as_ref()
-                .is_some_and(|b| !b.lock().unwrap()[op].take());
-        let storm = operation == "EnableKeyRotation"
-            && config
-                .faults
-                .storm
-                .get(&index)
-                .is_some_and(|share| hash01(index as u64, attempt) < *share);
+        let throttled = self.throttle_on_arrival(&call, index);
         self.sleep_latency().await;
         self.0
             .last_answer_ns
             .fetch_max(self.since_start_ns(), Ordering::Relaxed);
-        if over_quota || storm {
+        if throttled {
             cell.throttled.fetch_add(1, Ordering::Relaxed);
             return json_error(400, "ThrottlingException", "Rate exceeded");
         }
-        cell.answered[op].fetch_add(1, Ordering::Relaxed);
+        cell.answered[call.op].fetch_add(1, Ordering::Relaxed);
+        self.answer_kms(&call, index)
+    }
+
+    /// What a KMS attempt is: its operation, the account-Region it is for (from its credential
+    /// scope, or for a replica's primary from the key id) and its input; or, after the latency,
+    /// the refusal it gets.
+    async fn kms_call<'a>(
+        &self,
+        operation: &'a str,
+        text: &str,
+        authorization: Option<&str>,
+    ) -> Result<KmsCall<'a>, Answer> {
+        let config = &self.0.config;
+        let Some(op) = ORG_OPERATIONS.iter().position(|o| *o == operation) else {
+            self.sleep_latency().await;
+            return Err(self.refuse(operation, "operation not faked"));
+        };
+        let (akid, region_name) = credential_scope(authorization).unwrap_or(("(unsigned)", ""));
+        // A replica's primary key, outside the organization's Regions.
+        let at_primary = region_name == PRIMARY_REGION
+            && matches!(operation, "EnableKeyRotation" | "GetKeyRotationStatus");
+        let region = match config.region_index(region_name) {
+            Some(r) => Some(r),
+            None if at_primary => None,
+            None => {
+                self.sleep_latency().await;
+                return Err(
+                    self.refuse(operation, &format!("Region {region_name:?} not simulated"))
+                );
+            }
+        };
+        let account = self.member_account(operation, akid).await?;
+        let input: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.sleep_latency().await;
+                return Err(self.refuse(operation, &format!("body is not JSON: {e}")));
+            }
+        };
+        // At the primary: the replica's own account-Region, from its key id.
+        let Some(region) = region.or_else(|| replica_region(config, &input, account)) else {
+            self.sleep_latency().await;
+            return Err(not_found(&input));
+        };
+        Ok(KmsCall {
+            operation,
+            op,
+            account,
+            region,
+            at_primary,
+            input,
+        })
+    }
+
+    /// The member account whose assumed-role credentials (access key id `akid`) signed an
+    /// attempt; or, after the latency, the refusal it gets: the credentials of an account outside
+    /// the organization or refusing AssumeRole, or not a member's role at all.
+    async fn member_account(&self, operation: &str, akid: &str) -> Result<usize, Answer> {
+        let config = &self.0.config;
+        match member_of_access_key_id(akid) {
+            Some(id) => match config.account_index(id) {
+                Some(a) if !config.is_denied(a) => Ok(a),
+                _ => {
+                    self.sleep_latency().await;
+                    self.refuse(operation, &format!("credentials of account {id}"));
+                    Err(json_error(
+                        400,
+                        "UnrecognizedClientException",
+                        "The security token included in the request is invalid.",
+                    ))
+                }
+            },
+            None => {
+                self.sleep_latency().await;
+                self.refuse(
+                    operation,
+                    &format!("access key {akid}: not a member's role"),
+                );
+                Err(json_error(
+                    400,
+                    "AccessDeniedException",
+                    &format!("User: arn:aws:iam::{MANAGEMENT_ACCOUNT}:user/bench is not authorized to perform: kms:{operation}"),
+                ))
+            }
+        }
+    }
+
+    /// Whether an attempt on cell `index` is throttled, decided when it arrives: over the
+    /// account-Region's quota of its operation (a primary outside the organization's Regions has
+    /// none here), or drawn by an EnableKeyRotation storm ([`OrgFaults::storm`]).
+    fn throttle_on_arrival(&self, call: &KmsCall<'_>, index: usize) -> bool {
+        let cell = &self.0.cells[index];
+        let attempt = cell.attempts.fetch_add(1, Ordering::Relaxed);
+        let over_quota = !call.at_primary
+            && cell
+                .buckets
+                .as_ref()
+                .is_some_and(|b| !b.lock().unwrap()[call.op].take());
+        let storm = call.operation == "EnableKeyRotation"
+            && self
+                .0
+                .config
+                .faults
+                .storm
+                .get(&index)
+                .is_some_and(|share| hash01(index as u64, attempt) < *share);
+        over_quota || storm
+    }
+
+    /// The answer to an attempt let through, on cell `index`: the listings, or the key's read
+    /// or change (NotFoundException for a key id not of the account-Region).
+    fn answer_kms(&self, call: &KmsCall<'_>, index: usize) -> Answer {
+        let config = &self.0.config;
+        let (account, region, input) = (call.account, call.region, &call.input);
         let account_id = config.account_id(account);
         let region_name = &config.regions[region];
-        match operation {
-            "ListKeys" => self.list_keys(&input, account, region, &account_id, region_name),
-            "ListAliases" => self.list_aliases(&input, account, region, &account_id, region_name),
-            _ => {
+        match call.operation {
+            "ListKeys" => self.list_keys(input, account, region, &account_id, region_name),
+            "ListAliases" => self.list_aliases(input, account, region, &account_id, region_name),
+            operation => {
                 let key = input["KeyId"]
                     .as_str()
                     .and_then(OrgConfig::parse_key_id)
@@ -726,7 +786,7 @@ impl Org {
                         (*a, *r) == (account, region) && *k < config.keys_per_region
                     });
                 let Some((_, _, k)) = key else {
-                    return not_found(&input);
+                    return not_found(input);
                 };
                 let id = OrgConfig::key_id(account, region, k);
                 let mut key = config.kind(index, k).key(&id);
@@ -742,7 +802,7 @@ impl Org {
                         &format!("arn:aws:kms:{region_name}:{account_id}:key/{id}"),
                     ),
                     "GetKeyPolicy" => key_policy(&account_id),
-                    "EnableKeyRotation" => self.enable_rotation(&input, &key, account, (index, k)),
+                    "EnableKeyRotation" => self.enable_rotation(input, &key, account, (index, k)),
                     _ => tags(&key),
                 }
             }
