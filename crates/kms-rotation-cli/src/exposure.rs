@@ -82,6 +82,28 @@ impl fmt::Display for Exposure {
     }
 }
 
+/// As [`Exposure::as_str`] spells it (the `exposure` of `audit`'s and `remediate`'s JSON lines).
+impl serde::Serialize for Exposure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Exposure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        [
+            Self::Public,
+            Self::CrossAccount,
+            Self::Unknown,
+            Self::Private,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == text)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown exposure {text:?}")))
+    }
+}
+
 /// The exposure and why: which statement (index and Sid) and which principal or condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {

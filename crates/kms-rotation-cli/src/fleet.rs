@@ -147,13 +147,6 @@ where
     left
 }
 
-/// What became of one listed key.
-enum Key<T> {
-    Done(T),
-    Failed(KmsError),
-    NotStarted,
-}
-
 async fn one_target<T, F, Fut>(
     target: KmsRegion,
     permits: Arc<Semaphore>,
@@ -173,38 +166,32 @@ where
         not_started: 0,
     };
     let reader = target.reader.clone();
+    // Each listed key's result; `None` for a key not started because the run was stopped.
     let results = evaluate_listed(&reader, CONCURRENCY, |key_id| {
         let per_key = per_key.clone();
         let target = target.clone();
         async move {
             if stop.is_set() {
-                return Key::NotStarted;
+                return None;
             }
             // The semaphore is never closed, so a permit always comes.
             let Ok(_permit) = permits.acquire().await else {
-                return Key::NotStarted;
+                return None;
             };
             if stop.is_set() {
-                return Key::NotStarted;
+                return None;
             }
-            match per_key(target, key_id).await {
-                Ok(row) => Key::Done(row),
-                Err(e) => Key::Failed(e),
-            }
+            Some(per_key(target, key_id).await)
         }
     });
     let mut results = std::pin::pin!(results);
     // Read to the end even after the listing broke: keys already listed are finished.
     while let Some(listed) = results.next().await {
         match listed {
-            Listed::Key(Key::Done(row)) => out.rows.push(row),
-            Listed::Key(Key::Failed(e)) => {
-                out.errors
-                    .push(CliError::kms(&target.account_id, &target.region, e));
-            }
-            Listed::Key(Key::NotStarted) => out.not_started += 1,
-            // Keys after this point were never seen.
-            Listed::ListingBroke(e) => {
+            Listed::Key(Some(Ok(row))) => out.rows.push(row),
+            Listed::Key(None) => out.not_started += 1,
+            // A key that failed; or the listing broke: keys after this point were never seen.
+            Listed::Key(Some(Err(e))) | Listed::ListingBroke(e) => {
                 out.errors
                     .push(CliError::kms(&target.account_id, &target.region, e));
             }

@@ -105,6 +105,23 @@ pub enum CliError {
     Interrupted(String),
     #[error("sts:GetCallerIdentity failed (the account id is needed for the findings): {0}")]
     Sts(String),
+    /// An Organizations call of `--organization` failed.
+    #[error("organizations:{operation} failed: {message}. --organization runs from the management account or a delegated administrator, with organizations:{operation} allowed; or list the accounts with --accounts-file")]
+    Organizations {
+        operation: &'static str,
+        message: String,
+    },
+    /// `--report FILE.html` could not be written; the audit itself was printed.
+    #[error("cannot write --report {}: {source}: pass --report a file in a directory that exists and that you may write to (the audit above is complete)", path.display())]
+    Report {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// `--resume`: a line the state file keeps for a finished account-Region is not an audit line.
+    #[error(
+        "the state file has a line that is not an audit line ({0}): run again without --resume"
+    )]
+    StateLine(serde_json::Error),
 }
 
 impl CliError {

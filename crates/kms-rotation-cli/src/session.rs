@@ -347,11 +347,8 @@ fn is_active(account: &aws_sdk_organizations::types::Account) -> bool {
 async fn organization_accounts(
     org: &aws_sdk_organizations::Client,
 ) -> Result<(Vec<String>, String), CliError> {
-    let failed = |operation: &str, message: String| {
-        CliError::Usage(format!(
-            "organizations:{operation} failed: {message}. --organization runs from the management account or a delegated administrator, with organizations:{operation} allowed; or list the accounts with --accounts-file"
-        ))
-    };
+    let failed =
+        |operation: &'static str, message: String| CliError::Organizations { operation, message };
     let id = org
         .describe_organization()
         .send()

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::exposure::{self, Classification};
+use crate::exposure::{self, Classification, Exposure};
 use crate::fleet::{self, Finished, Stop};
 use crate::output::{or_dash, Row};
 use crate::session::Targets;
@@ -41,40 +41,19 @@ impl Audited {
     }
 }
 
-/// The JSON line: `resourceId`, `arn`, `accountId`, `region`, `alias`, `complianceType`,
-/// `reason`, `annotation`.
+/// The JSON line, as [`AuditLine`] writes it (without exposure): `resourceId`, `arn`,
+/// `accountId`, `region`, `alias`, `complianceType`, `reason`, `annotation`.
 impl Serialize for Audited {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Line<'a> {
-            resource_id: &'a str,
-            arn: Option<&'a str>,
-            account_id: &'a str,
-            region: &'a str,
-            alias: Option<&'a str>,
-            compliance_type: &'static str,
-            reason: Reason,
-            annotation: &'a str,
-        }
-        let verdict = &self.evaluation.verdict;
-        Line {
-            resource_id: &self.evaluation.key_id,
-            arn: self.arn(),
-            account_id: &self.account_id,
-            region: &self.region,
-            alias: self.alias.as_deref(),
-            compliance_type: verdict.compliance.as_str(),
-            reason: verdict.reason,
-            annotation: &verdict.annotation,
-        }
-        .serialize(serializer)
+        AuditLine::new(self, None).serialize(serializer)
     }
 }
 
 /// A line of `audit`'s output: the key's JSON line (see [`Audited`]) and, for a NON_COMPLIANT
 /// key, its exposure. An account-Region finished by an earlier run (`--resume`) comes back as
-/// these lines.
+/// these lines. Its serde form is the JSON line: `complianceType` as Config spells it
+/// (`COMPLIANT`, ...), `reason` as its code (`ROTATION_OFF`, ...), `exposure` as
+/// [`Exposure::as_str`] (`public`, `cross_account`, `unknown`, `private`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuditLine {
@@ -83,12 +62,12 @@ pub(crate) struct AuditLine {
     pub account_id: String,
     pub region: String,
     pub alias: Option<String>,
-    pub compliance_type: String,
-    pub reason: String,
+    pub compliance_type: Compliance,
+    pub reason: Reason,
     pub annotation: String,
-    /// `public`, `cross_account`, `unknown` or `private`: NON_COMPLIANT keys only.
+    /// NON_COMPLIANT keys only, when their key policy was read for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposure: Option<String>,
+    pub exposure: Option<Exposure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposure_reason: Option<String>,
 }
@@ -102,16 +81,12 @@ impl AuditLine {
             account_id: key.account_id.clone(),
             region: key.region.clone(),
             alias: key.alias.clone(),
-            compliance_type: verdict.compliance.as_str().to_owned(),
-            reason: verdict.reason.code().to_owned(),
+            compliance_type: verdict.compliance,
+            reason: verdict.reason,
             annotation: verdict.annotation.clone(),
-            exposure: exposure.map(|e| e.exposure.as_str().to_owned()),
+            exposure: exposure.map(|e| e.exposure),
             exposure_reason: exposure.map(|e| e.reason.clone()),
         }
-    }
-
-    fn is(&self, compliance: Compliance) -> bool {
-        self.compliance_type == compliance.as_str()
     }
 }
 
@@ -133,14 +108,14 @@ impl Row for AuditLine {
             self.resource_id.clone(),
             or_dash(self.alias.as_deref()),
             self.region.clone(),
-            self.compliance_type.clone(),
-            or_dash(self.exposure.as_deref()),
+            self.compliance_type.to_string(),
+            or_dash(self.exposure.map(Exposure::as_str)),
             self.annotation.clone(),
         ]
     }
 
     fn is_finding(&self) -> bool {
-        self.is(Compliance::NonCompliant)
+        self.compliance_type == Compliance::NonCompliant
     }
 }
 
@@ -179,7 +154,7 @@ pub(crate) struct Plan<'a> {
     pub stream: bool,
 }
 
-/// Keys counted by verdict.
+/// Keys counted by verdict: the one count of compliance in the CLI.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Tally {
     pub compliant: usize,
@@ -188,19 +163,17 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, line: &AuditLine) {
-        if line.is(Compliance::Compliant) {
-            self.compliant += 1;
-        } else if line.is(Compliance::NonCompliant) {
-            self.non_compliant += 1;
-        } else {
-            self.not_applicable += 1;
+    pub(crate) fn add(&mut self, compliance: Compliance) {
+        match compliance {
+            Compliance::Compliant => self.compliant += 1,
+            Compliance::NonCompliant => self.non_compliant += 1,
+            Compliance::NotApplicable => self.not_applicable += 1,
         }
     }
 
-    pub(crate) fn of(lines: &[AuditLine]) -> Self {
+    pub(crate) fn of(compliances: impl IntoIterator<Item = Compliance>) -> Self {
         let mut t = Self::default();
-        lines.iter().for_each(|l| t.add(l));
+        compliances.into_iter().for_each(|c| t.add(c));
         t
     }
 
@@ -225,7 +198,7 @@ fn print_lines(lines: &mut [AuditLine], tally: &mut Tally) -> Result<(), CliErro
     for line in lines.iter() {
         serde_json::to_writer(&mut out, line).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
-        tally.add(line);
+        tally.add(line.compliance_type);
     }
     out.flush()?;
     Ok(())
@@ -292,34 +265,7 @@ impl KeyContext {
 /// Evaluate every key of every account-Region with the rule's decision.
 pub(crate) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> AuditRun {
     let mut run = AuditRun::default();
-    let mut todo = Vec::new();
-    for t in targets {
-        match plan
-            .state
-            .and_then(|s| s.finished(&t.account_id, &t.region))
-        {
-            Some(lines) => {
-                let mut resumed = Vec::new();
-                for line in lines {
-                    match serde_json::from_value::<AuditLine>(line) {
-                        Ok(l) => resumed.push(l),
-                        Err(e) => run.errors.push(CliError::Usage(format!(
-                            "the state file has a line that is not an audit line ({e}): run again without --resume"
-                        ))),
-                    }
-                }
-                if plan.stream {
-                    if let Err(e) = print_lines(&mut resumed, &mut run.streamed) {
-                        run.errors.push(e);
-                        plan.stop.set();
-                    }
-                } else {
-                    run.lines.append(&mut resumed);
-                }
-            }
-            None => todo.push(t.clone()),
-        }
-    }
+    let todo = run.resume(targets, plan);
     let aliases: Arc<HashMap<(String, String), AliasCell>> = Arc::new(
         todo.iter()
             .map(|t| {
@@ -359,42 +305,7 @@ pub(crate) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
                     f.region, f.account_id
                 ));
             }
-            if let Some(state) = plan.state.filter(|_| f.is_complete()) {
-                let lines = f
-                    .rows
-                    .iter()
-                    .map(|(k, e)| {
-                        serde_json::to_value(AuditLine::new(k, e.as_ref())).unwrap_or(Value::Null)
-                    })
-                    .collect();
-                if let Err(e) = state.record_finished(&f.account_id, &f.region, lines) {
-                    run.errors.push(e);
-                }
-            }
-            if f.not_started > 0 {
-                run.left.push((f.account_id.clone(), f.region.clone()));
-            }
-            run.errors.extend(f.errors);
-            if plan.keep {
-                run.keys.extend(f.rows);
-            } else {
-                let mut lines: Vec<AuditLine> = f
-                    .rows
-                    .iter()
-                    .map(|(k, e)| AuditLine::new(k, e.as_ref()))
-                    .collect();
-                if plan.stream {
-                    // Stdout closed (`| head`): nothing more can be said; stop.
-                    if let Err(e) = print_lines(&mut lines, &mut run.streamed) {
-                        if !plan.stop.is_set() {
-                            run.errors.push(e);
-                        }
-                        plan.stop.set();
-                    }
-                } else {
-                    run.lines.append(&mut lines);
-                }
-            }
+            run.finished(f, plan);
         },
     )
     .await;
@@ -409,6 +320,80 @@ pub(crate) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
         ))
     });
     run
+}
+
+impl AuditRun {
+    /// The account-Regions of `targets` left to read: the lines of those an earlier run finished
+    /// (`--resume`) are taken (printed when streaming) instead.
+    fn resume(&mut self, targets: &[KmsRegion], plan: &Plan<'_>) -> Vec<KmsRegion> {
+        let mut todo = Vec::new();
+        for t in targets {
+            let Some(lines) = plan
+                .state
+                .and_then(|s| s.finished(&t.account_id, &t.region))
+            else {
+                todo.push(t.clone());
+                continue;
+            };
+            let mut resumed = Vec::new();
+            for line in lines {
+                match serde_json::from_value::<AuditLine>(line) {
+                    Ok(l) => resumed.push(l),
+                    Err(e) => self.errors.push(CliError::StateLine(e)),
+                }
+            }
+            if plan.stream {
+                if let Err(e) = print_lines(&mut resumed, &mut self.streamed) {
+                    self.errors.push(e);
+                    plan.stop.set();
+                }
+            } else {
+                self.lines.append(&mut resumed);
+            }
+        }
+        todo
+    }
+
+    /// One account-Region read: recorded in the state file when it is complete, its keys kept
+    /// (or their lines kept or printed), its errors and what a stop left of it noted.
+    fn finished(&mut self, f: Finished<(Audited, Option<Classification>)>, plan: &Plan<'_>) {
+        if let Some(state) = plan.state.filter(|_| f.is_complete()) {
+            let lines = f
+                .rows
+                .iter()
+                .map(|(k, e)| {
+                    serde_json::to_value(AuditLine::new(k, e.as_ref())).unwrap_or(Value::Null)
+                })
+                .collect();
+            if let Err(e) = state.record_finished(&f.account_id, &f.region, lines) {
+                self.errors.push(e);
+            }
+        }
+        if f.not_started > 0 {
+            self.left.push((f.account_id.clone(), f.region.clone()));
+        }
+        self.errors.extend(f.errors);
+        if plan.keep {
+            self.keys.extend(f.rows);
+            return;
+        }
+        let mut lines: Vec<AuditLine> = f
+            .rows
+            .iter()
+            .map(|(k, e)| AuditLine::new(k, e.as_ref()))
+            .collect();
+        if plan.stream {
+            // Stdout closed (`| head`): nothing more can be said; stop.
+            if let Err(e) = print_lines(&mut lines, &mut self.streamed) {
+                if !plan.stop.is_set() {
+                    self.errors.push(e);
+                }
+                plan.stop.set();
+            }
+        } else {
+            self.lines.append(&mut lines);
+        }
+    }
 }
 
 /// How exposed a key's policy is ([`exposure::classify`], for the account of its ARN and the
@@ -471,4 +456,57 @@ pub(crate) fn left_undone(left: &[(String, String)]) -> Option<String> {
             String::new()
         }
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_rotation_core::decision::Verdict;
+
+    fn audited(compliance: Compliance, reason: Reason) -> Audited {
+        Audited {
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            alias: Some("alias/app".into()),
+            evaluation: KeyEvaluation {
+                key_id: "k1".into(),
+                facts: None,
+                verdict: Verdict::new(compliance, reason, "Automatic rotation is off."),
+            },
+        }
+    }
+
+    #[test]
+    fn an_audit_line_is_the_json_line_and_reads_back() {
+        let key = audited(Compliance::NonCompliant, Reason::RotationOff);
+        let exposure = Classification {
+            exposure: Exposure::CrossAccount,
+            reason: "statement 1 allows account 444455556666".into(),
+        };
+        let line = AuditLine::new(&key, Some(&exposure));
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"resourceId":"k1","arn":null,"accountId":"111122223333","region":"us-east-1","alias":"alias/app","complianceType":"NON_COMPLIANT","reason":"ROTATION_OFF","annotation":"Automatic rotation is off.","exposure":"cross_account","exposureReason":"statement 1 allows account 444455556666"}"#
+        );
+        assert_eq!(serde_json::from_str::<AuditLine>(&text).unwrap(), line);
+        // Without exposure, the key's own line: what `Audited` writes.
+        let plain = AuditLine::new(&key, None);
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            serde_json::to_string(&key).unwrap()
+        );
+        assert!(!serde_json::to_string(&plain).unwrap().contains("exposure"));
+        // A line of another vocabulary is refused (`--resume` says so).
+        let odd = text.replace("ROTATION_OFF", "rotation-off");
+        assert!(serde_json::from_str::<AuditLine>(&odd).is_err());
+    }
+
+    #[test]
+    fn keys_are_counted_by_compliance() {
+        use Compliance::*;
+        let t = Tally::of([Compliant, NonCompliant, NonCompliant, NotApplicable]);
+        assert_eq!((t.compliant, t.non_compliant, t.not_applicable), (1, 2, 1));
+        assert_eq!(t.plus(Tally::of([Compliant])).total(), 5);
+    }
 }

@@ -38,6 +38,23 @@ impl std::fmt::Display for Compliance {
     }
 }
 
+/// As [`Compliance::as_str`] spells it.
+impl serde::Serialize for Compliance {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Compliance {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        [Self::Compliant, Self::NonCompliant, Self::NotApplicable]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown compliance type {text:?}")))
+    }
+}
+
 /// What KMS (DescribeKey) or the configuration item says about a key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyFacts {
@@ -239,6 +256,16 @@ impl std::fmt::Display for Reason {
 impl serde::Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::ALL
+            .into_iter()
+            .find(|r| r.code() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {text:?}")))
     }
 }
 

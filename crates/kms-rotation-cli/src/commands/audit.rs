@@ -2,11 +2,12 @@
 //! ([`crate::sweep`]); `--output table|json|ocsf|asff`; `--report`; `--state`/`--resume`.
 
 use chrono::Utc;
-use serde_json::{json, Value};
 
 use crate::args::{AuditArgs, AuditOutput, Output, ScopeArgs};
+use crate::exception_review::Found;
 use crate::fleet::Stop;
 use crate::output::{warn, ErrorCounts, Report};
+use crate::report::{Figure, ReportInput, Unread};
 use crate::session::{Accounts, Session};
 use crate::state::State;
 use crate::{CliError, Exit};
@@ -93,7 +94,7 @@ pub(crate) async fn command(
     rows.sort_by(|a, b| {
         (&a.account_id, &a.region, &a.resource_id).cmp(&(&b.account_id, &b.region, &b.resource_id))
     });
-    let tally = Tally::of(&rows).plus(run.streamed);
+    let tally = Tally::of(rows.iter().map(|r| r.compliance_type)).plus(run.streamed);
     let mut report = Report { rows, errors };
     let mut summary = summary(tally, &report.errors, regions, targets.accounts);
     if let Some(left) = left_undone(&run.left) {
@@ -141,19 +142,15 @@ async fn exceptions_of(
     rows: &[AuditLine],
     targets: &[KmsRegion],
     params: &RuleParameters,
-) -> Vec<Value> {
+) -> Vec<Found> {
     let today = Utc::now().date_naive();
     let on_exception = [
         Reason::ExceptionValid,
         Reason::ExceptionExpired,
         Reason::ExceptionMalformed,
-    ]
-    .map(Reason::code);
+    ];
     let mut out = Vec::new();
-    for row in rows
-        .iter()
-        .filter(|r| on_exception.contains(&r.reason.as_str()))
-    {
+    for row in rows.iter().filter(|r| on_exception.contains(&r.reason)) {
         let Some(kms) = targets
             .iter()
             .find(|t| t.account_id == row.account_id && t.region == row.region)
@@ -168,15 +165,14 @@ async fn exceptions_of(
             Ok(tag) => {
                 if let Some(status) = crate::exception_review::classify(&tag, today, EXPIRING_DAYS)
                 {
-                    let found = crate::exception_review::Found {
+                    out.push(Found {
                         account_id: row.account_id.clone(),
                         region: row.region.clone(),
                         key_id: row.resource_id.clone(),
                         alias: row.alias.clone(),
                         tag,
                         status,
-                    };
-                    out.push(serde_json::to_value(found).unwrap_or(Value::Null));
+                    });
                 }
             }
             Err(e) => eprintln!(
@@ -195,50 +191,33 @@ const EXPIRING_DAYS: u32 = 30;
 fn write_report(
     path: &std::path::Path,
     report: &Report<AuditLine>,
-    exceptions: &[Value],
+    exceptions: &[Found],
     accounts: usize,
     regions: usize,
     started: std::time::Instant,
 ) -> Result<(), CliError> {
-    let keys: Vec<Value> = report
-        .rows
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-        .collect();
-    let failed: Vec<Value> = report
-        .errors
-        .iter()
-        .map(|e| match e {
-            CliError::Unreachable {
-                account,
-                region,
-                message,
-            } => json!({"accountId": account, "region": region, "error": message}),
-            CliError::Kms {
-                account, region, ..
-            } => json!({"accountId": account, "region": region, "error": e.to_string()}),
-            other => json!({"accountId": null, "region": null, "error": other.to_string()}),
-        })
-        .collect();
+    let failed: Vec<Unread> = report.errors.iter().map(Unread::of).collect();
     let figures = [
-        ("accounts", json!(accounts)),
-        ("Regions", json!(regions)),
-        ("keys", json!(report.rows.len())),
-        ("errors", json!(report.errors.len())),
+        ("accounts", Figure::Count(accounts)),
+        ("Regions", Figure::Count(regions)),
+        ("keys", Figure::Count(report.rows.len())),
+        ("errors", Figure::Count(report.errors.len())),
         (
             "wall seconds",
-            json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+            Figure::Seconds((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
         ),
     ];
-    let page = crate::report::render(&crate::report::ReportInput {
+    let page = crate::report::render(&ReportInput {
         generated: Utc::now(),
-        keys: &keys,
+        keys: &report.rows,
         exceptions,
         failed: &failed,
         figures: &figures,
     });
-    std::fs::write(path, page)
-        .map_err(|e| CliError::Usage(format!("cannot write --report {}: {e}", path.display())))?;
+    std::fs::write(path, page).map_err(|source| CliError::Report {
+        path: path.to_owned(),
+        source,
+    })?;
     eprintln!("report written to {}", path.display());
     Ok(())
 }

@@ -223,7 +223,7 @@ impl Serialize for Remediated {
             detail: String,
             batch: Option<usize>,
             target: Option<&'a str>,
-            exposure: Option<&'static str>,
+            exposure: Option<Exposure>,
             #[serde(rename = "exposureReason")]
             exposure_reason: Option<&'a str>,
             #[serde(rename = "priorityTag")]
@@ -239,7 +239,7 @@ impl Serialize for Remediated {
             detail: self.outcome.detail(),
             batch,
             target: self.target.as_deref(),
-            exposure: self.exposure.as_ref().map(|e| e.exposure.as_str()),
+            exposure: self.exposure.as_ref().map(|e| e.exposure),
             exposure_reason: self.exposure.as_ref().map(|e| e.reason.as_str()),
             priority_tag: self.priority_tag.as_deref(),
         }
