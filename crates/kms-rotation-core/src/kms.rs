@@ -163,52 +163,42 @@ impl KmsReader {
         self
     }
 
-    /// Every key id in the account and Region, page by page. When a page cannot be read the
-    /// stream yields one error saying which page and marker, then ends: every key before it was
-    /// listed, and none after it was seen.
+    /// Every key id in the account and Region, page by page (the SDK's paginator, pages of
+    /// [`KmsReader::with_page_size`]). When a page cannot be read the stream yields one error
+    /// saying which page and marker, then ends: every key before it was listed, and none after it
+    /// was seen.
     pub fn list_keys(&self) -> impl Stream<Item = Result<String, KmsError>> + '_ {
-        struct Page {
-            marker: Option<String>,
-            number: usize,
-            listed: usize,
-            done: bool,
-        }
-        let start = Page {
+        let pages = self
+            .client
+            .list_keys()
+            .limit(self.page_size)
+            .into_paginator()
+            .send();
+        let start = ListKeysPage {
             marker: None,
             number: 1,
             listed: 0,
             done: false,
         };
-        futures::stream::unfold(start, move |mut page| async move {
+        futures::stream::unfold((pages, start), |(mut pages, mut page)| async move {
             if page.done {
                 return None;
             }
-            let broke = |page: &Page, message: String, code: Option<String>| KmsError {
-                operation: "ListKeys",
-                key_id: String::new(),
-                message: format!(
-                    "page {} ({}) could not be read after {} key(s) were listed: {message}",
-                    page.number,
-                    page.marker
-                        .as_deref()
-                        .map_or("the first page".to_owned(), |m| format!("Marker {m}")),
-                    page.listed
-                ),
-                code,
-            };
-            let out = self
-                .client
-                .list_keys()
-                .limit(self.page_size)
-                .set_marker(page.marker.clone())
-                .send()
-                .await;
-            let out = match out {
-                Ok(out) => out,
-                Err(e) => {
+            let out = match pages.next().await {
+                Some(Ok(out)) => out,
+                Some(Err(e)) => {
                     page.done = true;
-                    let error = broke(&page, describe(&e), code(&e));
-                    return Some((vec![Err(error)], page));
+                    let error = page.broke(describe(&e), code(&e));
+                    return Some((vec![Err(error)], (pages, page)));
+                }
+                // The paginator stops early only on an empty or repeated NextMarker.
+                None => {
+                    page.done = true;
+                    let error = page.broke(
+                        "the answer's NextMarker is empty or repeats the Marker it was sent".into(),
+                        None,
+                    );
+                    return Some((vec![Err(error)], (pages, page)));
                 }
             };
             let mut items = Vec::new();
@@ -217,8 +207,8 @@ impl KmsReader {
                     Some(id) => items.push(Ok(id)),
                     None => {
                         page.done = true;
-                        items.push(Err(broke(&page, "a key entry has no KeyId".into(), None)));
-                        return Some((items, page));
+                        items.push(Err(page.broke("a key entry has no KeyId".into(), None)));
+                        return Some((items, (pages, page)));
                     }
                 }
             }
@@ -230,15 +220,14 @@ impl KmsReader {
                 }
                 (true, None) => {
                     page.done = true;
-                    items.push(Err(broke(
-                        &page,
+                    items.push(Err(page.broke(
                         "the answer is Truncated but has no NextMarker".into(),
                         None,
                     )));
                 }
                 (false, _) => page.done = true,
             }
-            Some((items, page))
+            Some((items, (pages, page)))
         })
         .flat_map(futures::stream::iter)
     }
@@ -362,20 +351,18 @@ impl KmsReader {
     /// pacer of its own (see [`LIST_KEY_ROTATIONS_PER_SECOND`]).
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn key_material(&self, key_id: &str) -> Result<KeyMaterial, KmsError> {
-        let mut marker = None;
+        let mut pages = self
+            .client
+            .list_key_rotations()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
         let mut latest: Option<DateTime<Utc>> = None;
         loop {
             self.pacers.list_rotations.ready().await;
-            let out = match self
-                .client
-                .list_key_rotations()
-                .key_id(key_id)
-                .set_marker(marker.take())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
+            let out = match pages.next().await {
+                Some(Ok(out)) => out,
+                Some(Err(e)) => {
                     return match e.as_service_error() {
                         Some(ListKeyRotationsError::NotFoundException(_)) => {
                             Ok(KeyMaterial::KeyNotFound)
@@ -384,6 +371,8 @@ impl KmsReader {
                         _ => Err(kms_error("ListKeyRotations", key_id, &e)),
                     }
                 }
+                // The paginator stops early only on an empty or repeated NextMarker.
+                None => return Err(repeated_marker("ListKeyRotations", key_id)),
             };
             let dates = out
                 .rotations
@@ -393,9 +382,9 @@ impl KmsReader {
                 .filter_map(|r| r.rotation_date)
                 .filter_map(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()));
             latest = latest.into_iter().chain(dates).max();
-            match (out.truncated, out.next_marker) {
-                (true, Some(next)) => marker = Some(next),
-                (true, None) => {
+            match (out.truncated, out.next_marker.is_some()) {
+                (true, true) => {}
+                (true, false) => {
                     return Err(KmsError {
                         operation: "ListKeyRotations",
                         key_id: key_id.to_owned(),
@@ -440,26 +429,26 @@ impl KmsReader {
     /// Every tag of the key, read with ListResourceTags (paged): the one tag reader.
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn tags(&self, key_id: &str) -> Result<Tags, KmsError> {
-        let mut marker = None;
+        let mut pages = self
+            .client
+            .list_resource_tags()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
         let mut tags = Vec::new();
         loop {
             self.pacers.list_tags.ready().await;
-            let out = match self
-                .client
-                .list_resource_tags()
-                .key_id(key_id)
-                .set_marker(marker.take())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
+            let out = match pages.next().await {
+                Some(Ok(out)) => out,
+                Some(Err(e)) => {
                     return if denied(&e) {
                         Ok(Tags::AccessDenied(message(&e)))
                     } else {
                         Err(kms_error("ListResourceTags", key_id, &e))
                     };
                 }
+                // The paginator stops early only on an empty or repeated NextMarker.
+                None => return Err(repeated_marker("ListResourceTags", key_id)),
             };
             tags.extend(
                 out.tags
@@ -467,9 +456,9 @@ impl KmsReader {
                     .into_iter()
                     .map(|t| (t.tag_key, t.tag_value)),
             );
-            match (out.truncated, out.next_marker) {
-                (true, Some(next)) => marker = Some(next),
-                _ => return Ok(Tags::Read(tags)),
+            // The next page is asked for (and paced) only when this one says there is one.
+            if !(out.truncated && out.next_marker.is_some()) {
+                return Ok(Tags::Read(tags));
             }
         }
     }
@@ -484,6 +473,43 @@ pub struct KmsRegion {
     pub region: String,
     pub client: aws_sdk_kms::Client,
     pub reader: KmsReader,
+}
+
+/// Where ListKeys is, for the error that names the page that could not be read.
+struct ListKeysPage {
+    marker: Option<String>,
+    number: usize,
+    listed: usize,
+    done: bool,
+}
+
+impl ListKeysPage {
+    fn broke(&self, message: String, code: Option<String>) -> KmsError {
+        KmsError {
+            operation: "ListKeys",
+            key_id: String::new(),
+            message: format!(
+                "page {} ({}) could not be read after {} key(s) were listed: {message}",
+                self.number,
+                self.marker
+                    .as_deref()
+                    .map_or("the first page".to_owned(), |m| format!("Marker {m}")),
+                self.listed
+            ),
+            code,
+        }
+    }
+}
+
+/// A paged read whose answer gave an empty NextMarker or repeated the marker it was sent: the
+/// SDK's paginator stops there rather than ask for the same page forever.
+fn repeated_marker(operation: &'static str, key_id: &str) -> KmsError {
+    KmsError {
+        operation,
+        key_id: key_id.to_owned(),
+        message: "the answer's NextMarker is empty or repeats the Marker it was sent".into(),
+        code: None,
+    }
 }
 
 fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
