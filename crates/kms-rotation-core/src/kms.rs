@@ -163,42 +163,52 @@ impl KmsReader {
         self
     }
 
-    /// Every key id in the account and Region, page by page (the SDK's paginator, pages of
-    /// [`KmsReader::with_page_size`]). When a page cannot be read the stream yields one error
-    /// saying which page and marker, then ends: every key before it was listed, and none after it
-    /// was seen.
+    /// Every key id in the account and Region, page by page. When a page cannot be read the
+    /// stream yields one error saying which page and marker, then ends: every key before it was
+    /// listed, and none after it was seen.
     pub fn list_keys(&self) -> impl Stream<Item = Result<String, KmsError>> + '_ {
-        let pages = self
-            .client
-            .list_keys()
-            .limit(self.page_size)
-            .into_paginator()
-            .send();
-        let start = ListKeysPage {
+        struct Page {
+            marker: Option<String>,
+            number: usize,
+            listed: usize,
+            done: bool,
+        }
+        let start = Page {
             marker: None,
             number: 1,
             listed: 0,
             done: false,
         };
-        futures::stream::unfold((pages, start), |(mut pages, mut page)| async move {
+        futures::stream::unfold(start, move |mut page| async move {
             if page.done {
                 return None;
             }
-            let out = match pages.next().await {
-                Some(Ok(out)) => out,
-                Some(Err(e)) => {
+            let broke = |page: &Page, message: String, code: Option<String>| KmsError {
+                operation: "ListKeys",
+                key_id: String::new(),
+                message: format!(
+                    "page {} ({}) could not be read after {} key(s) were listed: {message}",
+                    page.number,
+                    page.marker
+                        .as_deref()
+                        .map_or("the first page".to_owned(), |m| format!("Marker {m}")),
+                    page.listed
+                ),
+                code,
+            };
+            let out = self
+                .client
+                .list_keys()
+                .limit(self.page_size)
+                .set_marker(page.marker.clone())
+                .send()
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
                     page.done = true;
-                    let error = page.broke(describe(&e), code(&e));
-                    return Some((vec![Err(error)], (pages, page)));
-                }
-                // The paginator stops early only on an empty or repeated NextMarker.
-                None => {
-                    page.done = true;
-                    let error = page.broke(
-                        "the answer's NextMarker is empty or repeats the Marker it was sent".into(),
-                        None,
-                    );
-                    return Some((vec![Err(error)], (pages, page)));
+                    let error = broke(&page, describe(&e), code(&e));
+                    return Some((vec![Err(error)], page));
                 }
             };
             let mut items = Vec::new();
@@ -207,8 +217,8 @@ impl KmsReader {
                     Some(id) => items.push(Ok(id)),
                     None => {
                         page.done = true;
-                        items.push(Err(page.broke("a key entry has no KeyId".into(), None)));
-                        return Some((items, (pages, page)));
+                        items.push(Err(broke(&page, "a key entry has no KeyId".into(), None)));
+                        return Some((items, page));
                     }
                 }
             }
@@ -220,14 +230,15 @@ impl KmsReader {
                 }
                 (true, None) => {
                     page.done = true;
-                    items.push(Err(page.broke(
+                    items.push(Err(broke(
+                        &page,
                         "the answer is Truncated but has no NextMarker".into(),
                         None,
                     )));
                 }
                 (false, _) => page.done = true,
             }
-            Some((items, (pages, page)))
+            Some((items, page))
         })
         .flat_map(futures::stream::iter)
     }
@@ -473,32 +484,6 @@ pub struct KmsRegion {
     pub region: String,
     pub client: aws_sdk_kms::Client,
     pub reader: KmsReader,
-}
-
-/// Where ListKeys is, for the error that names the page that could not be read.
-struct ListKeysPage {
-    marker: Option<String>,
-    number: usize,
-    listed: usize,
-    done: bool,
-}
-
-impl ListKeysPage {
-    fn broke(&self, message: String, code: Option<String>) -> KmsError {
-        KmsError {
-            operation: "ListKeys",
-            key_id: String::new(),
-            message: format!(
-                "page {} ({}) could not be read after {} key(s) were listed: {message}",
-                self.number,
-                self.marker
-                    .as_deref()
-                    .map_or("the first page".to_owned(), |m| format!("Marker {m}")),
-                self.listed
-            ),
-            code,
-        }
-    }
 }
 
 /// A paged read whose answer gave an empty NextMarker or repeated the marker it was sent: the
