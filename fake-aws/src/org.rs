@@ -976,9 +976,10 @@ impl Org {
             .get("RoleSessionName")
             .map(String::as_str)
             .unwrap_or_default();
-        let granted = role_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|rest| rest.split_once(":role/"))
+        let granted = kms_rotation_core::arn::Arn::parse(role_arn)
+            .ok()
+            .filter(|arn| arn.partition == "aws" && arn.service == "iam" && arn.region.is_empty())
+            .and_then(|arn| Some((arn.account, arn.resource.strip_prefix("role/")?)))
             .and_then(|(account, role)| {
                 let i = config.account_index(account)?;
                 (role == config.role_name && !config.is_denied(i)).then_some((account, role))

@@ -359,11 +359,10 @@ fn account_of(v: &str) -> Option<&str> {
     if is_account(v) {
         return Some(v);
     }
-    let parts: Vec<&str> = v.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, _, _, account, _] if is_account(account) => Some(account),
-        _ => None,
-    }
+    kms_rotation_core::arn::Arn::parse(v)
+        .ok()
+        .map(|arn| arn.account)
+        .filter(|account| is_account(account))
 }
 
 /// What a condition key restricts.

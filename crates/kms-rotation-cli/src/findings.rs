@@ -120,28 +120,13 @@ pub struct Subject {
 
 /// `arn:<partition>:kms:<region>:<account>:key/<id>` to (partition, account).
 pub fn arn_partition_account(arn: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", partition, _, _, account, _] if !partition.is_empty() && !account.is_empty() => {
-            Some(((*partition).to_owned(), (*account).to_owned()))
-        }
-        _ => None,
-    }
+    let arn = kms_rotation_core::arn::Arn::parse(arn).ok()?;
+    (!arn.account.is_empty()).then(|| (arn.partition.to_owned(), arn.account.to_owned()))
 }
 
 /// The partition a Region belongs to.
 pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else {
-        "aws"
-    }
+    kms_rotation_core::arn::partition_of_region(region)
 }
 
 impl Subject {
@@ -647,7 +632,6 @@ impl Asff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
     use chrono::NaiveDate;
     use kms_rotation_core::decision::Verdict;
     use kms_rotation_core::exception::Exception;
@@ -662,15 +646,8 @@ mod tests {
 
     fn facts(replica_of: Option<&str>) -> KeyFacts {
         KeyFacts {
-            key_id: "k-1".into(),
-            arn: Some(ARN.into()),
-            key_manager: KeyManagerType::Customer,
-            key_state: KeyState::Enabled,
-            key_spec: KeySpec::SymmetricDefault,
-            origin: OriginType::AwsKms,
-            custom_key_store_id: None,
             replica_of: replica_of.map(str::to_owned),
-            created: None,
+            ..KeyFacts::sample("k-1").with_arn(ARN)
         }
     }
 

@@ -115,14 +115,9 @@ pub(crate) fn target_of(account: &str, region: &str, facts: &KeyFacts) -> Result
 
 /// `arn:<partition>:kms:<region>:<account>:key/<key-id>` to (region, key id).
 pub(crate) fn parse_key_arn(arn: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, "kms", region, _, resource] if !region.is_empty() => {
-            let key_id = resource.strip_prefix("key/")?;
-            (!key_id.is_empty()).then(|| ((*region).to_owned(), key_id.to_owned()))
-        }
-        _ => None,
-    }
+    let arn = kms_rotation_core::arn::Arn::parse(arn).ok()?;
+    let key_id = arn.kms_key_id()?;
+    (!arn.region.is_empty()).then(|| (arn.region.to_owned(), key_id.to_owned()))
 }
 
 /// What becomes of a key.
@@ -364,7 +359,7 @@ pub(crate) fn batches(actions: Vec<Action>, size: usize) -> Vec<Vec<Action>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
+    use aws_sdk_kms::types::KeyState;
     use kms_rotation_core::decision::Verdict;
 
     const ACCOUNT: &str = "111122223333";
@@ -374,17 +369,7 @@ mod tests {
     }
 
     fn facts(region: &str, id: &str) -> KeyFacts {
-        KeyFacts {
-            key_id: id.into(),
-            arn: Some(arn(region, id)),
-            key_manager: KeyManagerType::Customer,
-            key_state: KeyState::Enabled,
-            key_spec: KeySpec::SymmetricDefault,
-            origin: OriginType::AwsKms,
-            custom_key_store_id: None,
-            replica_of: None,
-            created: None,
-        }
+        KeyFacts::sample(id).with_arn(arn(region, id))
     }
 
     fn evaluation(f: Option<KeyFacts>, compliance: Compliance, reason: Reason) -> KeyEvaluation {

@@ -71,6 +71,43 @@ pub struct KeyFacts {
     pub created: Option<DateTime<Utc>>,
 }
 
+impl KeyFacts {
+    /// The usual key of tests and examples: customer managed, enabled, `SYMMETRIC_DEFAULT`, key
+    /// material from KMS (`AWS_KMS`), in no custom key store, not a replica, with no ARN and no
+    /// creation date. A test sets what it varies on top, with [`KeyFacts::with_arn`] or struct
+    /// update syntax:
+    ///
+    /// ```
+    /// # use kms_rotation_core::decision::KeyFacts;
+    /// # use aws_sdk_kms::types::KeyState;
+    /// let disabled = KeyFacts {
+    ///     key_state: KeyState::Disabled,
+    ///     ..KeyFacts::sample("1234abcd").with_arn("arn:aws:kms:us-east-1:111122223333:key/1234abcd")
+    /// };
+    /// assert_eq!(disabled.key_id, "1234abcd");
+    /// ```
+    pub fn sample(key_id: impl Into<String>) -> Self {
+        Self {
+            key_id: key_id.into(),
+            arn: None,
+            key_manager: KeyManagerType::Customer,
+            key_state: KeyState::Enabled,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: OriginType::AwsKms,
+            custom_key_store_id: None,
+            replica_of: None,
+            created: None,
+        }
+    }
+
+    /// The same key with this ARN.
+    #[must_use]
+    pub fn with_arn(mut self, arn: impl Into<String>) -> Self {
+        self.arn = Some(arn.into());
+        self
+    }
+}
+
 /// What GetKeyRotationStatus (or the configuration item) says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RotationStatus {
@@ -655,17 +692,7 @@ mod tests {
     const KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
     fn key() -> KeyFacts {
-        KeyFacts {
-            key_id: KEY.into(),
-            arn: Some(format!("arn:aws:kms:us-east-1:111122223333:key/{KEY}")),
-            key_manager: KeyManagerType::Customer,
-            key_state: KeyState::Enabled,
-            key_spec: KeySpec::SymmetricDefault,
-            origin: OriginType::AwsKms,
-            custom_key_store_id: None,
-            replica_of: None,
-            created: None,
-        }
+        KeyFacts::sample(KEY).with_arn(format!("arn:aws:kms:us-east-1:111122223333:key/{KEY}"))
     }
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
@@ -941,6 +968,10 @@ mod tests {
     /// Every reason code is reached by its row, with its ComplianceType, and no two rows of
     /// different meaning share a code.
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one case per reason code, one after the other: split, the list would no longer read as the codes' table"
+    )]
     fn every_reason_code_has_its_row() {
         let defaults = RuleParameters::default();
         let max_365 = RuleParameters {
@@ -1275,6 +1306,10 @@ mod tests {
     );
 
     #[test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the decision table's rows, one per line, read as the table"
+    )]
     fn decision_table() {
         let defaults = RuleParameters::default();
         let max365 = RuleParameters {

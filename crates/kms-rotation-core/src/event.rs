@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::arn::Arn;
 use crate::decision::KeyFacts;
 use crate::params::{ParamError, RuleParameters};
 
@@ -140,9 +141,8 @@ impl Invocation {
     pub fn partition(&self) -> &str {
         self.config_rule_arn
             .as_deref()
-            .and_then(|arn| arn.split(':').nth(1))
-            .filter(|p| !p.is_empty())
-            .unwrap_or("aws")
+            .and_then(|arn| Arn::parse(arn).ok())
+            .map_or("aws", |arn| arn.partition)
     }
 }
 

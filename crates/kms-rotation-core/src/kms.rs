@@ -362,20 +362,18 @@ impl KmsReader {
     /// pacer of its own (see [`LIST_KEY_ROTATIONS_PER_SECOND`]).
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn key_material(&self, key_id: &str) -> Result<KeyMaterial, KmsError> {
-        let mut marker = None;
+        let mut pages = self
+            .client
+            .list_key_rotations()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
         let mut latest: Option<DateTime<Utc>> = None;
         loop {
             self.pacers.list_rotations.ready().await;
-            let out = match self
-                .client
-                .list_key_rotations()
-                .key_id(key_id)
-                .set_marker(marker.take())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
+            let out = match pages.next().await {
+                Some(Ok(out)) => out,
+                Some(Err(e)) => {
                     return match e.as_service_error() {
                         Some(ListKeyRotationsError::NotFoundException(_)) => {
                             Ok(KeyMaterial::KeyNotFound)
@@ -384,6 +382,8 @@ impl KmsReader {
                         _ => Err(kms_error("ListKeyRotations", key_id, &e)),
                     }
                 }
+                // The paginator stops early only on an empty or repeated NextMarker.
+                None => return Err(repeated_marker("ListKeyRotations", key_id)),
             };
             let dates = out
                 .rotations
@@ -393,9 +393,9 @@ impl KmsReader {
                 .filter_map(|r| r.rotation_date)
                 .filter_map(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()));
             latest = latest.into_iter().chain(dates).max();
-            match (out.truncated, out.next_marker) {
-                (true, Some(next)) => marker = Some(next),
-                (true, None) => {
+            match (out.truncated, out.next_marker.is_some()) {
+                (true, true) => {}
+                (true, false) => {
                     return Err(KmsError {
                         operation: "ListKeyRotations",
                         key_id: key_id.to_owned(),
@@ -440,26 +440,26 @@ impl KmsReader {
     /// Every tag of the key, read with ListResourceTags (paged): the one tag reader.
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn tags(&self, key_id: &str) -> Result<Tags, KmsError> {
-        let mut marker = None;
+        let mut pages = self
+            .client
+            .list_resource_tags()
+            .key_id(key_id)
+            .into_paginator()
+            .send();
         let mut tags = Vec::new();
         loop {
             self.pacers.list_tags.ready().await;
-            let out = match self
-                .client
-                .list_resource_tags()
-                .key_id(key_id)
-                .set_marker(marker.take())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
+            let out = match pages.next().await {
+                Some(Ok(out)) => out,
+                Some(Err(e)) => {
                     return if denied(&e) {
                         Ok(Tags::AccessDenied(message(&e)))
                     } else {
                         Err(kms_error("ListResourceTags", key_id, &e))
                     };
                 }
+                // The paginator stops early only on an empty or repeated NextMarker.
+                None => return Err(repeated_marker("ListResourceTags", key_id)),
             };
             tags.extend(
                 out.tags
@@ -467,9 +467,9 @@ impl KmsReader {
                     .into_iter()
                     .map(|t| (t.tag_key, t.tag_value)),
             );
-            match (out.truncated, out.next_marker) {
-                (true, Some(next)) => marker = Some(next),
-                _ => return Ok(Tags::Read(tags)),
+            // The next page is asked for (and paced) only when this one says there is one.
+            if !(out.truncated && out.next_marker.is_some()) {
+                return Ok(Tags::Read(tags));
             }
         }
     }
@@ -484,6 +484,17 @@ pub struct KmsRegion {
     pub region: String,
     pub client: aws_sdk_kms::Client,
     pub reader: KmsReader,
+}
+
+/// A paged read whose answer gave an empty NextMarker or repeated the marker it was sent: the
+/// SDK's paginator stops there rather than ask for the same page forever.
+fn repeated_marker(operation: &'static str, key_id: &str) -> KmsError {
+    KmsError {
+        operation,
+        key_id: key_id.to_owned(),
+        message: "the answer's NextMarker is empty or repeats the Marker it was sent".into(),
+        code: None,
+    }
 }
 
 fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {

@@ -17,12 +17,14 @@
 //! - [`evaluate`]: the one driver of the decision, shared by the rule and the CLI.
 //! - [`rule`]: one Config invocation, end to end.
 //! - [`clients`]: SDK clients and cross-account role assumption.
+//! - [`arn`]: the one ARN type (parse and format).
 //! - [`aws_error`]: what an SDK error says (code, access denied, throttling).
 //!
 //! The SDK calls of this crate are the Lambda's (tests/baseline/test_iam_policies.py reads them
 //! from this crate's source and checks that the rule's roles grant each one).
 #![warn(unreachable_pub)]
 
+pub mod arn;
 pub mod aws_error;
 pub mod clients;
 pub mod config;

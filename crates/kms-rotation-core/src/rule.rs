@@ -15,6 +15,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::arn::Arn;
 use crate::clients::{AssumeRoleError, Clients};
 use crate::config::{ConfigError, ConfigService, Evaluation, MAX_BATCH};
 use crate::decision::{Compliance, NoKey, RotationStatus};
@@ -178,11 +179,8 @@ pub async fn run(
 ) -> Result<Outcome, RuleError> {
     let clients = match &inv.parameters.execution_role_name {
         Some(name) => {
-            let role_arn = format!(
-                "arn:{}:iam::{}:role/{name}",
-                inv.partition(),
-                inv.account_id
-            );
+            let role = format!("role/{name}");
+            let role_arn = Arn::iam(inv.partition(), &inv.account_id, &role).to_string();
             clients.assume_role(&role_arn).await?
         }
         None => clients.clone(),
@@ -344,29 +342,16 @@ async fn periodic(
         .as_deref()
         .filter(|_| !inv.result_token.is_test_mode());
     let (tx, rx) = mpsc::channel::<Evaluation>(MAX_BATCH * 2);
-    // The aliases are read beside the keys, not before them: the keys listed before they are
-    // known are described as usual, so reading them never delays the run.
-    let aws_managed = AwsManagedKeys::default();
-    let learning = tokio::spawn({
-        let (kms, known) = (kms.clone(), aws_managed.clone());
-        async move {
-            match known.learn(&kms).await {
-                Ok(n) => tracing::debug!(
-                    aws_managed = n,
-                    "aliases read: AWS managed keys need no DescribeKey"
-                ),
-                Err(e) => {
-                    tracing::warn!(error = %e, "aliases not read: every key is described (grant kms:ListAliases to skip DescribeKey for AWS managed keys)")
-                }
-            }
-        }
-    });
+    let (aws_managed, learning) = learn_aws_managed(kms);
     let aws_managed = &aws_managed;
 
     let produce = async move {
-        let mut incomplete = Incomplete::default();
+        let mut sent = Sent {
+            tx,
+            incomplete: Incomplete::default(),
+            writer_gone: Vec::new(),
+        };
         let mut seen = HashSet::new();
-        let mut writer_gone = Vec::new();
         let near_deadline = || stop_at.is_some_and(|t| Instant::now() >= t);
         {
             let mut results = std::pin::pin!(evaluate_listed(kms, opts.concurrency, |key_id| {
@@ -388,41 +373,116 @@ async fn periodic(
             // Read to the end even after the listing broke: the keys already listed are still
             // in flight, and each is sent or named.
             while let Some(listed) = results.next().await {
-                match listed {
-                    Listed::Key(KeyResult::Evaluated(e)) => {
-                        if let Err(mpsc::error::SendError(e)) = tx.send(e).await {
-                            writer_gone.push(e.resource_id);
-                        }
-                    }
-                    Listed::Key(KeyResult::Failed(e)) => {
-                        tracing::warn!(key_id = %e.key_id, reason = "kms_error", error = %e, "key not evaluated");
-                        incomplete.failed.push(e);
-                    }
-                    Listed::Key(KeyResult::NotStarted(key_id)) => {
-                        tracing::warn!(key_id = %key_id, reason = "deadline", "key not evaluated");
-                        incomplete.not_started.push(key_id);
-                    }
-                    Listed::ListingBroke(e) => {
-                        tracing::error!(error = %e, "ListKeys failed; the keys already listed are finished");
-                        incomplete.listing = Some(e);
-                    }
+                sent.record(listed).await;
+            }
+        }
+        if let (Some(rule), None) = (cleanup_rule, &sent.incomplete.listing) {
+            sent.clean_up_deleted(config, rule, &seen, at).await;
+        }
+        sent.finish()
+    };
+    let write = write_batches(config, rx);
+    let (mut incomplete, (outcome, unsent)) = tokio::join!(produce, write);
+    learning.abort();
+    incomplete.outcome = outcome;
+    for id in unsent.iter().flat_map(ConfigError::unsent) {
+        tracing::warn!(key_id = %id, reason = "not_taken_by_config", "key not evaluated");
+    }
+    incomplete.unsent.extend(unsent);
+    log_totals(&incomplete, kms);
+    if incomplete.is_empty() {
+        Ok(incomplete.outcome)
+    } else {
+        Err(RuleError::Incomplete(incomplete))
+    }
+}
+
+/// Read the account's aliases beside the keys, not before them: the keys listed before they are
+/// known are described as usual, so reading them never delays the run. The task is aborted when
+/// the run is over.
+fn learn_aws_managed(kms: &KmsReader) -> (AwsManagedKeys, tokio::task::JoinHandle<()>) {
+    let aws_managed = AwsManagedKeys::default();
+    let learning = tokio::spawn({
+        let (kms, known) = (kms.clone(), aws_managed.clone());
+        async move {
+            match known.learn(&kms).await {
+                Ok(n) => tracing::debug!(
+                    aws_managed = n,
+                    "aliases read: AWS managed keys need no DescribeKey"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "aliases not read: every key is described (grant kms:ListAliases to skip DescribeKey for AWS managed keys)")
                 }
             }
         }
-        if let (Some(rule), None) = (cleanup_rule, &incomplete.listing) {
-            match config.evaluated_resource_ids(rule).await {
-                Ok(ids) => {
-                    for id in ids.into_iter().filter(|id| !seen.contains(id)) {
-                        let gone = evaluation(KMS_KEY, &id, NoKey::KeyNotFound.verdict(), at);
-                        if let Err(mpsc::error::SendError(e)) = tx.send(gone).await {
-                            writer_gone.push(e.resource_id);
-                        }
-                    }
-                }
-                // The clean-up is housekeeping: the keys themselves were all evaluated.
-                Err(e) => tracing::warn!(error = %e, "clean-up of deleted keys skipped"),
+    });
+    (aws_managed, learning)
+}
+
+/// The producer's side of a periodic run: evaluations handed to the writer, and the keys left
+/// without one.
+struct Sent {
+    tx: mpsc::Sender<Evaluation>,
+    incomplete: Incomplete,
+    /// Evaluations the writer was gone before it could take.
+    writer_gone: Vec<String>,
+}
+
+impl Sent {
+    /// Hand an evaluation to the writer.
+    async fn send(&mut self, evaluation: Evaluation) {
+        if let Err(mpsc::error::SendError(e)) = self.tx.send(evaluation).await {
+            self.writer_gone.push(e.resource_id);
+        }
+    }
+
+    /// One key's result (or the listing's break): sent to the writer, or named in `incomplete`.
+    async fn record(&mut self, listed: Listed<KeyResult>) {
+        match listed {
+            Listed::Key(KeyResult::Evaluated(e)) => self.send(e).await,
+            Listed::Key(KeyResult::Failed(e)) => {
+                tracing::warn!(key_id = %e.key_id, reason = "kms_error", error = %e, "key not evaluated");
+                self.incomplete.failed.push(e);
+            }
+            Listed::Key(KeyResult::NotStarted(key_id)) => {
+                tracing::warn!(key_id = %key_id, reason = "deadline", "key not evaluated");
+                self.incomplete.not_started.push(key_id);
+            }
+            Listed::ListingBroke(e) => {
+                tracing::error!(error = %e, "ListKeys failed; the keys already listed are finished");
+                self.incomplete.listing = Some(e);
             }
         }
+    }
+
+    /// The keys the rule evaluated before and that are not listed now were deleted: each is
+    /// sent as not found, so its earlier result does not stay in Config.
+    async fn clean_up_deleted(
+        &mut self,
+        config: &ConfigService,
+        rule: &str,
+        seen: &HashSet<String>,
+        at: DateTime<Utc>,
+    ) {
+        match config.evaluated_resource_ids(rule).await {
+            Ok(ids) => {
+                for id in ids.into_iter().filter(|id| !seen.contains(id)) {
+                    let gone = evaluation(KMS_KEY, &id, NoKey::KeyNotFound.verdict(), at);
+                    self.send(gone).await;
+                }
+            }
+            // The clean-up is housekeeping: the keys themselves were all evaluated.
+            Err(e) => tracing::warn!(error = %e, "clean-up of deleted keys skipped"),
+        }
+    }
+
+    /// Close the writer's channel; the keys whose evaluations it did not take are unsent.
+    fn finish(self) -> Incomplete {
+        let Self {
+            tx,
+            mut incomplete,
+            writer_gone,
+        } = self;
         drop(tx);
         if !writer_gone.is_empty() {
             incomplete.unsent.push(ConfigError::Api {
@@ -433,15 +493,11 @@ async fn periodic(
             });
         }
         incomplete
-    };
-    let write = write_batches(config, rx);
-    let (mut incomplete, (outcome, unsent)) = tokio::join!(produce, write);
-    learning.abort();
-    incomplete.outcome = outcome;
-    for id in unsent.iter().flat_map(ConfigError::unsent) {
-        tracing::warn!(key_id = %id, reason = "not_taken_by_config", "key not evaluated");
     }
-    incomplete.unsent.extend(unsent);
+}
+
+/// Log a periodic run's totals.
+fn log_totals(incomplete: &Incomplete, kms: &KmsReader) {
     tracing::info!(
         evaluations = incomplete.outcome.evaluations,
         compliant = incomplete.outcome.compliant,
@@ -452,11 +508,6 @@ async fn periodic(
         throttled_attempts = ?kms.throttles(),
         "periodic evaluation finished"
     );
-    if incomplete.is_empty() {
-        Ok(incomplete.outcome)
-    } else {
-        Err(RuleError::Incomplete(incomplete))
-    }
 }
 
 /// PutEvaluations calls in flight at once. Config's API Reference documents no request rate for

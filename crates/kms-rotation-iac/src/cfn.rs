@@ -324,7 +324,6 @@ impl<'a> Context<'a> {
         notes: &mut Vec<String>,
         depth: usize,
     ) -> Val {
-        let unknown = |what: String| Val::Unknown(Unknowable::new(line, what));
         let args: &[Node] = match &arg.kind {
             Kind::Seq(items) => items,
             _ => std::slice::from_ref(arg),
@@ -332,110 +331,130 @@ impl<'a> Context<'a> {
         match name {
             "Ref" => match arg.as_str() {
                 Some(target) => self.reference(target, line, notes, depth),
-                None => unknown("Ref to something that is not a name".into()),
+                None => unknown_at(line, "Ref to something that is not a name"),
             },
-            "Fn::If" => {
-                let [condition, yes, no] = args else {
-                    return unknown(
-                        "Fn::If needs [condition, value if true, value if false]".into(),
-                    );
-                };
-                let name = condition.as_str().unwrap_or("?");
-                match self.condition(name, line, notes, depth + 1) {
-                    Ok(true) => self.resolve_at(yes, notes, depth + 1),
-                    Ok(false) => self.resolve_at(no, notes, depth + 1),
-                    Err(why) => {
-                        let (yes, no) = (
-                            self.resolve_at(yes, notes, depth + 1),
-                            self.resolve_at(no, notes, depth + 1),
-                        );
-                        if yes == no && yes.is_known() {
-                            yes
-                        } else {
-                            unknown(format!(
-                                "depends on condition {name}, which is evaluated at deployment ({})",
-                                why.what
-                            ))
-                        }
-                    }
-                }
-            }
+            "Fn::If" => self.fn_if(args, line, notes, depth),
             "Fn::Sub" => self.sub(args, line, notes, depth),
-            "Fn::Join" => {
-                let [delimiter, list] = args else {
-                    return unknown("Fn::Join needs [delimiter, list]".into());
-                };
-                let delimiter = self.resolve_at(delimiter, notes, depth + 1);
-                let list = self.resolve_at(list, notes, depth + 1);
-                match (delimiter, list) {
-                    (Val::Str(d), Val::Seq(items)) => {
-                        let mut parts = Vec::new();
-                        for item in items {
-                            match item {
-                                Val::Str(s) => parts.push(s),
-                                Val::Unknown(u) => return Val::Unknown(u),
-                                _ => {
-                                    return unknown(
-                                        "Fn::Join over a value that is not a string".into(),
-                                    )
-                                }
-                            }
-                        }
-                        Val::Str(parts.join(&d))
-                    }
-                    (Val::Unknown(u), _) | (_, Val::Unknown(u)) => Val::Unknown(u),
-                    _ => unknown("Fn::Join over a value that is not a list".into()),
+            "Fn::Join" => self.join(args, line, notes, depth),
+            "Fn::FindInMap" => self.find_in_map(args, line, notes, depth),
+            "Fn::Select" => self.select(args, line, notes, depth),
+            other => unknown_at(line, format!("{other} is evaluated only at deployment")),
+        }
+    }
+
+    /// `Fn::If [condition, yes, no]`: the branch the condition picks, or both when they agree.
+    fn fn_if(&self, args: &[Node], line: usize, notes: &mut Vec<String>, depth: usize) -> Val {
+        let [condition, yes, no] = args else {
+            return unknown_at(
+                line,
+                "Fn::If needs [condition, value if true, value if false]",
+            );
+        };
+        let name = condition.as_str().unwrap_or("?");
+        match self.condition(name, line, notes, depth + 1) {
+            Ok(true) => self.resolve_at(yes, notes, depth + 1),
+            Ok(false) => self.resolve_at(no, notes, depth + 1),
+            Err(why) => {
+                let (yes, no) = (
+                    self.resolve_at(yes, notes, depth + 1),
+                    self.resolve_at(no, notes, depth + 1),
+                );
+                if yes == no && yes.is_known() {
+                    yes
+                } else {
+                    unknown_at(
+                        line,
+                        format!(
+                            "depends on condition {name}, which is evaluated at deployment ({})",
+                            why.what
+                        ),
+                    )
                 }
             }
-            "Fn::FindInMap" => {
-                let [map, top, second] = args else {
-                    return unknown(
-                        "Fn::FindInMap needs [map, top-level key, second-level key]".into(),
-                    );
-                };
-                let mut keys = Vec::new();
-                for k in [map, top, second] {
-                    match self.resolve_at(k, notes, depth + 1) {
-                        Val::Str(s) => keys.push(s),
+        }
+    }
+
+    /// `Fn::Join [delimiter, list]` over strings.
+    fn join(&self, args: &[Node], line: usize, notes: &mut Vec<String>, depth: usize) -> Val {
+        let [delimiter, list] = args else {
+            return unknown_at(line, "Fn::Join needs [delimiter, list]");
+        };
+        let delimiter = self.resolve_at(delimiter, notes, depth + 1);
+        let list = self.resolve_at(list, notes, depth + 1);
+        match (delimiter, list) {
+            (Val::Str(d), Val::Seq(items)) => {
+                let mut parts = Vec::new();
+                for item in items {
+                    match item {
+                        Val::Str(s) => parts.push(s),
                         Val::Unknown(u) => return Val::Unknown(u),
-                        _ => {
-                            return unknown("Fn::FindInMap with a key that is not a string".into())
-                        }
+                        _ => return unknown_at(line, "Fn::Join over a value that is not a string"),
                     }
                 }
-                match self
-                    .mappings
-                    .and_then(|m| m.get(&keys[0]))
-                    .and_then(|m| m.get(&keys[1]))
-                    .and_then(|m| m.get(&keys[2]))
-                {
-                    Some(found) => self.resolve_at(found, notes, depth + 1),
-                    None => unknown(format!(
-                        "Fn::FindInMap {}.{}.{} is not in the template's Mappings",
-                        keys[0], keys[1], keys[2]
-                    )),
-                }
+                Val::Str(parts.join(&d))
             }
-            "Fn::Select" => {
-                let [index, list] = args else {
-                    return unknown("Fn::Select needs [index, list]".into());
-                };
-                match (
-                    self.resolve_at(index, notes, depth + 1),
-                    self.resolve_at(list, notes, depth + 1),
-                ) {
-                    (Val::Str(i), Val::Seq(items)) => i
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| items.into_iter().nth(i))
-                        .unwrap_or_else(|| {
-                            unknown(format!("Fn::Select index {i} is out of range"))
-                        }),
-                    (Val::Unknown(u), _) | (_, Val::Unknown(u)) => Val::Unknown(u),
-                    _ => unknown("Fn::Select over a value that is not a list".into()),
-                }
+            (Val::Unknown(u), _) | (_, Val::Unknown(u)) => Val::Unknown(u),
+            _ => unknown_at(line, "Fn::Join over a value that is not a list"),
+        }
+    }
+
+    /// `Fn::FindInMap [map, top-level key, second-level key]` in the template's Mappings.
+    fn find_in_map(
+        &self,
+        args: &[Node],
+        line: usize,
+        notes: &mut Vec<String>,
+        depth: usize,
+    ) -> Val {
+        let [map, top, second] = args else {
+            return unknown_at(
+                line,
+                "Fn::FindInMap needs [map, top-level key, second-level key]",
+            );
+        };
+        let mut keys = Vec::new();
+        for k in [map, top, second] {
+            match self.resolve_at(k, notes, depth + 1) {
+                Val::Str(s) => keys.push(s),
+                Val::Unknown(u) => return Val::Unknown(u),
+                _ => return unknown_at(line, "Fn::FindInMap with a key that is not a string"),
             }
-            other => unknown(format!("{other} is evaluated only at deployment")),
+        }
+        match self
+            .mappings
+            .and_then(|m| m.get(&keys[0]))
+            .and_then(|m| m.get(&keys[1]))
+            .and_then(|m| m.get(&keys[2]))
+        {
+            Some(found) => self.resolve_at(found, notes, depth + 1),
+            None => unknown_at(
+                line,
+                format!(
+                    "Fn::FindInMap {}.{}.{} is not in the template's Mappings",
+                    keys[0], keys[1], keys[2]
+                ),
+            ),
+        }
+    }
+
+    /// `Fn::Select [index, list]`.
+    fn select(&self, args: &[Node], line: usize, notes: &mut Vec<String>, depth: usize) -> Val {
+        let [index, list] = args else {
+            return unknown_at(line, "Fn::Select needs [index, list]");
+        };
+        match (
+            self.resolve_at(index, notes, depth + 1),
+            self.resolve_at(list, notes, depth + 1),
+        ) {
+            (Val::Str(i), Val::Seq(items)) => i
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.into_iter().nth(i))
+                .unwrap_or_else(|| {
+                    unknown_at(line, format!("Fn::Select index {i} is out of range"))
+                }),
+            (Val::Unknown(u), _) | (_, Val::Unknown(u)) => Val::Unknown(u),
+            _ => unknown_at(line, "Fn::Select over a value that is not a list"),
         }
     }
 
@@ -640,6 +659,11 @@ impl<'a> Context<'a> {
 /// whose value is the name of a parameter resolved at deployment (CloudFormation User Guide,
 /// "CloudFormation template Parameters syntax", and "Use CloudFormation-supplied parameter types").
 const SSM_PARAMETER: &str = "AWS::SSM::Parameter::Value<";
+
+/// A value not known before deployment, at `line`.
+fn unknown_at(line: usize, what: impl Into<String>) -> Val {
+    Val::Unknown(Unknowable::new(line, what))
+}
 
 fn typed(value: Val, kind: &str, name: &str, line: usize) -> Val {
     if kind.starts_with(SSM_PARAMETER) {

@@ -124,89 +124,121 @@ pub(crate) fn read(path: &Path, text: &str, plan: &Value) -> Result<Vec<KeyResou
         })
         .filter(|c| c.pointer("/change/after").is_some_and(|a| !a.is_null()))
         .collect();
-    let mut keys = Vec::new();
-    for change in &live {
-        let address = change
-            .get("address")
-            .and_then(Value::as_str)
-            .ok_or_else(|| IacError::Plan("a resource change without an address".into()))?;
-        let rtype = change
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let line = line_of(text, address);
-        let after = change.pointer("/change/after").unwrap_or(&Value::Null);
-        let after_unknown = change
+    live.iter()
+        .map(|change| key_of(path, text, plan, &live, change))
+        .collect()
+}
+
+/// The key of one resource change that the plan keeps.
+fn key_of(
+    path: &Path,
+    text: &str,
+    plan: &Value,
+    live: &[&Value],
+    change: &Value,
+) -> Result<KeyResource, IacError> {
+    let address = change
+        .get("address")
+        .and_then(Value::as_str)
+        .ok_or_else(|| IacError::Plan("a resource change without an address".into()))?;
+    let rtype = change
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let after = Planned {
+        address,
+        line: line_of(text, address),
+        after: change.pointer("/change/after").unwrap_or(&Value::Null),
+        after_unknown: change
             .pointer("/change/after_unknown")
-            .unwrap_or(&Value::Null);
-        let get = |name: &str| -> Val {
-            if after_unknown.get(name) == Some(&Value::Bool(true)) {
-                return Val::Unknown(Unknowable::new(
-                    line,
-                    format!("{address}: {name} is known only after apply"),
-                ));
-            }
-            Val::from(after.get(name).unwrap_or(&Value::Null))
-        };
-        let boolean = |name: &str, default: bool| -> Fact<bool> {
-            get(name).boolean(line, name).map(|b| b.unwrap_or(default))
-        };
-        let string = |name: &str, default: &str| -> Fact<String> {
-            get(name)
-                .string(line, name)
-                .map(|s| s.unwrap_or_else(|| default.to_owned()))
-        };
-        // tags_all has the provider's default_tags too, as the key will carry them.
-        let tags = match get("tags_all") {
-            Val::Absent => tag_map(&get("tags"), line, "tags"),
-            all => tag_map(&all, line, "tags_all"),
-        };
-        let kind = match rtype {
-            "aws_kms_key" => KeyKind::Key(KeyProps {
-                key_spec: string("customer_master_key_spec", "SYMMETRIC_DEFAULT"),
-                origin: get("xks_key_id").string(line, "xks_key_id").map(|x| {
-                    if x.is_some() {
-                        "EXTERNAL_KEY_STORE"
-                    } else {
-                        "AWS_KMS"
-                    }
-                    .to_owned()
-                }),
-                custom_key_store_id: get("custom_key_store_id")
-                    .string(line, "custom_key_store_id")
-                    .map(|s| s.filter(|s| !s.is_empty())),
-                enabled: boolean("is_enabled", true),
-                rotation_enabled: boolean("enable_key_rotation", false),
-                rotation_period_days: get("rotation_period_in_days")
-                    .integer(line, "rotation_period_in_days"),
-                tags,
+            .unwrap_or(&Value::Null),
+    };
+    let line = after.line;
+    // tags_all has the provider's default_tags too, as the key will carry them.
+    let tags = match after.get("tags_all") {
+        Val::Absent => tag_map(&after.get("tags"), line, "tags"),
+        all => tag_map(&all, line, "tags_all"),
+    };
+    let kind = match rtype {
+        "aws_kms_key" => KeyKind::Key(KeyProps {
+            key_spec: after.string("customer_master_key_spec", "SYMMETRIC_DEFAULT"),
+            origin: after.get("xks_key_id").string(line, "xks_key_id").map(|x| {
+                if x.is_some() {
+                    "EXTERNAL_KEY_STORE"
+                } else {
+                    "AWS_KMS"
+                }
+                .to_owned()
             }),
-            "aws_kms_replica_key" => KeyKind::Replica(ReplicaProps {
-                primary: primary_of(plan, &live, change, address, line),
-                enabled: boolean("enabled", true),
-                tags,
-            }),
-            _ => KeyKind::Key(KeyProps {
-                key_spec: string("key_spec", "SYMMETRIC_DEFAULT"),
-                origin: Ok("EXTERNAL".into()),
-                custom_key_store_id: Ok(None),
-                enabled: boolean("enabled", true),
-                rotation_enabled: Ok(false),
-                rotation_period_days: Ok(None),
-                tags,
-            }),
-        };
-        keys.push(KeyResource {
-            name: address.to_owned(),
-            resource_type: rtype.to_owned(),
-            file: path.to_owned(),
-            line,
-            kind,
-            notes: Vec::new(),
-            via: Vec::new(),
-        });
+            custom_key_store_id: after
+                .get("custom_key_store_id")
+                .string(line, "custom_key_store_id")
+                .map(|s| s.filter(|s| !s.is_empty())),
+            enabled: after.boolean("is_enabled", true),
+            rotation_enabled: after.boolean("enable_key_rotation", false),
+            rotation_period_days: after
+                .get("rotation_period_in_days")
+                .integer(line, "rotation_period_in_days"),
+            tags,
+        }),
+        "aws_kms_replica_key" => KeyKind::Replica(ReplicaProps {
+            primary: primary_of(plan, live, change, address, line),
+            enabled: after.boolean("enabled", true),
+            tags,
+        }),
+        _ => KeyKind::Key(KeyProps {
+            key_spec: after.string("key_spec", "SYMMETRIC_DEFAULT"),
+            origin: Ok("EXTERNAL".into()),
+            custom_key_store_id: Ok(None),
+            enabled: after.boolean("enabled", true),
+            rotation_enabled: Ok(false),
+            rotation_period_days: Ok(None),
+            tags,
+        }),
+    };
+    Ok(KeyResource {
+        name: address.to_owned(),
+        resource_type: rtype.to_owned(),
+        file: path.to_owned(),
+        line,
+        kind,
+        notes: Vec::new(),
+        via: Vec::new(),
+    })
+}
+
+/// A resource change's planned values: `after`, with what `after_unknown` says is known only
+/// after apply.
+struct Planned<'a> {
+    address: &'a str,
+    /// The change's line in the plan file.
+    line: usize,
+    after: &'a Value,
+    after_unknown: &'a Value,
+}
+
+impl Planned<'_> {
+    fn get(&self, name: &str) -> Val {
+        if self.after_unknown.get(name) == Some(&Value::Bool(true)) {
+            return Val::Unknown(Unknowable::new(
+                self.line,
+                format!("{}: {name} is known only after apply", self.address),
+            ));
+        }
+        Val::from(self.after.get(name).unwrap_or(&Value::Null))
     }
-    Ok(keys)
+
+    fn boolean(&self, name: &str, default: bool) -> Fact<bool> {
+        self.get(name)
+            .boolean(self.line, name)
+            .map(|b| b.unwrap_or(default))
+    }
+
+    fn string(&self, name: &str, default: &str) -> Fact<String> {
+        self.get(name)
+            .string(self.line, name)
+            .map(|s| s.unwrap_or_else(|| default.to_owned()))
+    }
 }
 
 /// The line of `"address": "<address>"` (plans are often one line: then 1).

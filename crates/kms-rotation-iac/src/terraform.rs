@@ -17,13 +17,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl_edit::expr::{
+    BinaryOp, BinaryOperator, Conditional, Expression, FuncCall, Object, ObjectKey, Traversal,
+    TraversalOperator, UnaryOperator,
+};
 use hcl_edit::structure::{Block, Body, Structure};
 use hcl_edit::template::{Element, Template};
 use hcl_edit::Span;
 
 use super::value::{tag_map, Val};
-use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
+use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Tags, Unknowable};
 
 const KEY_TYPES: &[&str] = &[
     "aws_kms_key",
@@ -428,94 +431,138 @@ fn resource(
     let line = file.lines.line_of(block.span());
     let address = format!("{prefix}{rtype}.{name}");
     let mut notes = Vec::new();
-    let attr_line = |key: &str| {
-        block
+    let instances = instances_of(module, file, block, &address, &mut notes);
+    instances
+        .into_iter()
+        .map(|(instance, each)| {
+            let mut attrs = Attributes {
+                module,
+                file,
+                block,
+                line,
+                each,
+                notes: notes.clone(),
+            };
+            let tags = {
+                let (v, at) = attrs.get("tags");
+                tag_map(&v, at, "tags")
+            };
+            let kind = match rtype {
+                "aws_kms_key" => KeyKind::Key(attrs.kms_key(tags)),
+                "aws_kms_external_key" | "aws_kms_replica_external_key" => {
+                    KeyKind::Key(attrs.external_key(tags))
+                }
+                _ => KeyKind::Replica(attrs.replica(prefix, tags)),
+            };
+            KeyResource {
+                name: instance,
+                resource_type: rtype.to_owned(),
+                file: file.path.clone(),
+                line,
+                kind,
+                notes: attrs.notes,
+                via: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// The attributes of one instance of a key resource, evaluated with its `each` (or
+/// `count.index`); the notes of its evaluation, the resource's first.
+struct Attributes<'a> {
+    module: &'a Module<'a>,
+    file: &'a SourceFile,
+    block: &'a Block,
+    /// The resource block's line.
+    line: usize,
+    each: Each,
+    notes: Vec<String>,
+}
+
+impl Attributes<'_> {
+    /// The line of attribute `key`, or the block's when it is not set.
+    fn line_of(&self, key: &str) -> usize {
+        self.block
             .body
             .get_attribute(key)
-            .map_or(line, |a| file.lines.line_of(a.span()))
-    };
-    let instances = instances_of(module, file, block, &address, &mut notes);
-
-    let mut keys = Vec::new();
-    for (instance, each) in instances {
-        let mut notes = notes.clone();
-        let mut get = |key: &str| -> (Val, usize) {
-            let at = attr_line(key);
-            match block.body.get_attribute(key) {
-                Some(a) => (
-                    Eval::new(module, each.clone(), at, &mut notes).expr(&a.value),
-                    at,
-                ),
-                None => (Val::Absent, at),
-            }
-        };
-        let boolean = |(v, at): (Val, usize), name: &str, default: bool| -> Fact<bool> {
-            v.boolean(at, name).map(|b| b.unwrap_or(default))
-        };
-        let string = |(v, at): (Val, usize), name: &str, default: &str| -> Fact<String> {
-            v.string(at, name)
-                .map(|s| s.unwrap_or_else(|| default.to_owned()))
-        };
-        let tags = {
-            let (v, at) = get("tags");
-            tag_map(&v, at, "tags")
-        };
-        let kind = match rtype {
-            "aws_kms_key" => {
-                let xks = get("xks_key_id").0.string(line, "xks_key_id");
-                let store = get("custom_key_store_id")
-                    .0
-                    .string(attr_line("custom_key_store_id"), "custom_key_store_id");
-                let origin = match &xks {
-                    Ok(Some(_)) => Ok("EXTERNAL_KEY_STORE".to_owned()),
-                    Ok(None) => Ok("AWS_KMS".to_owned()),
-                    Err(u) => Err(u.clone()),
-                };
-                let (period, at) = get("rotation_period_in_days");
-                KeyKind::Key(KeyProps {
-                    key_spec: string(
-                        get("customer_master_key_spec"),
-                        "customer_master_key_spec",
-                        "SYMMETRIC_DEFAULT",
-                    ),
-                    origin,
-                    custom_key_store_id: store,
-                    enabled: boolean(get("is_enabled"), "is_enabled", true),
-                    rotation_enabled: boolean(
-                        get("enable_key_rotation"),
-                        "enable_key_rotation",
-                        false,
-                    ),
-                    rotation_period_days: period.integer(at, "rotation_period_in_days"),
-                    tags,
-                })
-            }
-            "aws_kms_external_key" | "aws_kms_replica_external_key" => KeyKind::Key(KeyProps {
-                key_spec: string(get("key_spec"), "key_spec", "SYMMETRIC_DEFAULT"),
-                origin: Ok("EXTERNAL".to_owned()),
-                custom_key_store_id: Ok(None),
-                enabled: boolean(get("enabled"), "enabled", true),
-                rotation_enabled: Ok(false),
-                rotation_period_days: Ok(None),
-                tags,
-            }),
-            _ => KeyKind::Replica(ReplicaProps {
-                primary: primary_of(block, &each, attr_line("primary_key_arn"), prefix),
-                enabled: boolean(get("enabled"), "enabled", true),
-                tags,
-            }),
-        };
-        keys.push(KeyResource {
-            name: instance,
-            resource_type: rtype.to_owned(),
-            file: file.path.clone(),
-            line,
-            kind,
-            notes,
-            via: Vec::new(),
-        });
+            .map_or(self.line, |a| self.file.lines.line_of(a.span()))
     }
-    keys
+
+    /// The value of attribute `key` (absent when not set), with its line.
+    fn get(&mut self, key: &str) -> (Val, usize) {
+        let at = self.line_of(key);
+        match self.block.body.get_attribute(key) {
+            Some(a) => (
+                Eval::new(self.module, self.each.clone(), at, &mut self.notes).expr(&a.value),
+                at,
+            ),
+            None => (Val::Absent, at),
+        }
+    }
+
+    fn boolean(&mut self, key: &str, default: bool) -> Fact<bool> {
+        let (v, at) = self.get(key);
+        v.boolean(at, key).map(|b| b.unwrap_or(default))
+    }
+
+    fn string(&mut self, key: &str, default: &str) -> Fact<String> {
+        let (v, at) = self.get(key);
+        v.string(at, key)
+            .map(|s| s.unwrap_or_else(|| default.to_owned()))
+    }
+
+    /// `aws_kms_key`: key material from KMS, or from an external key store with `xks_key_id`.
+    fn kms_key(&mut self, tags: Fact<Tags>) -> KeyProps {
+        let xks = self.get("xks_key_id").0.string(self.line, "xks_key_id");
+        let store_line = self.line_of("custom_key_store_id");
+        let store = self
+            .get("custom_key_store_id")
+            .0
+            .string(store_line, "custom_key_store_id");
+        let origin = match &xks {
+            Ok(Some(_)) => Ok("EXTERNAL_KEY_STORE".to_owned()),
+            Ok(None) => Ok("AWS_KMS".to_owned()),
+            Err(u) => Err(u.clone()),
+        };
+        let (period, at) = self.get("rotation_period_in_days");
+        KeyProps {
+            key_spec: self.string("customer_master_key_spec", "SYMMETRIC_DEFAULT"),
+            origin,
+            custom_key_store_id: store,
+            enabled: self.boolean("is_enabled", true),
+            rotation_enabled: self.boolean("enable_key_rotation", false),
+            rotation_period_days: period.integer(at, "rotation_period_in_days"),
+            tags,
+        }
+    }
+
+    /// `aws_kms_external_key` and `aws_kms_replica_external_key`: imported key material, which
+    /// never rotates automatically.
+    fn external_key(&mut self, tags: Fact<Tags>) -> KeyProps {
+        KeyProps {
+            key_spec: self.string("key_spec", "SYMMETRIC_DEFAULT"),
+            origin: Ok("EXTERNAL".to_owned()),
+            custom_key_store_id: Ok(None),
+            enabled: self.boolean("enabled", true),
+            rotation_enabled: Ok(false),
+            rotation_period_days: Ok(None),
+            tags,
+        }
+    }
+
+    /// `aws_kms_replica_key`: it rotates with its primary.
+    fn replica(&mut self, prefix: &str, tags: Fact<Tags>) -> ReplicaProps {
+        ReplicaProps {
+            primary: primary_of(
+                self.block,
+                &self.each,
+                self.line_of("primary_key_arn"),
+                prefix,
+            ),
+            enabled: self.boolean("enabled", true),
+            tags,
+        }
+    }
 }
 
 /// `primary_key_arn = aws_kms_key.NAME.arn` (or `aws_kms_key.NAME[KEY].arn`): the primary's
@@ -651,128 +698,14 @@ impl<'m, 'n> Eval<'m, 'n> {
             Expression::Number(n) => Val::Str(n.value().to_string()),
             Expression::String(s) => Val::Str(s.value().clone()),
             Expression::Array(a) => Val::Seq(a.iter().map(|i| self.expr(i)).collect()),
-            Expression::Object(o) => {
-                let mut entries = Vec::new();
-                for (k, v) in o.iter() {
-                    let key = match k {
-                        ObjectKey::Ident(i) => i.as_str().to_owned(),
-                        ObjectKey::Expression(e) => match self.expr(e) {
-                            Val::Str(s) => s,
-                            Val::Unknown(u) => return Val::Unknown(u),
-                            _ => return self.unknown("an object key that is not a string"),
-                        },
-                    };
-                    let value = self.expr(v.expr());
-                    entries.push((key, value));
-                }
-                Val::Map(entries)
-            }
+            Expression::Object(o) => self.object(o),
             Expression::StringTemplate(t) => self.template(t),
             Expression::HeredocTemplate(h) => self.template(&h.template),
             Expression::Parenthesis(p) => self.expr(p.inner()),
             Expression::Variable(v) => self.unknown(format!("{} is not a value", v.as_str())),
-            Expression::Conditional(c) => {
-                let cond = self.expr(&c.cond_expr).boolean(self.line, "condition");
-                match cond {
-                    Ok(Some(true)) => self.expr(&c.true_expr),
-                    Ok(Some(false)) => self.expr(&c.false_expr),
-                    _ => {
-                        let (yes, no) = (self.expr(&c.true_expr), self.expr(&c.false_expr));
-                        if yes == no && yes.is_known() {
-                            yes
-                        } else {
-                            let why = match cond {
-                                Err(u) => u.what,
-                                _ => "the condition is not a boolean".into(),
-                            };
-                            self.unknown(format!("a conditional whose condition is not known before deployment: {why}"))
-                        }
-                    }
-                }
-            }
-            Expression::FuncCall(f) => {
-                let name = f.name.name.as_str();
-                let args: Vec<Val> = f.args.iter().map(|a| self.expr(a)).collect();
-                if let Some(u) = args.iter().find_map(Val::first_unknown) {
-                    return Val::Unknown(u.clone());
-                }
-                match (name, args.as_slice()) {
-                    ("merge", _) => {
-                        let mut out: Vec<(String, Val)> = Vec::new();
-                        for arg in args {
-                            match arg {
-                                Val::Map(entries) => {
-                                    for (k, v) in entries {
-                                        out.retain(|(ok, _)| ok != &k);
-                                        out.push((k, v));
-                                    }
-                                }
-                                Val::Absent => {}
-                                _ => return self.unknown("merge() of a value that is not a map"),
-                            }
-                        }
-                        Val::Map(out)
-                    }
-                    ("toset" | "tolist", [Val::Seq(items)]) => Val::Seq(items.clone()),
-                    ("tomap", [m @ Val::Map(_)]) => m.clone(),
-                    ("tobool" | "tostring" | "tonumber", [v @ Val::Str(_)]) => v.clone(),
-                    _ => self.unknown(format!(
-                        "{name}() is not evaluated by check-iac; check the plan JSON (terraform show -json) instead"
-                    )),
-                }
-            }
-            Expression::Traversal(t) => {
-                let mut ops = t.operators.iter().map(|o| o.value());
-                let mut value = match &t.expr {
-                    Expression::Variable(root) => match root.as_str() {
-                        "var" => match ops.next() {
-                            Some(TraversalOperator::GetAttr(name)) => self.variable(name.as_str()),
-                            _ => self.unknown("var without a name"),
-                        },
-                        "local" => match ops.next() {
-                            Some(TraversalOperator::GetAttr(name)) => self.local(name.as_str()),
-                            _ => self.unknown("local without a name"),
-                        },
-                        "each" => match (ops.next(), &self.each) {
-                            (Some(TraversalOperator::GetAttr(a)), Each::Known { key, value }) => {
-                                match a.as_str() {
-                                    "key" => Val::Str(key.clone()),
-                                    "value" => value.clone(),
-                                    other => self.unknown(format!("each.{other}")),
-                                }
-                            }
-                            (_, Each::Unknown(u)) => Val::Unknown(u.clone()),
-                            _ => self.unknown("each outside a for_each"),
-                        },
-                        "count" => match (ops.next(), &self.each) {
-                            (Some(TraversalOperator::GetAttr(a)), Each::Index(i))
-                                if a.as_str() == "index" =>
-                            {
-                                Val::Str(i.to_string())
-                            }
-                            _ => self.unknown("count.index: instances are checked alike"),
-                        },
-                        other => self
-                            .unknown(format!("{other}.* is an attribute known only after apply")),
-                    },
-                    other => self.expr(other),
-                };
-                for op in ops {
-                    value = match (op, value) {
-                        (_, Val::Unknown(u)) => return Val::Unknown(u),
-                        (TraversalOperator::GetAttr(name), v) => v.get(name.as_str()),
-                        (TraversalOperator::Index(i), v) => {
-                            let index = self.expr(i);
-                            index_into(v, index, self.line)
-                        }
-                        (TraversalOperator::LegacyIndex(i), v) => {
-                            index_into(v, Val::Str(i.value().to_string()), self.line)
-                        }
-                        _ => return self.unknown("a splat expression"),
-                    };
-                }
-                value
-            }
+            Expression::Conditional(c) => self.conditional(c),
+            Expression::FuncCall(f) => self.func_call(f),
+            Expression::Traversal(t) => self.traversal(t),
             Expression::UnaryOp(u) => match (u.operator.value(), self.expr(&u.expr)) {
                 (UnaryOperator::Not, v) => match v.boolean(self.line, "operand of !") {
                     Ok(Some(b)) => Val::Str((!b).to_string()),
@@ -782,36 +715,170 @@ impl<'m, 'n> Eval<'m, 'n> {
                 (_, Val::Unknown(u)) => Val::Unknown(u),
                 _ => self.unknown("an arithmetic expression"),
             },
-            Expression::BinaryOp(b) => {
-                let (l, r) = (self.expr(&b.lhs_expr), self.expr(&b.rhs_expr));
-                if let Some(u) = l.first_unknown().or(r.first_unknown()) {
-                    return Val::Unknown(u.clone());
-                }
-                match b.operator.value() {
-                    BinaryOperator::Eq => Val::Str((l == r).to_string()),
-                    BinaryOperator::NotEq => Val::Str((l != r).to_string()),
-                    op @ (BinaryOperator::And | BinaryOperator::Or) => {
-                        match (
-                            l.boolean(self.line, "operand"),
-                            r.boolean(self.line, "operand"),
-                        ) {
-                            (Ok(Some(a)), Ok(Some(c))) => Val::Str(
-                                if *op == BinaryOperator::And {
-                                    a && c
-                                } else {
-                                    a || c
-                                }
-                                .to_string(),
-                            ),
-                            _ => self.unknown("a boolean operator over non-booleans"),
-                        }
-                    }
-                    _ => self.unknown("an arithmetic or ordering expression"),
-                }
-            }
+            Expression::BinaryOp(b) => self.binary(b),
             Expression::ForExpr(_) => self.unknown(
                 "a for expression is not evaluated by check-iac; check the plan JSON instead",
             ),
+        }
+    }
+
+    /// `{ key = value, (expr) = value }`: a map, unknown when a computed key is.
+    fn object(&mut self, o: &Object) -> Val {
+        let mut entries = Vec::new();
+        for (k, v) in o.iter() {
+            let key = match k {
+                ObjectKey::Ident(i) => i.as_str().to_owned(),
+                ObjectKey::Expression(e) => match self.expr(e) {
+                    Val::Str(s) => s,
+                    Val::Unknown(u) => return Val::Unknown(u),
+                    _ => return self.unknown("an object key that is not a string"),
+                },
+            };
+            let value = self.expr(v.expr());
+            entries.push((key, value));
+        }
+        Val::Map(entries)
+    }
+
+    /// `cond ? yes : no`: the branch the condition picks, or both when they agree.
+    fn conditional(&mut self, c: &Conditional) -> Val {
+        let cond = self.expr(&c.cond_expr).boolean(self.line, "condition");
+        match cond {
+            Ok(Some(true)) => self.expr(&c.true_expr),
+            Ok(Some(false)) => self.expr(&c.false_expr),
+            _ => {
+                let (yes, no) = (self.expr(&c.true_expr), self.expr(&c.false_expr));
+                if yes == no && yes.is_known() {
+                    yes
+                } else {
+                    let why = match cond {
+                        Err(u) => u.what,
+                        _ => "the condition is not a boolean".into(),
+                    };
+                    self.unknown(format!(
+                        "a conditional whose condition is not known before deployment: {why}"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The functions a key's attributes use (`merge`, the conversions); any other is unknown.
+    fn func_call(&mut self, f: &FuncCall) -> Val {
+        let name = f.name.name.as_str();
+        let args: Vec<Val> = f.args.iter().map(|a| self.expr(a)).collect();
+        if let Some(u) = args.iter().find_map(Val::first_unknown) {
+            return Val::Unknown(u.clone());
+        }
+        match (name, args.as_slice()) {
+            ("merge", _) => {
+                let mut out: Vec<(String, Val)> = Vec::new();
+                for arg in args {
+                    match arg {
+                        Val::Map(entries) => {
+                            for (k, v) in entries {
+                                out.retain(|(ok, _)| ok != &k);
+                                out.push((k, v));
+                            }
+                        }
+                        Val::Absent => {}
+                        _ => return self.unknown("merge() of a value that is not a map"),
+                    }
+                }
+                Val::Map(out)
+            }
+            ("toset" | "tolist", [Val::Seq(items)]) => Val::Seq(items.clone()),
+            ("tomap", [m @ Val::Map(_)]) => m.clone(),
+            ("tobool" | "tostring" | "tonumber", [v @ Val::Str(_)]) => v.clone(),
+            _ => self.unknown(format!(
+                "{name}() is not evaluated by check-iac; check the plan JSON (terraform show -json) instead"
+            )),
+        }
+    }
+
+    /// `var.x`, `local.x`, `each.key`, `count.index` (or any expression), then its attributes
+    /// and indexes.
+    fn traversal(&mut self, t: &Traversal) -> Val {
+        let mut ops = t.operators.iter().map(|o| o.value());
+        let mut value = match &t.expr {
+            Expression::Variable(root) => self.traversal_root(root.as_str(), ops.next()),
+            other => self.expr(other),
+        };
+        for op in ops {
+            value = match (op, value) {
+                (_, Val::Unknown(u)) => return Val::Unknown(u),
+                (TraversalOperator::GetAttr(name), v) => v.get(name.as_str()),
+                (TraversalOperator::Index(i), v) => {
+                    let index = self.expr(i);
+                    index_into(v, index, self.line)
+                }
+                (TraversalOperator::LegacyIndex(i), v) => {
+                    index_into(v, Val::Str(i.value().to_string()), self.line)
+                }
+                _ => return self.unknown("a splat expression"),
+            };
+        }
+        value
+    }
+
+    /// The value a traversal starts from: `root` and its first operator (`var.NAME`, ...).
+    fn traversal_root(&mut self, root: &str, first: Option<&TraversalOperator>) -> Val {
+        match root {
+            "var" => match first {
+                Some(TraversalOperator::GetAttr(name)) => self.variable(name.as_str()),
+                _ => self.unknown("var without a name"),
+            },
+            "local" => match first {
+                Some(TraversalOperator::GetAttr(name)) => self.local(name.as_str()),
+                _ => self.unknown("local without a name"),
+            },
+            "each" => match (first, &self.each) {
+                (Some(TraversalOperator::GetAttr(a)), Each::Known { key, value }) => {
+                    match a.as_str() {
+                        "key" => Val::Str(key.clone()),
+                        "value" => value.clone(),
+                        other => self.unknown(format!("each.{other}")),
+                    }
+                }
+                (_, Each::Unknown(u)) => Val::Unknown(u.clone()),
+                _ => self.unknown("each outside a for_each"),
+            },
+            "count" => match (first, &self.each) {
+                (Some(TraversalOperator::GetAttr(a)), Each::Index(i)) if a.as_str() == "index" => {
+                    Val::Str(i.to_string())
+                }
+                _ => self.unknown("count.index: instances are checked alike"),
+            },
+            other => self.unknown(format!("{other}.* is an attribute known only after apply")),
+        }
+    }
+
+    /// `==`, `!=`, `&&` and `||` over known values; arithmetic and ordering are unknown.
+    fn binary(&mut self, b: &BinaryOp) -> Val {
+        let (l, r) = (self.expr(&b.lhs_expr), self.expr(&b.rhs_expr));
+        if let Some(u) = l.first_unknown().or(r.first_unknown()) {
+            return Val::Unknown(u.clone());
+        }
+        match b.operator.value() {
+            BinaryOperator::Eq => Val::Str((l == r).to_string()),
+            BinaryOperator::NotEq => Val::Str((l != r).to_string()),
+            op @ (BinaryOperator::And | BinaryOperator::Or) => {
+                match (
+                    l.boolean(self.line, "operand"),
+                    r.boolean(self.line, "operand"),
+                ) {
+                    (Ok(Some(a)), Ok(Some(c))) => Val::Str(
+                        if *op == BinaryOperator::And {
+                            a && c
+                        } else {
+                            a || c
+                        }
+                        .to_string(),
+                    ),
+                    _ => self.unknown("a boolean operator over non-booleans"),
+                }
+            }
+            _ => self.unknown("an arithmetic or ordering expression"),
         }
     }
 

@@ -890,17 +890,7 @@ fn exception_examples_by_hand() {
         ("owner=a", None),
         ("", None),
     ];
-    let facts = KeyFacts {
-        key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".to_owned(),
-        arn: None,
-        key_manager: KeyManagerType::Customer,
-        key_state: KeyState::Enabled,
-        key_spec: KeySpec::SymmetricDefault,
-        origin: OriginType::AwsKms,
-        custom_key_store_id: None,
-        replica_of: None,
-        created: None,
-    };
+    let facts = KeyFacts::sample("1234abcd-12ab-34cd-56ef-1234567890ab");
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
     assert_eq!((today() - epoch).num_days(), TODAY_EPOCH_DAY);
     for (value, want) in table {

@@ -257,59 +257,7 @@ pub(super) fn sarif(report: &Report) -> Value {
     let results: Vec<Value> = report
         .findings
         .iter()
-        .map(|f| {
-            let (kind, level) = match &f.outcome {
-                Outcome::Verdict(v) => match v.compliance {
-                    Compliance::Compliant => ("pass", "none"),
-                    Compliance::NotApplicable => ("notApplicable", "none"),
-                    Compliance::NonCompliant => ("fail", "error"),
-                },
-                Outcome::Unknown(_) => ("fail", "warning"),
-            };
-            let rule = f.outcome.reason();
-            // SARIF 2.1.0 §3.27.22 relatedLocations: the module calls that create the key, from
-            // the root down, each at the call's file and line (§3.28.2 id, unique in the result).
-            let related: Vec<Value> = f
-                .resource
-                .via
-                .iter()
-                .enumerate()
-                .map(|(id, c)| {
-                    json!({
-                        "id": id,
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": uri(&c.file)},
-                            "region": {"startLine": c.line.max(1)},
-                        },
-                        "logicalLocations": [{"fullyQualifiedName": c.address, "kind": "module"}],
-                        "message": {"text": format!("module call {}", c.address)},
-                    })
-                })
-                .collect();
-            let mut result = json!({
-                "ruleId": rule,
-                "ruleIndex": rule_ids.iter().position(|r| *r == rule).unwrap_or(0),
-                "kind": kind,
-                "level": level,
-                "message": {"text": format!("{} {}: {}", f.resource.name, f.outcome.compliance_type(), f.message())},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": uri(&f.resource.file)},
-                        "region": {"startLine": f.outcome.line(f.resource.line).max(1)},
-                    },
-                    "logicalLocations": [{"name": f.resource.name, "kind": "resource"}],
-                }],
-                "properties": {
-                    "complianceType": f.outcome.compliance_type(),
-                    "resourceType": f.resource.resource_type,
-                    "fix": f.fix,
-                },
-            });
-            if !related.is_empty() {
-                result["relatedLocations"] = Value::Array(related);
-            }
-            result
-        })
+        .map(|f| sarif_result(f, &rule_ids))
         .collect();
     let notifications: Vec<Value> = report
         .errors
@@ -344,6 +292,61 @@ pub(super) fn sarif(report: &Report) -> Value {
             "results": results,
         }],
     })
+}
+
+/// SARIF 2.1.0 §3.27 result of one finding; `rule_ids` are the run's rules, in their order.
+fn sarif_result(f: &Finding, rule_ids: &[&str]) -> Value {
+    let (kind, level) = match &f.outcome {
+        Outcome::Verdict(v) => match v.compliance {
+            Compliance::Compliant => ("pass", "none"),
+            Compliance::NotApplicable => ("notApplicable", "none"),
+            Compliance::NonCompliant => ("fail", "error"),
+        },
+        Outcome::Unknown(_) => ("fail", "warning"),
+    };
+    let rule = f.outcome.reason();
+    // SARIF 2.1.0 §3.27.22 relatedLocations: the module calls that create the key, from
+    // the root down, each at the call's file and line (§3.28.2 id, unique in the result).
+    let related: Vec<Value> = f
+        .resource
+        .via
+        .iter()
+        .enumerate()
+        .map(|(id, c)| {
+            json!({
+                "id": id,
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri(&c.file)},
+                    "region": {"startLine": c.line.max(1)},
+                },
+                "logicalLocations": [{"fullyQualifiedName": c.address, "kind": "module"}],
+                "message": {"text": format!("module call {}", c.address)},
+            })
+        })
+        .collect();
+    let mut result = json!({
+        "ruleId": rule,
+        "ruleIndex": rule_ids.iter().position(|r| *r == rule).unwrap_or(0),
+        "kind": kind,
+        "level": level,
+        "message": {"text": format!("{} {}: {}", f.resource.name, f.outcome.compliance_type(), f.message())},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": uri(&f.resource.file)},
+                "region": {"startLine": f.outcome.line(f.resource.line).max(1)},
+            },
+            "logicalLocations": [{"name": f.resource.name, "kind": "resource"}],
+        }],
+        "properties": {
+            "complianceType": f.outcome.compliance_type(),
+            "resourceType": f.resource.resource_type,
+            "fix": f.fix,
+        },
+    });
+    if !related.is_empty() {
+        result["relatedLocations"] = Value::Array(related);
+    }
+    result
 }
 
 #[cfg(test)]

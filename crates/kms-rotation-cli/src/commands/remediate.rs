@@ -923,10 +923,14 @@ mod tests {
     }
 
     #[tokio::test]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one scenario read top to bottom: the mocked policies and tags of five keys, then the plan's order they give"
+    )]
     async fn the_plan_puts_public_then_cross_account_then_unknown_then_tagged_keys_first() {
         use aws_sdk_kms::operation::get_key_policy::GetKeyPolicyOutput;
         use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
-        use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType, Tag};
+        use aws_sdk_kms::types::Tag;
         use aws_smithy_mocks::mock;
         use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
         use aws_smithy_runtime_api::http::StatusCode;
@@ -1004,17 +1008,10 @@ mod tests {
             alias: None,
             evaluation: KeyEvaluation {
                 key_id: id.into(),
-                facts: Some(kms_rotation_core::decision::KeyFacts {
-                    key_id: id.into(),
-                    arn: Some(format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{id}")),
-                    key_manager: KeyManagerType::Customer,
-                    key_state: KeyState::Enabled,
-                    key_spec: KeySpec::SymmetricDefault,
-                    origin: OriginType::AwsKms,
-                    custom_key_store_id: None,
-                    replica_of: None,
-                    created: None,
-                }),
+                facts: Some(
+                    kms_rotation_core::decision::KeyFacts::sample(id)
+                        .with_arn(format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{id}")),
+                ),
                 verdict: Verdict::new(compliance, reason, "annotation"),
             },
         };
