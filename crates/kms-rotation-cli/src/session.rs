@@ -421,9 +421,8 @@ async fn caller(sdk: &SdkConfig, region: &str) -> Result<Caller, CliError> {
     let partition = out
         .arn
         .as_deref()
-        .and_then(|arn| arn.split(':').nth(1))
-        .filter(|p| !p.is_empty())
-        .unwrap_or("aws")
+        .and_then(|arn| kms_rotation_core::arn::Arn::parse(arn).ok())
+        .map_or("aws", |arn| arn.partition)
         .to_owned();
     Ok(Caller { account, partition })
 }

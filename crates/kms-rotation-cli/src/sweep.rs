@@ -408,7 +408,8 @@ pub(crate) async fn exposure_of(
         .facts
         .as_ref()
         .and_then(|f| f.arn.as_deref())
-        .and_then(|arn| arn.split(':').nth(4))
+        .and_then(|arn| kms_rotation_core::arn::Arn::parse(arn).ok())
+        .map(|arn| arn.account)
         .filter(|a| !a.is_empty());
     let Some(account) = account else {
         return Classification::unknown("the key's account is not known (DescribeKey gave no ARN)");
