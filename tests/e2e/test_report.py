@@ -166,8 +166,8 @@ def test_the_report_page_shows_what_the_json_says(binaries, estate, tmp_path):
     chromium = browser()
     page = tmp_path / "out.html"
 
-    audit = run_cli(binaries, "--region", REGION, "--region", OTHER_REGION, "audit", "--output", "json", "--report", str(page))
-    exceptions = run_cli(binaries, "--region", REGION, "--region", OTHER_REGION, "exceptions", "--output", "json")
+    audit = run_cli(binaries, "audit", "--region", REGION, "--region", OTHER_REGION, "--output", "json", "--report", str(page))
+    exceptions = run_cli(binaries, "exceptions", "--region", REGION, "--region", OTHER_REGION, "--output", "json")
 
     assert audit.returncode == 1, audit.stderr  # NON_COMPLIANT keys
     assert exceptions.returncode == 1, exceptions.stderr  # an expired and a malformed exception
