@@ -1,9 +1,14 @@
 //! The command line, as clap types: every command, flag and default of `kms-rotation`.
 
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::{PriorityTag, DEFAULT_BATCH_SIZE, DEFAULT_MAX_RATE, MAX_RATE_CEILING};
-use kms_rotation_core::params::{DEFAULT_EXCEPTION_TAG_KEY, ROTATION_PERIOD_DAYS};
+use kms_rotation_core::params::{
+    exception_tag_key_of, int_in, ParamError, DEFAULT_EXCEPTION_TAG_KEY,
+    DEFAULT_ROTATION_GRACE_DAYS, KEY_MATERIAL_AGE_DAYS, ROTATION_GRACE_DAYS, ROTATION_PERIOD_DAYS,
+};
 
 const ABOUT: &str =
     "Operator CLI of the AWS Config rule kms-rotation-rule: every customer managed \
@@ -32,21 +37,112 @@ Examples:
 
 The operator's guide: docs/operator-guide.md";
 
-/// `kms-rotation`: audit, remediate, exceptions, rescan.
+/// `kms-rotation`: audit, remediate, exceptions, rescan, check-iac, securityhub. Each command
+/// takes the flags it uses, and only those (the groups below, flattened into each command).
 #[derive(Debug, Parser)]
 #[command(name = "kms-rotation", version, about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// AWS Region to work in; repeat for several. Default: the environment's Region (AWS_REGION,
-    /// the profile's region).
-    #[arg(long = "region", value_name = "REGION", global = true)]
-    pub regions: Vec<String>,
-    /// Named profile from ~/.aws/config (same as AWS_PROFILE).
-    #[arg(long, value_name = "NAME", global = true)]
-    pub profile: Option<String>,
-    #[command(flatten)]
-    pub scope: ScopeArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command's `--profile`, if it calls AWS and one was given: the binary makes it
+    /// AWS_PROFILE before the runtime starts.
+    pub fn profile(&self) -> Option<&str> {
+        self.command.aws().and_then(|aws| aws.profile.as_deref())
+    }
+}
+
+/// Parse the command line (`Cli::parse`'s errors and exit status). The releases before issue 22
+/// took `--region`, `--profile`, the account and the rule-parameter flags anywhere on the line,
+/// before the command too (`kms-rotation --region eu-west-1 audit`); that form still works: the
+/// flags before the command are moved after it when the command takes them. A flag the command
+/// does not take is refused by clap, naming it, wherever it is.
+pub fn parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    match Cli::try_parse_from(&argv) {
+        Err(e) if e.kind() == ErrorKind::UnknownArgument => match flags_after_command(&argv) {
+            Some(moved) => Cli::try_parse_from(moved),
+            None => Err(e),
+        },
+        parsed => parsed,
+    }
+}
+
+/// `argv` with the flags written before the command moved after it (after `securityhub export`
+/// for a command with subcommands); `None` when nothing stands before the command but known flags
+/// of some command, each with its value.
+fn flags_after_command(argv: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    // Every long flag of every command, and whether it takes a value.
+    let mut flags = std::collections::HashMap::new();
+    let mut stack: Vec<&clap::Command> = cli.get_subcommands().collect();
+    while let Some(command) = stack.pop() {
+        stack.extend(command.get_subcommands());
+        for arg in command.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                flags.insert(long.to_owned(), arg.get_action().takes_values());
+            }
+        }
+    }
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let mut at = 1;
+    while at < words.len() && cli.find_subcommand(&words[at]).is_none() {
+        let (name, inline_value) = match words[at].strip_prefix("--")?.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (&words[at][2..], false),
+        };
+        let takes_value = *flags.get(name)?;
+        at += if takes_value && !inline_value { 2 } else { 1 };
+    }
+    let command = cli.find_subcommand(words.get(at)?)?;
+    let nested = words
+        .get(at + 1)
+        .is_some_and(|w| command.find_subcommand(w).is_some());
+    let end = at + 1 + usize::from(nested);
+    let mut moved = vec![argv[0].clone()];
+    moved.extend_from_slice(&argv[at..end]);
+    moved.extend_from_slice(&argv[1..at]);
+    moved.extend_from_slice(&argv[end..]);
+    Some(moved)
+}
+
+impl Command {
+    /// The AWS configuration flags of a command that calls AWS; `None` for `check-iac`.
+    pub fn aws(&self) -> Option<&AwsArgs> {
+        match self {
+            Self::Audit(a) => Some(&a.aws),
+            Self::Remediate(a) => Some(&a.aws),
+            Self::Exceptions(a) => Some(&a.aws),
+            Self::Rescan(a) => Some(&a.aws),
+            Self::Securityhub(
+                SecurityhubCommand::Export(a) | SecurityhubCommand::SyncExceptions(a),
+            ) => Some(&a.aws),
+            Self::CheckIac(_) => None,
+        }
+    }
+}
+
+/// The AWS configuration of every command that calls AWS (all but `check-iac`).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "AWS")]
+pub struct AwsArgs {
+    /// AWS Region to work in; repeat for several. Default: the environment's Region (AWS_REGION,
+    /// the profile's region).
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Named profile from ~/.aws/config (same as AWS_PROFILE).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 /// Which accounts and Regions `audit`, `remediate`, `exceptions` and `securityhub` work on. Without any of
@@ -56,26 +152,26 @@ pub struct Cli {
 pub struct ScopeArgs {
     /// Work in these accounts (12-digit ids, comma-separated), through the role --role-name in
     /// each; the caller's own account is read with the caller's credentials.
-    #[arg(long, value_name = "ID,ID...", value_delimiter = ',', global = true)]
+    #[arg(long, value_name = "ID,ID...", value_delimiter = ',')]
     pub accounts: Vec<AccountId>,
     /// Work in the accounts listed in FILE: one 12-digit id a line; blank lines and `#` comments
     /// are skipped.
-    #[arg(long, value_name = "FILE", global = true, conflicts_with = "accounts")]
+    #[arg(long, value_name = "FILE", conflicts_with = "accounts")]
     pub accounts_file: Option<std::path::PathBuf>,
     /// Work in every ACTIVE account of the organization (organizations:ListAccounts, from the
     /// management account or a delegated administrator). Its id also tells cross-account key
     /// policies inside the organization from those outside it.
-    #[arg(long, global = true, conflicts_with_all = ["accounts", "accounts_file"])]
+    #[arg(long, conflicts_with_all = ["accounts", "accounts_file"])]
     pub organization: bool,
     /// The role assumed in each member account (arn:<caller's partition>:iam::<account>:role/NAME).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_ROLE_NAME, global = true)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ROLE_NAME)]
     pub role_name: String,
     /// Every Region enabled in each account (account:ListRegions), instead of --region.
-    #[arg(long, global = true, conflicts_with = "regions")]
+    #[arg(long, conflicts_with = "regions")]
     pub all_regions: bool,
     /// KMS requests in flight at once across all accounts and Regions (every attempt, listing
     /// pages included). Each account-Region is also paced on its own, within its KMS quotas.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT, global = true,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_in_flight: u32,
 }
@@ -258,13 +354,17 @@ Examples:
 /// The flags of both `securityhub` subcommands.
 #[derive(Debug, Args)]
 pub struct SecurityhubArgs {
-    #[command(flatten)]
-    pub rule: RuleArgs,
     /// Make the changes. Without it, the plan is printed and nothing is sent.
     #[arg(long)]
     pub apply: bool,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 /// How `audit` prints its results.
@@ -305,8 +405,6 @@ pub struct CheckIacArgs {
     /// Template, Terraform file, plan JSON, or a directory to search.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<std::path::PathBuf>,
-    #[command(flatten)]
-    pub rule: RuleArgs,
     #[arg(long, value_enum, default_value_t = IacOutput::Table)]
     pub output: IacOutput,
     /// Exit 0 rather than 1 when the only findings are UNKNOWN.
@@ -329,36 +427,114 @@ pub struct CheckIacArgs {
     /// Repeatable.
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    #[command(flatten)]
+    pub rule: TemplateRuleArgs,
 }
 
-/// The rule parameters, as flags; validated exactly as the rule validates `InputParameters`.
+/// The rule parameters that decide a key in a template as well as a deployed one (`check-iac`
+/// takes these only). Each flag is checked as the rule checks its parameter, with the same range
+/// (kms_rotation_core::params), and an error names the flag.
 #[derive(Debug, Clone, Args)]
-pub struct RuleArgs {
+#[command(next_help_heading = "Rule parameters")]
+pub struct TemplateRuleArgs {
     /// Keys rotating less often than this are NON_COMPLIANT (rule parameter
     /// maxRotationPeriodInDays, 90..2560). Default: any period is compliant.
-    #[arg(long, value_name = "DAYS")]
-    pub max_rotation_period_days: Option<i64>,
+    #[arg(long, value_name = "DAYS",
+          value_parser = RuleInt::new("maxRotationPeriodInDays", ROTATION_PERIOD_DAYS).map(|n| n as i32))]
+    pub max_rotation_period_days: Option<i32>,
     /// Evaluate disabled keys instead of reporting them NOT_APPLICABLE (evaluateDisabledKeys).
     #[arg(long)]
     pub evaluate_disabled_keys: bool,
     /// The tag that records an approved exception (exceptionTagKey).
-    #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY)]
+    #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY,
+          value_parser = TagKey)]
     pub exception_tag_key: String,
+}
+
+/// Every rule parameter, as flags: the commands that decide deployed keys (`audit`, `remediate`,
+/// `securityhub`). The two beyond [`TemplateRuleArgs`] need facts only a deployed key has (its
+/// key material's age, its NextRotationDate).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Rule parameters")]
+pub struct RuleArgs {
+    #[command(flatten)]
+    pub template: TemplateRuleArgs,
     /// Keys whose current key material is older than this are NON_COMPLIANT: proof that material
     /// is renewed, from ListKeyRotations (rule parameter maxKeyMaterialAgeInDays, 90..3650).
     /// Default: not checked.
-    #[arg(long, value_name = "DAYS")]
-    pub max_key_material_age_days: Option<i64>,
+    #[arg(long, value_name = "DAYS",
+          value_parser = RuleInt::new("maxKeyMaterialAgeInDays", KEY_MATERIAL_AGE_DAYS).map(|n| n as u32))]
+    pub max_key_material_age_days: Option<u32>,
     /// Keys with rotation on whose NextRotationDate is more than this many days past are
     /// NON_COMPLIANT, overdue (rotationGraceDays, 0..365).
-    #[arg(long, value_name = "DAYS", default_value_t = 7)]
-    pub rotation_grace_days: i64,
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_ROTATION_GRACE_DAYS,
+          value_parser = RuleInt::new("rotationGraceDays", ROTATION_GRACE_DAYS).map(|n| n as u32))]
+    pub rotation_grace_days: u32,
+}
+
+/// An integer rule parameter's flag: the rule's own check of the parameter (its range from
+/// kms_rotation_core::params, one definition for the rule and the CLI); the error names the flag.
+#[derive(Debug, Clone)]
+pub struct RuleInt {
+    parameter: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+}
+
+impl RuleInt {
+    pub const fn new(parameter: &'static str, range: std::ops::RangeInclusive<i64>) -> Self {
+        Self { parameter, range }
+    }
+}
+
+impl TypedValueParser for RuleInt {
+    type Value = i64;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<i64, clap::Error> {
+        int_in(
+            value.to_string_lossy().trim(),
+            self.parameter,
+            self.range.clone(),
+        )
+        .map_err(|e| invalid_flag(cmd, arg, &e))
+    }
+}
+
+/// `--exception-tag-key`: the rule's check of exceptionTagKey; empty means the default, as in
+/// `InputParameters`.
+#[derive(Debug, Clone, Copy)]
+pub struct TagKey;
+
+impl TypedValueParser for TagKey {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        match value.to_string_lossy().trim() {
+            "" => Ok(DEFAULT_EXCEPTION_TAG_KEY.to_owned()),
+            key => exception_tag_key_of(key).map_err(|e| invalid_flag(cmd, arg, &e)),
+        }
+    }
+}
+
+/// `invalid --flag: <the rule's message>`, a usage error (exit status 2).
+fn invalid_flag(cmd: &clap::Command, arg: Option<&clap::Arg>, e: &ParamError) -> clap::Error {
+    let flag = arg
+        .and_then(clap::Arg::get_long)
+        .map_or_else(|| "value".to_owned(), |long| format!("--{long}"));
+    clap::Error::raw(ErrorKind::ValueValidation, format!("invalid {flag}: {e}\n")).with_cmd(cmd)
 }
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    #[command(flatten)]
-    pub rule: RuleArgs,
     #[arg(long, value_enum, default_value_t = AuditOutput::Table)]
     pub output: AuditOutput,
     /// Also write one self-contained HTML page: compliance by account and Region, the
@@ -366,11 +542,18 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
     #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 /// A long run that survives Ctrl-C, a crash or a lost connection.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Resuming an interrupted run")]
 pub struct StateArgs {
     /// Record in FILE each account-Region as it is finished (and, for remediate, each key before
     /// EnableKeyRotation is called), so that an interrupted run can be resumed.
@@ -384,8 +567,6 @@ pub struct StateArgs {
 
 #[derive(Debug, Args)]
 pub struct RemediateArgs {
-    #[command(flatten)]
-    pub rule: RuleArgs,
     /// Make the changes. Without it, the plan is printed and nothing changes.
     #[arg(long)]
     pub apply: bool,
@@ -395,7 +576,7 @@ pub struct RemediateArgs {
     pub yes: bool,
     /// The rotation period to enable, in days (90..2560).
     #[arg(long, value_name = "DAYS", default_value_t = 365,
-          value_parser = clap::value_parser!(i32).range(*ROTATION_PERIOD_DAYS.start()..=*ROTATION_PERIOD_DAYS.end()))]
+          value_parser = clap::value_parser!(i32).range(ROTATION_PERIOD_DAYS))]
     pub rotation_period_days: i32,
     /// Keys changed per batch (EnableKeyRotation calls).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE,
@@ -404,8 +585,6 @@ pub struct RemediateArgs {
     /// Keys whose tag KEY has value VALUE go first; repeat, highest priority first.
     #[arg(long = "priority-tag", value_name = "KEY=VALUE")]
     pub priority_tags: Vec<PriorityTag>,
-    #[command(flatten)]
-    pub state: StateArgs,
     /// Ceiling on EnableKeyRotation calls a second in each account-Region (KMS's quota is per
     /// account and Region, 15/s by default). Each account-Region starts at it and slows down on
     /// its own when KMS throttles it; account-Regions change their keys at the same time, all
@@ -415,18 +594,31 @@ pub struct RemediateArgs {
     pub max_rate: u32,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ExceptionsArgs {
     /// The tag that records an approved exception (exceptionTagKey).
-    #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY)]
+    #[arg(long, value_name = "KEY", default_value = DEFAULT_EXCEPTION_TAG_KEY,
+          value_parser = TagKey)]
     pub exception_tag_key: String,
     /// Flag exceptions that expire within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub within_days: u32,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -441,6 +633,9 @@ pub struct RescanArgs {
     /// pack).
     #[arg(long, value_name = "PACK")]
     pub conformance_pack: Option<String>,
+    // `rescan` works in the caller's account, in the Regions of --region: no --accounts.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[cfg(test)]
@@ -468,15 +663,15 @@ mod tests {
             "eu-west-1",
         ])
         .unwrap();
-        assert_eq!(cli.regions, ["us-east-1", "eu-west-1"]);
         let Command::Remediate(r) = cli.command else {
             panic!("not remediate")
         };
+        assert_eq!(r.aws.regions, ["us-east-1", "eu-west-1"]);
         assert!(!r.apply && !r.yes);
         assert_eq!(r.rotation_period_days, 365);
         assert_eq!(r.batch_size, 25);
         assert_eq!(r.max_rate, 15);
-        assert_eq!(r.rule.exception_tag_key, "kms-rotation-exception");
+        assert_eq!(r.rule.template.exception_tag_key, "kms-rotation-exception");
         assert_eq!(
             r.priority_tags,
             vec![
@@ -511,11 +706,12 @@ mod tests {
 
     #[test]
     fn accounts_and_regions_flags_parse_anywhere_on_the_line() {
+        // Anywhere after the command: each command takes the flags it uses, and only those.
         let cli = Cli::try_parse_from([
             "kms-rotation",
+            "audit",
             "--accounts",
             "111111111111,222222222222",
-            "audit",
             "--all-regions",
             "--role-name",
             "Auditor",
@@ -524,23 +720,277 @@ mod tests {
             "--resume",
         ])
         .unwrap();
+        let Command::Audit(a) = cli.command else {
+            panic!("not audit")
+        };
         assert_eq!(
-            cli.scope.accounts,
+            a.scope.accounts,
             [
                 "111111111111".parse().unwrap(),
                 "222222222222".parse().unwrap()
             ]
         );
-        assert!(cli.scope.all_regions && !cli.scope.organization);
-        assert_eq!(cli.scope.role_name, "Auditor");
-        assert_eq!(cli.scope.max_in_flight, 256);
+        assert!(a.scope.all_regions && !a.scope.organization);
+        assert_eq!(a.scope.role_name, "Auditor");
+        assert_eq!(a.scope.max_in_flight, 256);
+        assert!(a.state.resume && a.state.state.is_some() && a.report.is_none());
+        let cli = Cli::try_parse_from(["kms-rotation", "exceptions", "--organization"]).unwrap();
+        let Command::Exceptions(e) = cli.command else {
+            panic!("not exceptions")
+        };
+        assert!(e.scope.organization);
+        assert_eq!(e.scope.role_name, DEFAULT_ROLE_NAME);
+    }
+
+    /// The long flags of a command's help, as clap builds it.
+    fn flags_of(path: &[&str]) -> Vec<String> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut cmd = &cmd;
+        for name in path {
+            cmd = cmd.find_subcommand(name).unwrap();
+        }
+        cmd.get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect()
+    }
+
+    const AWS_FLAGS: &[&str] = &[
+        "--region",
+        "--profile",
+        "--accounts",
+        "--accounts-file",
+        "--organization",
+        "--role-name",
+        "--all-regions",
+        "--max-in-flight",
+    ];
+
+    #[test]
+    fn each_command_takes_the_flags_it_uses_and_only_those() {
+        let check_iac = flags_of(&["check-iac"]);
+        for flag in AWS_FLAGS.iter().chain(&[
+            "--max-key-material-age-days",
+            "--rotation-grace-days",
+            "--state",
+        ]) {
+            assert!(!check_iac.iter().any(|f| f == flag), "check-iac {flag}");
+        }
+        for flag in [
+            "--max-rotation-period-days",
+            "--evaluate-disabled-keys",
+            "--exception-tag-key",
+            "--output",
+            "--allow-unknown",
+        ] {
+            assert!(check_iac.iter().any(|f| f == flag), "check-iac {flag}");
+        }
+        // The help clap prints (what an operator reads) names no AWS flag either.
+        let help = Cli::command()
+            .find_subcommand_mut("check-iac")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for flag in AWS_FLAGS {
+            assert!(
+                !help.contains(&format!("{flag} ")),
+                "check-iac --help: {flag}"
+            );
+        }
+        for path in [
+            &["audit"][..],
+            &["remediate"],
+            &["exceptions"],
+            &["securityhub", "export"],
+            &["securityhub", "sync-exceptions"],
+        ] {
+            let flags = flags_of(path);
+            for flag in AWS_FLAGS {
+                assert!(flags.iter().any(|f| f == flag), "{path:?} {flag}");
+            }
+        }
+        let rescan = flags_of(&["rescan"]);
+        assert!(rescan.iter().any(|f| f == "--region") && rescan.iter().any(|f| f == "--profile"));
+        for flag in [
+            "--accounts",
+            "--organization",
+            "--all-regions",
+            "--max-rotation-period-days",
+        ] {
+            assert!(!rescan.iter().any(|f| f == flag), "rescan {flag}");
+        }
+        let exceptions = flags_of(&["exceptions"]);
+        for flag in [
+            "--max-rotation-period-days",
+            "--rotation-grace-days",
+            "--state",
+        ] {
+            assert!(!exceptions.iter().any(|f| f == flag), "exceptions {flag}");
+        }
+        // A flag given to a command that does not take it is refused, by name.
+        for args in [
+            &["check-iac", "--region", "eu-west-1", "."][..],
+            &["check-iac", "--accounts", "111111111111", "."],
+            &["rescan", "--organization", "--rule-name", "r"],
+            &["exceptions", "--max-rotation-period-days", "365"],
+        ] {
+            let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
+            let e = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{}'", args[1])), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_flag_before_the_command_still_works_when_the_command_takes_it() {
+        let parse = |args: &[&str]| {
+            let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
+            parse_from(argv)
+        };
+        // The form the releases before took: the same as the flags after the command.
+        let before = parse(&[
+            "--region",
+            "eu-west-1",
+            "--region=us-east-1",
+            "audit",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let after = parse(&[
+            "audit",
+            "--region",
+            "eu-west-1",
+            "--region=us-east-1",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(format!("{before:?}"), format!("{after:?}"));
+        let Command::Audit(audit) = &before.command else {
+            panic!("{before:?}")
+        };
+        assert_eq!(audit.aws.regions, ["eu-west-1", "us-east-1"]);
+        let cli = parse(&[
+            "--accounts=111111111111",
+            "--all-regions",
+            "securityhub",
+            "sync-exceptions",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Securityhub(_)), "{cli:?}");
+        assert_eq!(
+            parse(&["--profile", "ops", "rescan", "--rule-name", "r"])
+                .unwrap()
+                .profile(),
+            Some("ops")
+        );
+        // A flag the command does not take: clap's own error, naming it, before or after.
+        for args in [
+            &["--region", "eu-west-1", "check-iac", "."][..],
+            &["check-iac", "--region", "eu-west-1", "."],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string().contains("unexpected argument '--region'"),
+                "{err}"
+            );
+        }
+        // A bad value before the command is refused as after it.
+        let err = parse(&["--max-rotation-period-days", "30", "audit"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--max-rotation-period-days"),
+            "{err}"
+        );
+        // Words that are not flags before the command are clap's to refuse.
+        assert!(parse(&["stray", "audit"]).is_err());
+    }
+
+    #[test]
+    fn the_profile_is_the_commands() {
+        let profile = |args: &[&str]| {
+            let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
+            Cli::try_parse_from(argv)
+                .unwrap()
+                .profile()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            profile(&["audit", "--profile", "ops"]).as_deref(),
+            Some("ops")
+        );
+        assert_eq!(
+            profile(&["securityhub", "export", "--profile", "hub"]).as_deref(),
+            Some("hub")
+        );
+        assert_eq!(
+            profile(&["rescan", "--rule-name", "r", "--profile", "p"]).as_deref(),
+            Some("p")
+        );
+        assert_eq!(profile(&["check-iac", "."]), None);
+        assert_eq!(profile(&["audit"]), None);
+    }
+
+    #[test]
+    fn a_bad_rule_parameter_names_the_flag_and_the_rules_range() {
+        for (args, says) in [
+            (
+                &["audit", "--max-rotation-period-days", "30"][..],
+                "invalid --max-rotation-period-days: rule parameter maxRotationPeriodInDays must be an integer from 90 to 2560, got 30",
+            ),
+            (
+                &["check-iac", "--max-rotation-period-days", "2561", "."],
+                "invalid --max-rotation-period-days: rule parameter maxRotationPeriodInDays must be an integer from 90 to 2560, got 2561",
+            ),
+            (
+                &["remediate", "--max-key-material-age-days", "89"],
+                "invalid --max-key-material-age-days: rule parameter maxKeyMaterialAgeInDays must be an integer from 90 to 3650, got 89",
+            ),
+            (
+                &["securityhub", "export", "--rotation-grace-days", "366"],
+                "invalid --rotation-grace-days: rule parameter rotationGraceDays must be an integer from 0 to 365, got 366",
+            ),
+            (
+                &["audit", "--rotation-grace-days=-1"],
+                "invalid --rotation-grace-days:",
+            ),
+            (
+                &["audit", "--max-rotation-period-days", "a year"],
+                "invalid --max-rotation-period-days:",
+            ),
+            (
+                &["exceptions", "--exception-tag-key", "aws:x"],
+                "invalid --exception-tag-key: rule parameter exceptionTagKey must not start with the reserved prefix aws:",
+            ),
+        ] {
+            let argv = std::iter::once("kms-rotation").chain(args.iter().copied());
+            let e = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(e.to_string().contains(says), "{args:?}: {e}");
+        }
+        // The edges of each range are accepted, and the values kept.
+        let cli = Cli::try_parse_from([
+            "kms-rotation",
+            "audit",
+            "--max-rotation-period-days",
+            "2560",
+            "--max-key-material-age-days",
+            "90",
+            "--rotation-grace-days",
+            "0",
+            "--exception-tag-key",
+            "",
+        ])
+        .unwrap();
         let Command::Audit(a) = cli.command else {
             panic!("not audit")
         };
-        assert!(a.state.resume && a.state.state.is_some() && a.report.is_none());
-        let cli = Cli::try_parse_from(["kms-rotation", "exceptions", "--organization"]).unwrap();
-        assert!(cli.scope.organization);
-        assert_eq!(cli.scope.role_name, DEFAULT_ROLE_NAME);
+        assert_eq!(a.rule.template.max_rotation_period_days, Some(2560));
+        assert_eq!(a.rule.max_key_material_age_days, Some(90));
+        assert_eq!(a.rule.rotation_grace_days, 0);
+        assert_eq!(a.rule.template.exception_tag_key, DEFAULT_EXCEPTION_TAG_KEY);
     }
 
     #[test]

@@ -45,17 +45,18 @@ mod report;
 pub mod securityhub;
 mod session;
 mod state;
+#[cfg(test)]
+mod state_releases_tests;
 mod sweep;
 
-use serde_json::json;
 use thiserror::Error;
 
-use args::{Cli, Command, RuleArgs};
+use args::{AwsArgs, Cli, Command, RuleArgs, ScopeArgs, TemplateRuleArgs};
 use kms_rotation_core::aws_error::is_access_denied;
 use kms_rotation_core::clients::MAX_ATTEMPTS;
 use kms_rotation_core::config::{ConfigError, Refusal};
 use kms_rotation_core::kms::KmsError;
-use kms_rotation_core::params::{ParamError, RuleParameters};
+use kms_rotation_core::params::{ParamError, RuleParameters, DEFAULT_ROTATION_GRACE_DAYS};
 use session::{Accounts, Session};
 
 /// The exit status of a command.
@@ -122,6 +123,41 @@ pub enum CliError {
         "the state file has a line that is not an audit line ({0}): run again without --resume"
     )]
     StateLine(serde_json::Error),
+    /// The `--state FILE` could not be read or written.
+    #[error("--state {}: {}", path.display(), op.explain(source))]
+    StateFile {
+        path: std::path::PathBuf,
+        op: StateFileOp,
+        source: std::io::Error,
+    },
+}
+
+/// What was being done with a `--state` file when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFileOp {
+    /// Reading an earlier run's records.
+    Read,
+    /// Opening it to append this run's records.
+    Open,
+    /// Appending a record (progress) during the run.
+    Record,
+}
+
+impl StateFileOp {
+    /// What failed and what to do about it.
+    fn explain(self, e: &std::io::Error) -> String {
+        match self {
+            Self::Read => format!(
+                "cannot read it ({e}): check the path and its permissions, or name another file"
+            ),
+            Self::Open => format!(
+                "cannot open it for writing ({e}): check that its directory exists and is writable, or name another file"
+            ),
+            Self::Record => format!(
+                "cannot record progress ({e}): the run stopped here; free disk space or fix the file's permissions, then run the same command with --resume"
+            ),
+        }
+    }
 }
 
 impl CliError {
@@ -222,16 +258,31 @@ fn explain_refusal(region: &str, refusal: Refusal, message: &str) -> String {
     }
 }
 
-/// The rule parameters from their flags, validated by the rule's own parser and ranges.
+/// The rule parameters from their flags: typed values (clap checked them with the rule's ranges),
+/// checked again by the rule's own constructor.
 pub fn rule_parameters(args: &RuleArgs) -> Result<RuleParameters, CliError> {
-    let raw = json!({
-        "maxRotationPeriodInDays": args.max_rotation_period_days.map(|d| d.to_string()).unwrap_or_default(),
-        "evaluateDisabledKeys": args.evaluate_disabled_keys.to_string(),
-        "exceptionTagKey": args.exception_tag_key,
-        "maxKeyMaterialAgeInDays": args.max_key_material_age_days.map(|d| d.to_string()).unwrap_or_default(),
-        "rotationGraceDays": args.rotation_grace_days.to_string(),
-    });
-    RuleParameters::parse(Some(&raw.to_string())).map_err(|e| CliError::Usage(flag_error(&e)))
+    let t = &args.template;
+    RuleParameters::from_values(
+        t.max_rotation_period_days,
+        t.evaluate_disabled_keys,
+        &t.exception_tag_key,
+        args.max_key_material_age_days,
+        args.rotation_grace_days,
+    )
+    .map_err(|e| CliError::Usage(flag_error(&e)))
+}
+
+/// The rule parameters of `check-iac`: those a template can be decided with; the others keep
+/// their defaults.
+fn template_parameters(t: &TemplateRuleArgs) -> Result<RuleParameters, CliError> {
+    RuleParameters::from_values(
+        t.max_rotation_period_days,
+        t.evaluate_disabled_keys,
+        &t.exception_tag_key,
+        None,
+        DEFAULT_ROTATION_GRACE_DAYS,
+    )
+    .map_err(|e| CliError::Usage(flag_error(&e)))
 }
 
 /// A parameter error, naming the flag rather than the rule parameter.
@@ -263,44 +314,49 @@ pub async fn run(cli: Cli) -> Exit {
     }
 }
 
+/// The SDK configuration and Regions of a command that calls AWS.
+async fn load(aws: &AwsArgs, scope: Option<&ScopeArgs>) -> Result<Session, CliError> {
+    Session::load(&aws.regions, scope.is_some_and(|s| s.all_regions)).await
+}
+
 async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     // Flags are checked before any AWS call.
-    let scope = &cli.scope;
-    let accounts = Accounts::from_flags(scope)?;
-    let load = || Session::load(&cli.regions, scope.all_regions);
     match &cli.command {
         Command::Audit(args) => {
             let params = rule_parameters(&args.rule)?;
             commands::audit::check_flags(args)?;
-            let session = load().await?;
-            commands::audit::command(&session, &params, args, &accounts, scope).await
+            let accounts = Accounts::from_flags(&args.scope)?;
+            let session = load(&args.aws, Some(&args.scope)).await?;
+            commands::audit::command(&session, &params, args, &accounts, &args.scope).await
         }
         Command::Remediate(args) => {
             let params = rule_parameters(&args.rule)?;
             commands::remediate::check_flags(args, &params)?;
-            let session = load().await?;
-            commands::remediate::command(&session, &params, args, &accounts, scope).await
+            let accounts = Accounts::from_flags(&args.scope)?;
+            let session = load(&args.aws, Some(&args.scope)).await?;
+            commands::remediate::command(&session, &params, args, &accounts, &args.scope).await
         }
         Command::Exceptions(args) => {
-            let params = rule_parameters(&RuleArgs {
-                max_rotation_period_days: None,
-                evaluate_disabled_keys: false,
-                exception_tag_key: args.exception_tag_key.clone(),
-                max_key_material_age_days: None,
-                rotation_grace_days: i64::from(
-                    kms_rotation_core::params::DEFAULT_ROTATION_GRACE_DAYS,
-                ),
-            })?;
-            let session = load().await?;
-            commands::exceptions::command(&session, &params, args, &accounts, scope).await
+            let params = RuleParameters::from_values(
+                None,
+                false,
+                &args.exception_tag_key,
+                None,
+                DEFAULT_ROTATION_GRACE_DAYS,
+            )
+            .map_err(|e| CliError::Usage(flag_error(&e)))?;
+            let accounts = Accounts::from_flags(&args.scope)?;
+            let session = load(&args.aws, Some(&args.scope)).await?;
+            commands::exceptions::command(&session, &params, args, &accounts, &args.scope).await
         }
         Command::CheckIac(args) => {
-            let params = rule_parameters(&args.rule)?;
+            let params = template_parameters(&args.rule)?;
             commands::check_iac::command(args, &params)
         }
         Command::Rescan(args) => {
-            single_account(&accounts, scope, "rescan")?;
-            let session = load().await?;
+            // The caller's account only: rescan takes no --accounts, --organization or
+            // --all-regions (clap refuses them by name).
+            let session = load(&args.aws, None).await?;
             commands::rescan::command(&session, args).await
         }
         Command::Securityhub(sub) => {
@@ -309,7 +365,9 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
                 args::SecurityhubCommand::SyncExceptions(a) => (a, false),
             };
             let params = rule_parameters(&args.rule)?;
-            let session = load().await?;
+            let accounts = Accounts::from_flags(&args.scope)?;
+            let session = load(&args.aws, Some(&args.scope)).await?;
+            let scope = &args.scope;
             if export {
                 commands::securityhub::export(&session, &params, args, &accounts, scope).await
             } else {
@@ -320,29 +378,17 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-/// `rescan` works in the caller's account.
-fn single_account(
-    accounts: &Accounts,
-    scope: &args::ScopeArgs,
-    command: &str,
-) -> Result<(), CliError> {
-    if accounts.is_multi(scope) {
-        return Err(CliError::Usage(format!(
-            "`{command}` works in the caller's account, in the Regions of --region: --accounts, --accounts-file, --organization and --all-regions are for audit, remediate, exceptions and securityhub"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rule(max: Option<i64>, tag: &str) -> RuleArgs {
+    fn rule(max: Option<i32>, tag: &str) -> RuleArgs {
         RuleArgs {
-            max_rotation_period_days: max,
-            evaluate_disabled_keys: true,
-            exception_tag_key: tag.into(),
+            template: TemplateRuleArgs {
+                max_rotation_period_days: max,
+                evaluate_disabled_keys: true,
+                exception_tag_key: tag.into(),
+            },
             max_key_material_age_days: None,
             rotation_grace_days: 7,
         }

@@ -21,7 +21,53 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::CliError;
+use crate::{CliError, StateFileOp};
+
+/// What a run works on, as its `--state` file records it (`sweep::fingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    /// `N account(s), run sha256:...`: the same for the same run in every release.
+    pub(crate) text: String,
+    /// What the releases before `text` wrote for the same run (`N account(s), run <16 hex>`, std's
+    /// `DefaultHasher`): their files resume as long as that hash has not changed.
+    pub(crate) legacy: String,
+}
+
+/// What [`State::open`] compares a file's first record with: a [`Fingerprint`] (or, in tests, a
+/// plain text).
+pub(crate) trait RunFingerprint {
+    /// What this release writes.
+    fn current(&self) -> &str;
+    /// What the releases before wrote for the same run.
+    fn legacy(&self) -> &str;
+}
+
+impl RunFingerprint for Fingerprint {
+    fn current(&self) -> &str {
+        &self.text
+    }
+    fn legacy(&self) -> &str {
+        &self.legacy
+    }
+}
+
+/// A fingerprint of this release only, for the tests of what is recorded.
+#[cfg(test)]
+impl RunFingerprint for str {
+    fn current(&self) -> &str {
+        self
+    }
+    fn legacy(&self) -> &str {
+        self
+    }
+}
+
+/// Whether `fingerprint` is of the form the releases before the SHA-256 one wrote.
+fn is_legacy(fingerprint: &str) -> bool {
+    fingerprint
+        .rsplit_once(" run ")
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -76,15 +122,20 @@ impl State {
         path: &Path,
         resume: bool,
         command: &str,
-        fingerprint: &str,
+        fingerprint: &(impl RunFingerprint + ?Sized),
     ) -> Result<Self, CliError> {
         let usage = |what: String| CliError::Usage(format!("--state {}: {what}", path.display()));
+        let io = |op, source| CliError::StateFile {
+            path: path.to_owned(),
+            op,
+            source,
+        };
         let mut finished = HashMap::new();
         let mut enabling = HashSet::new();
         let existing = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(usage(format!("cannot read it: {e}"))),
+            Err(e) => return Err(io(StateFileOp::Read, e)),
         };
         let fresh = existing.iter().all(u8::is_ascii_whitespace);
         if !fresh && !resume {
@@ -103,16 +154,24 @@ impl State {
                     command: c,
                     fingerprint: f,
                 })) => {
-                    if c != command || f != fingerprint {
+                    let same = f == fingerprint.current() || f == fingerprint.legacy();
+                    if c == command && !same && is_legacy(&f) {
                         return Err(usage(format!(
-                            "the file is the state of `{c}` over {f}, not of `{command}` over {fingerprint}: resume with the same command and flags, or name another file"
+                            "the file was written by an earlier release of kms-rotation (run {f}), whose fingerprint this release cannot check against `{command}` over {}: start over without --resume (remove the file or name another one)",
+                            fingerprint.current()
+                        )));
+                    }
+                    if c != command || !same {
+                        return Err(usage(format!(
+                            "the file is the state of `{c}` over {f}, not of `{command}` over {}: resume with the same command and flags, or name another file",
+                            fingerprint.current()
                         )));
                     }
                 }
                 _ => return Err(usage("not a kms-rotation state file".into())),
             }
             for line in lines {
-                let line = line.map_err(|e| usage(format!("cannot read it: {e}")))?;
+                let line = line.map_err(|e| io(StateFileOp::Read, e))?;
                 // A line cut short by a crash: what it recorded is done again.
                 match serde_json::from_str::<Head>(&line) {
                     Ok(Head::Finished { account_id, region }) => {
@@ -129,7 +188,7 @@ impl State {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| usage(format!("cannot write it: {e}")))?;
+            .map_err(|e| io(StateFileOp::Open, e))?;
         let state = Self {
             path: path.to_owned(),
             file: Mutex::new(file),
@@ -139,7 +198,7 @@ impl State {
         if fresh {
             state.append(&Record::Run {
                 command: command.to_owned(),
-                fingerprint: fingerprint.to_owned(),
+                fingerprint: fingerprint.current().to_owned(),
             })?;
         }
         Ok(state)
@@ -191,7 +250,12 @@ impl State {
 
     /// One record, one line, on disk before this returns.
     fn append(&self, record: &Record) -> Result<(), CliError> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::from)?;
+        let failed = |source| CliError::StateFile {
+            path: self.path.clone(),
+            op: StateFileOp::Record,
+            source,
+        };
+        let mut line = serde_json::to_vec(record).map_err(|e| failed(e.into()))?;
         line.push(b'\n');
         let mut file = self
             .file
@@ -199,12 +263,7 @@ impl State {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         file.write_all(&line)
             .and_then(|()| file.sync_data())
-            .map_err(|e| {
-                CliError::Usage(format!(
-                    "--state {}: cannot record progress: {e}",
-                    self.path.display()
-                ))
-            })
+            .map_err(failed)
     }
 }
 
@@ -212,6 +271,14 @@ impl State {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A fingerprint for the tests of the file itself.
+    fn fp(text: &str) -> Fingerprint {
+        Fingerprint {
+            text: text.to_owned(),
+            legacy: format!("legacy of {text}"),
+        }
+    }
 
     fn temp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("kms-rotation-state-{}", std::process::id()));
@@ -224,7 +291,7 @@ mod tests {
     #[test]
     fn a_resumed_run_sees_what_the_first_one_recorded() {
         let path = temp("resume");
-        let state = State::open(&path, false, "audit", "a").unwrap();
+        let state = State::open(&path, false, "audit", &fp("a")).unwrap();
         state
             .record_finished(
                 "111122223333",
@@ -239,7 +306,7 @@ mod tests {
         f.write_all(br#"{"kind":"finished","accountId":"4444"#)
             .unwrap();
         drop(f);
-        let state = State::open(&path, true, "audit", "a").unwrap();
+        let state = State::open(&path, true, "audit", &fp("a")).unwrap();
         assert_eq!(
             state.finished("111122223333", "eu-west-1").unwrap(),
             [json!({"resourceId": "k1"})]
@@ -252,31 +319,66 @@ mod tests {
     #[test]
     fn a_state_file_is_not_reused_by_mistake() {
         let path = temp("mistake");
-        State::open(&path, false, "audit", "a").unwrap();
-        let e = State::open(&path, false, "audit", "a")
+        State::open(&path, false, "audit", &fp("a")).unwrap();
+        let e = State::open(&path, false, "audit", &fp("a"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("pass --resume"), "{e}");
-        let e = State::open(&path, true, "remediate", "a")
+        let e = State::open(&path, true, "remediate", &fp("a"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("not of `remediate`"), "{e}");
-        let e = State::open(&path, true, "audit", "b")
+        let e = State::open(&path, true, "audit", &fp("b"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("resume with the same command"), "{e}");
         // --resume of a file not yet written starts afresh.
         let other = temp("new");
         assert_eq!(
-            State::open(&other, true, "audit", "a")
+            State::open(&other, true, "audit", &fp("a"))
                 .unwrap()
                 .finished_count(),
             0
         );
         std::fs::write(&other, "not json\n").unwrap();
-        let e = State::open(&other, true, "audit", "a")
+        let e = State::open(&other, true, "audit", &fp("a"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a kms-rotation state file"), "{e}");
+    }
+
+    #[test]
+    fn state_file_io_errors_name_the_file_and_what_to_do() {
+        let dir = temp("a-directory");
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = State::open(&dir, true, "audit", &fp("a")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CliError::StateFile {
+                    op: StateFileOp::Read,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("--state {}: cannot read it", dir.display())),
+            "{text}"
+        );
+        assert!(text.contains("name another file"), "{text}");
+        let missing = temp("no-such-dir").join("state");
+        let e = State::open(&missing, false, "audit", &fp("a")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CliError::StateFile {
+                    op: StateFileOp::Open,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }

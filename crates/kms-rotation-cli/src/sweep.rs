@@ -424,16 +424,36 @@ pub(crate) async fn exposure_of(
 }
 
 /// The fingerprint of a run for `--state`: the accounts and Regions asked for and the rule
-/// parameters (and `extra`), as a hash, so that `--resume` refuses a file of another run. It is
-/// taken before anything is read, so an account that could not be reached the first time is
-/// tried again on resume.
-pub(crate) fn fingerprint(targets: &Targets, params: &RuleParameters, extra: &str) -> String {
+/// parameters (and `extra`), so that `--resume` refuses a file of another run. It is taken before
+/// anything is read, so an account that could not be reached the first time is tried again on
+/// resume.
+///
+/// It is the SHA-256 of a canonical JSON text (keys sorted, the parameters in the rule's own
+/// names, [`RuleParameters::canonical_json`]): the same for the same run whatever the release or
+/// toolchain. Files of the releases before it carry a `DefaultHasher` fingerprint of the
+/// parameters' `Debug` text, which std may change between releases: that one is computed too
+/// ([`crate::state::Fingerprint::legacy`]), so such a file still resumes while the toolchain is the same.
+pub(crate) fn fingerprint(
+    targets: &Targets,
+    params: &RuleParameters,
+    extra: &str,
+) -> crate::state::Fingerprint {
+    use sha2::{Digest, Sha256};
     use std::hash::{Hash, Hasher};
-    // The same within one release of the tool (std's SipHash with fixed keys); a state file is
-    // resumed by the release that wrote it.
+    // Fields in sorted order; the parameters' keys are sorted by canonical_json.
+    let canonical = serde_json::json!({
+        "asked": targets.asked,
+        "extra": extra,
+        "parameters": params.canonical_json(),
+    });
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&targets.asked, format!("{params:?}"), extra).hash(&mut h);
-    format!("{} account(s), run {:016x}", targets.accounts, h.finish())
+    crate::state::Fingerprint {
+        text: format!("{} account(s), run sha256:{hex}", targets.accounts),
+        legacy: format!("{} account(s), run {:016x}", targets.accounts, h.finish()),
+    }
 }
 
 /// What a Ctrl-C left undone, for the summary; `None` when nothing was.

@@ -105,6 +105,91 @@ pub enum ParamError {
 }
 
 impl RuleParameters {
+    /// The parameters of a caller that holds them as typed values (the CLI's flags): checked with
+    /// the same ranges and tag-key rules as [`RuleParameters::parse`]; the Lambda-only parameters
+    /// (`ExecutionRoleName`, the request rates) keep their defaults.
+    pub fn from_values(
+        max_rotation_period_in_days: Option<i32>,
+        evaluate_disabled_keys: bool,
+        exception_tag_key: &str,
+        max_key_material_age_in_days: Option<u32>,
+        rotation_grace_days: u32,
+    ) -> Result<Self, ParamError> {
+        let max_rotation_period_in_days = match max_rotation_period_in_days {
+            Some(days) => Some(in_range(
+                i64::from(days),
+                "maxRotationPeriodInDays",
+                ROTATION_PERIOD_DAYS,
+            )? as i32),
+            None => None,
+        };
+        let max_key_material_age_in_days = match max_key_material_age_in_days {
+            Some(days) => Some(in_range(
+                i64::from(days),
+                "maxKeyMaterialAgeInDays",
+                KEY_MATERIAL_AGE_DAYS,
+            )? as u32),
+            None => None,
+        };
+        Ok(Self {
+            max_rotation_period_in_days,
+            evaluate_disabled_keys,
+            // As in `InputParameters`, an empty key means "not set".
+            exception_tag_key: match exception_tag_key.trim() {
+                "" => DEFAULT_EXCEPTION_TAG_KEY.to_owned(),
+                key => exception_tag_key_of(key)?,
+            },
+            max_key_material_age_in_days,
+            rotation_grace_days: in_range(
+                i64::from(rotation_grace_days),
+                "rotationGraceDays",
+                ROTATION_GRACE_DAYS,
+            )? as u32,
+            ..Self::default()
+        })
+    }
+
+    /// The parameters as a JSON object in the rule's own names (`InputParameters`), keys sorted,
+    /// every parameter present (an unset one as `""`): one text for one set of parameters, which
+    /// [`RuleParameters::parse`] reads back to the same value.
+    pub fn canonical_json(&self) -> Value {
+        let text = |v: Option<String>| Value::String(v.unwrap_or_default());
+        let sorted: std::collections::BTreeMap<&str, Value> = [
+            ("ExecutionRoleName", text(self.execution_role_name.clone())),
+            (
+                "describeKeyPerSecond",
+                text(Some(self.describe_key_per_second.to_string())),
+            ),
+            (
+                "evaluateDisabledKeys",
+                text(Some(self.evaluate_disabled_keys.to_string())),
+            ),
+            (
+                "exceptionTagKey",
+                text(Some(self.exception_tag_key.clone())),
+            ),
+            (
+                "getKeyRotationStatusPerSecond",
+                text(Some(self.get_key_rotation_status_per_second.to_string())),
+            ),
+            (
+                "maxKeyMaterialAgeInDays",
+                text(self.max_key_material_age_in_days.map(|d| d.to_string())),
+            ),
+            (
+                "maxRotationPeriodInDays",
+                text(self.max_rotation_period_in_days.map(|d| d.to_string())),
+            ),
+            (
+                "rotationGraceDays",
+                text(Some(self.rotation_grace_days.to_string())),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        Value::Object(sorted.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
     /// Parse `ruleParameters`. `None`, `""` and `{}` give the defaults.
     pub fn parse(raw: Option<&str>) -> Result<Self, ParamError> {
         let raw = raw.map(str::trim).unwrap_or_default();
@@ -136,7 +221,7 @@ impl RuleParameters {
                 "evaluateDisabledKeys" => {
                     params.evaluate_disabled_keys = boolean(&text, "evaluateDisabledKeys")?
                 }
-                "exceptionTagKey" => params.exception_tag_key = tag_key(&text)?,
+                "exceptionTagKey" => params.exception_tag_key = exception_tag_key_of(&text)?,
                 "ExecutionRoleName" => params.execution_role_name = Some(role_name(&text)?),
                 "getKeyRotationStatusPerSecond" => {
                     params.get_key_rotation_status_per_second = int_in(
@@ -186,7 +271,9 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn int_in(
+/// The integer parameter `name` from its text, within `range` (one of the ranges above): the
+/// rule's check, and the CLI's for the flag of the same parameter.
+pub fn int_in(
     text: &str,
     name: &'static str,
     range: std::ops::RangeInclusive<i64>,
@@ -198,10 +285,23 @@ fn int_in(
         max: *range.end(),
     };
     let n: i64 = text.parse().map_err(|_| out_of_range())?;
+    in_range(n, name, range)
+}
+
+fn in_range(
+    n: i64,
+    name: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ParamError> {
     if range.contains(&n) {
         Ok(n)
     } else {
-        Err(out_of_range())
+        Err(ParamError::OutOfRange {
+            name,
+            value: n.to_string(),
+            min: *range.start(),
+            max: *range.end(),
+        })
     }
 }
 
@@ -216,8 +316,9 @@ fn boolean(text: &str, name: &'static str) -> Result<bool, ParamError> {
     }
 }
 
-/// KMS tag keys: 1 to 128 Unicode characters, not starting with `aws:`.
-fn tag_key(text: &str) -> Result<String, ParamError> {
+/// `exceptionTagKey`: a KMS tag key, 1 to 128 Unicode characters, not starting with `aws:`. The
+/// rule's check, and the CLI's for `--exception-tag-key`.
+pub fn exception_tag_key_of(text: &str) -> Result<String, ParamError> {
     let bad = |problem| ParamError::BadName {
         name: "exceptionTagKey",
         value: text.to_owned(),
@@ -332,6 +433,60 @@ mod tests {
         );
         assert!(msg(r#"{"exceptionTagKey":"aws:foo"}"#).contains("reserved prefix"));
         assert!(msg(r#"{"getKeyRotationStatusPerSecond":"5000"}"#).contains("from 1 to 1000"));
+    }
+
+    #[test]
+    fn typed_values_are_checked_with_the_same_ranges_as_the_json() {
+        let p = RuleParameters::from_values(Some(365), true, "waiver", Some(180), 0).unwrap();
+        assert_eq!(
+            p,
+            RuleParameters::parse(Some(
+                r#"{"maxRotationPeriodInDays":"365","evaluateDisabledKeys":"true","exceptionTagKey":"waiver","maxKeyMaterialAgeInDays":"180","rotationGraceDays":"0"}"#
+            ))
+            .unwrap()
+        );
+        assert_eq!(
+            RuleParameters::from_values(None, false, "", None, DEFAULT_ROTATION_GRACE_DAYS)
+                .unwrap(),
+            RuleParameters::default()
+        );
+        let err = |r: Result<RuleParameters, ParamError>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(RuleParameters::from_values(Some(30), false, "k", None, 7)),
+            "rule parameter maxRotationPeriodInDays must be an integer from 90 to 2560, got 30"
+        );
+        assert!(
+            err(RuleParameters::from_values(None, false, "k", Some(4000), 7))
+                .contains("maxKeyMaterialAgeInDays must be an integer from 90 to 3650")
+        );
+        assert!(
+            err(RuleParameters::from_values(None, false, "k", None, 366))
+                .contains("rotationGraceDays must be an integer from 0 to 365")
+        );
+        assert!(
+            err(RuleParameters::from_values(None, false, "aws:x", None, 7))
+                .contains("reserved prefix")
+        );
+    }
+
+    #[test]
+    fn the_canonical_json_is_sorted_complete_and_reads_back() {
+        let p = RuleParameters::from_values(Some(365), true, "waiver", None, 3).unwrap();
+        let json = p.canonical_json();
+        let names: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sorted = ACCEPTED.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        assert_eq!(
+            json.to_string(),
+            r#"{"ExecutionRoleName":"","describeKeyPerSecond":"2000","evaluateDisabledKeys":"true","exceptionTagKey":"waiver","getKeyRotationStatusPerSecond":"1000","maxKeyMaterialAgeInDays":"","maxRotationPeriodInDays":"365","rotationGraceDays":"3"}"#
+        );
+        assert_eq!(RuleParameters::parse(Some(&json.to_string())).unwrap(), p);
     }
 
     #[test]

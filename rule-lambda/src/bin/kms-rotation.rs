@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use kms_rotation_cli::{args::Cli, run, Exit};
+use kms_rotation_cli::{args, run, Exit};
 
 /// mimalloc rather than glibc's malloc: the CLI's tasks allocate on every thread for every request,
 /// and glibc's arena locks cost a fifth of its CPU over a large organization (make bench-org).
@@ -12,9 +11,10 @@ use kms_rotation_cli::{args::Cli, run, Exit};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // Before any thread starts: --profile is AWS_PROFILE for the standard configuration chain.
-    if let Some(profile) = &cli.profile {
+    let cli = args::parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    // Before any thread starts: the command's --profile is AWS_PROFILE for the standard
+    // configuration chain (check-iac, which calls no AWS, has none).
+    if let Some(profile) = cli.profile() {
         std::env::set_var("AWS_PROFILE", profile);
     }
     tracing_subscriber::fmt()
