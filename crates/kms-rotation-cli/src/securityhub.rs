@@ -13,6 +13,7 @@
 //! checked again here (an endpoint that ignores filters cannot widen what is touched).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 
 use aws_sdk_securityhub::error::ProvideErrorMetadata;
 use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsError;
@@ -24,6 +25,8 @@ use aws_sdk_securityhub::types::{
     Resource, ResourceDetails, Severity, SeverityLabel, StatusReason, StringFilter,
     StringFilterComparison, WorkflowStatus, WorkflowUpdate,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use thiserror::Error;
 
 use crate::findings::{Asff, CONTROL, GENERATOR_ID};
@@ -465,14 +468,7 @@ impl Hub {
         }
     }
 
-    fn error<E>(
-        &self,
-        operation: &'static str,
-        e: &aws_smithy_runtime_api::client::result::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    ) -> HubError
+    fn error<E>(&self, operation: &'static str, e: &SdkError<E, HttpResponse>) -> HubError
     where
         E: HubOperationError + ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -485,41 +481,50 @@ impl Hub {
         }
     }
 
-    /// Every finding GetFindings returns for `filters`, paged.
+    /// Every finding GetFindings returns for `filters`, paged by the SDK's paginator, each page
+    /// paced. A throttled page (after the SDK's retries) is asked for again, up to [`ATTEMPTS`]
+    /// times in all, by a paginator that starts from the token of the last page read.
     async fn get_all(
         &self,
         filters: AwsSecurityFindingFilters,
     ) -> Result<Vec<AwsSecurityFinding>, HubError> {
         let mut out = Vec::new();
+        // The token of the next page: the one the last page read gave.
         let mut token: Option<String> = None;
+        let mut retries = 0;
         loop {
-            let mut retries = 0;
-            let page = loop {
+            let mut pages = self
+                .client
+                .get_findings()
+                .filters(filters.clone())
+                .max_results(PAGE_SIZE)
+                .set_next_token(token.clone())
+                .into_paginator()
+                .send();
+            loop {
                 self.get_pace.ready().await;
-                match self
-                    .client
-                    .get_findings()
-                    .filters(filters.clone())
-                    .max_results(PAGE_SIZE)
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                {
+                // The paginator ends only after a page without a new token, never asked for.
+                let Some(page) = pages.next().await else {
+                    return Ok(out);
+                };
+                match page {
                     Ok(page) => {
                         self.get_pace.answered();
-                        break page;
+                        retries = 0;
+                        out.extend(page.findings.unwrap_or_default());
+                        // As the paginator: no token, an empty one or the same one again ends it.
+                        match page.next_token.filter(|t| !t.is_empty()) {
+                            Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                            _ => return Ok(out),
+                        }
                     }
                     Err(e) if throttled(&e) && retries + 1 < ATTEMPTS => {
                         self.get_pace.throttled();
                         retries += 1;
+                        break;
                     }
                     Err(e) => return Err(self.error("GetFindings", &e)),
                 }
-            };
-            out.extend(page.findings.unwrap_or_default());
-            match page.next_token.filter(|t| !t.is_empty()) {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                _ => return Ok(out),
             }
         }
     }
@@ -578,79 +583,33 @@ impl Hub {
     /// that fails (after the SDK's retries) fails its whole batch.
     #[tracing::instrument(skip_all, fields(region = %self.region, findings = findings.len()))]
     pub async fn import(&self, findings: &[Asff]) -> Report {
-        let mut report = Report::default();
-        for batch in findings.chunks(MAX_BATCH) {
-            let mut pending: Vec<&Asff> = batch.iter().collect();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                attempt += 1;
-                self.import_pace.ready().await;
-                let sent = self
-                    .client
-                    .batch_import_findings()
-                    .set_findings(Some(pending.iter().map(|a| to_sdk(a)).collect()))
-                    .send()
-                    .await;
-                let failed: HashMap<String, Refused> = match sent {
-                    Ok(out) => {
-                        self.import_pace.answered();
-                        out.failed_findings
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|f| {
-                                let id = f.id.unwrap_or_default();
-                                (
-                                    id.clone(),
-                                    Refused {
-                                        id,
-                                        code: f.error_code.unwrap_or_default(),
-                                        message: f.error_message.unwrap_or_default(),
-                                    },
-                                )
-                            })
-                            .collect()
-                    }
-                    Err(e) => {
-                        if throttled(&e) {
-                            self.import_pace.throttled();
-                        }
-                        let err = self.error("BatchImportFindings", &e);
-                        pending
-                            .iter()
-                            .map(|a| {
-                                (
-                                    a.id.clone(),
-                                    Refused {
-                                        id: a.id.clone(),
-                                        code: err.code.clone().unwrap_or_default(),
-                                        message: err.message.clone(),
-                                    },
-                                )
-                            })
-                            .collect()
-                    }
-                };
-                let (retry, ok): (Vec<&Asff>, Vec<&Asff>) = pending
+        let all: Vec<&Asff> = findings.iter().collect();
+        let batches = Batches {
+            operation: "BatchImportFindings",
+            pace: &self.import_pace,
+            id: |a: &Asff| a.id.clone(),
+        };
+        self.send_batches(&batches, &all, |pending| {
+            let sent = self
+                .client
+                .batch_import_findings()
+                .set_findings(Some(pending.iter().map(|a| to_sdk(a)).collect()))
+                .send();
+            async move {
+                let out = sent.await?;
+                Ok(out
+                    .failed_findings
+                    .unwrap_or_default()
                     .into_iter()
-                    .partition(|a| failed.contains_key(&a.id));
-                report.done.extend(ok.into_iter().map(|a| a.id.clone()));
-                if attempt >= ATTEMPTS {
-                    report
-                        .refused
-                        .extend(retry.iter().filter_map(|a| failed.get(&a.id).cloned()));
-                    break;
-                }
-                if !retry.is_empty() {
-                    tracing::warn!(
-                        count = retry.len(),
-                        attempt,
-                        "BatchImportFindings refused findings; sending them again"
-                    );
-                }
-                pending = retry;
+                    .map(|f| Refused {
+                        id: f.id.unwrap_or_default(),
+                        code: f.error_code.unwrap_or_default(),
+                        message: f.error_message.unwrap_or_default(),
+                    })
+                    .collect())
             }
-        }
-        report
+        })
+        .await
     }
 
     /// Apply the changes of `items` with BatchUpdateFindings: one call per distinct (status,
@@ -671,102 +630,156 @@ impl Hub {
                     .push(item);
             }
         }
+        let batches = Batches {
+            operation: "BatchUpdateFindings",
+            pace: &self.update_pace,
+            id: |i: &SyncItem| i.finding_id.clone(),
+        };
         let mut report = Report::default();
         for ((status, marker, text), group) in groups {
-            for batch in group.chunks(MAX_BATCH) {
-                let mut pending: Vec<&SyncItem> = batch.to_vec();
-                let mut attempt = 0;
-                while !pending.is_empty() {
-                    attempt += 1;
-                    self.update_pace.ready().await;
-                    let sent = self
-                        .client
-                        .batch_update_findings()
-                        .set_finding_identifiers(Some(
-                            pending
-                                .iter()
-                                .map(|i| {
-                                    AwsSecurityFindingIdentifier::builder()
-                                        .id(&i.finding_id)
-                                        .product_arn(&i.product_arn)
-                                        .build()
-                                })
-                                .collect(),
-                        ))
-                        .workflow(
-                            WorkflowUpdate::builder()
-                                .status(WorkflowStatus::from(status.as_str()))
-                                .build(),
-                        )
-                        .note(
-                            NoteUpdate::builder()
-                                .text(&text)
-                                .updated_by(NOTE_AUTHOR)
-                                .build(),
-                        )
-                        .user_defined_fields(MARKER_FIELD, &marker)
-                        .send()
-                        .await;
-                    let failed: HashMap<String, Refused> = match sent {
-                        Ok(out) => {
-                            self.update_pace.answered();
-                            out.unprocessed_findings
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|u| {
-                                    let id =
-                                        u.finding_identifier.and_then(|f| f.id).unwrap_or_default();
-                                    (
-                                        id.clone(),
-                                        Refused {
-                                            id,
-                                            code: u.error_code.unwrap_or_default(),
-                                            message: u.error_message.unwrap_or_default(),
-                                        },
-                                    )
-                                })
-                                .collect()
-                        }
-                        Err(e) => {
-                            if throttled(&e) {
-                                self.update_pace.throttled();
-                            }
-                            let err = self.error("BatchUpdateFindings", &e);
-                            pending
-                                .iter()
-                                .map(|i| {
-                                    (
-                                        i.finding_id.clone(),
-                                        Refused {
-                                            id: i.finding_id.clone(),
-                                            code: err.code.clone().unwrap_or_default(),
-                                            message: err.message.clone(),
-                                        },
-                                    )
-                                })
-                                .collect()
-                        }
-                    };
-                    let (retry, ok): (Vec<&SyncItem>, Vec<&SyncItem>) = pending
-                        .into_iter()
-                        .partition(|i| failed.contains_key(&i.finding_id));
-                    report
-                        .done
-                        .extend(ok.into_iter().map(|i| i.finding_id.clone()));
-                    if attempt >= ATTEMPTS {
-                        report.refused.extend(
-                            retry
-                                .iter()
-                                .filter_map(|i| failed.get(&i.finding_id).cloned()),
-                        );
-                        break;
+            let done = self
+                .send_batches(&batches, &group, |pending| {
+                    self.update_call(pending, &status, &marker, &text)
+                })
+                .await;
+            report.done.extend(done.done);
+            report.refused.extend(done.refused);
+        }
+        report
+    }
+
+    /// One BatchUpdateFindings call: `pending` to `status`, with the note `text` and `marker`;
+    /// the findings it did not process, refused.
+    fn update_call(
+        &self,
+        pending: &[&SyncItem],
+        status: &str,
+        marker: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<Vec<Refused>, SdkError<BatchUpdateFindingsError, HttpResponse>>>
+           + use<> {
+        let sent = self
+            .client
+            .batch_update_findings()
+            .set_finding_identifiers(Some(
+                pending
+                    .iter()
+                    .map(|i| {
+                        AwsSecurityFindingIdentifier::builder()
+                            .id(&i.finding_id)
+                            .product_arn(&i.product_arn)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::from(status))
+                    .build(),
+            )
+            .note(
+                NoteUpdate::builder()
+                    .text(text)
+                    .updated_by(NOTE_AUTHOR)
+                    .build(),
+            )
+            .user_defined_fields(MARKER_FIELD, marker)
+            .send();
+        async move {
+            let out = sent.await?;
+            Ok(out
+                .unprocessed_findings
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| Refused {
+                    id: u.finding_identifier.and_then(|f| f.id).unwrap_or_default(),
+                    code: u.error_code.unwrap_or_default(),
+                    message: u.error_message.unwrap_or_default(),
+                })
+                .collect())
+        }
+    }
+
+    /// The loop of both batch operations: `items`, at most [`MAX_BATCH`] a call, each call paced
+    /// by `batches.pace`; `send` makes one call of the pending items and returns the ones it
+    /// refused. Refused items are sent again, up to [`ATTEMPTS`] times in all, then named; a call
+    /// that fails (after the SDK's retries) refuses its whole batch with its error.
+    async fn send_batches<'a, T, I, E, F, Fut>(
+        &self,
+        batches: &Batches<'_, I>,
+        items: &[&'a T],
+        mut send: F,
+    ) -> Report
+    where
+        I: Fn(&T) -> String,
+        F: FnMut(&[&'a T]) -> Fut,
+        Fut: Future<Output = Result<Vec<Refused>, SdkError<E, HttpResponse>>>,
+        E: HubOperationError + ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let mut report = Report::default();
+        for batch in items.chunks(MAX_BATCH) {
+            let mut pending: Vec<&T> = batch.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                batches.pace.ready().await;
+                let failed: HashMap<String, Refused> = match send(&pending).await {
+                    Ok(refused) => {
+                        batches.pace.answered();
+                        refused.into_iter().map(|r| (r.id.clone(), r)).collect()
                     }
-                    pending = retry;
+                    Err(e) => {
+                        if throttled(&e) {
+                            batches.pace.throttled();
+                        }
+                        let err = self.error(batches.operation, &e);
+                        pending
+                            .iter()
+                            .map(|t| {
+                                let id = (batches.id)(t);
+                                let refused = Refused {
+                                    id: id.clone(),
+                                    code: err.code.clone().unwrap_or_default(),
+                                    message: err.message.clone(),
+                                };
+                                (id, refused)
+                            })
+                            .collect()
+                    }
+                };
+                let (retry, ok): (Vec<&T>, Vec<&T>) = pending
+                    .into_iter()
+                    .partition(|t| failed.contains_key(&(batches.id)(t)));
+                report.done.extend(ok.into_iter().map(|t| (batches.id)(t)));
+                if attempt >= ATTEMPTS {
+                    report.refused.extend(
+                        retry
+                            .iter()
+                            .filter_map(|t| failed.get(&(batches.id)(t)).cloned()),
+                    );
+                    break;
                 }
+                if !retry.is_empty() {
+                    tracing::warn!(
+                        operation = batches.operation,
+                        count = retry.len(),
+                        attempt,
+                        "findings refused; sending them again"
+                    );
+                }
+                pending = retry;
             }
         }
         report
     }
+}
+
+/// What [`Hub::send_batches`] needs of a batch operation besides the call.
+struct Batches<'p, I> {
+    operation: &'static str,
+    pace: &'p Pacer,
+    /// The finding id of an item.
+    id: I,
 }
 
 #[cfg(test)]

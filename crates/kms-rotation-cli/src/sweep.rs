@@ -458,6 +458,12 @@ pub(crate) fn fingerprint(
 
 /// What a Ctrl-C left undone, for the summary; `None` when nothing was.
 pub(crate) fn left_undone(left: &[(String, String)]) -> Option<String> {
+    left_undone_then(left, "run the same command with --resume to go on")
+}
+
+/// What a Ctrl-C left undone and what to do about it, for the summary of a command that has no
+/// `--resume`; `None` when nothing was.
+pub(crate) fn left_undone_then(left: &[(String, String)], then: &str) -> Option<String> {
     if left.is_empty() {
         return None;
     }
@@ -468,7 +474,7 @@ pub(crate) fn left_undone(left: &[(String, String)]) -> Option<String> {
         .collect();
     let more = left.len().saturating_sub(shown.len());
     Some(format!(
-        "{} account-Region(s) not finished ({}{}): run the same command with --resume to go on",
+        "{} account-Region(s) not finished ({}{}): {then}",
         left.len(),
         shown.join(", "),
         if more > 0 {
