@@ -58,7 +58,7 @@ pub(crate) async fn subjects(
         );
         match subject {
             Ok(s) => out.push(s),
-            Err(err) => errors.push(CliError::Usage(err.to_string())),
+            Err(err) => errors.push(CliError::Finding(err)),
         }
     }
     (out, errors)

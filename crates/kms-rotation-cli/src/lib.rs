@@ -93,6 +93,9 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error("{}", commands::securityhub::explain(.0))]
     SecurityHub(#[from] crate::securityhub::HubError),
+    /// A key that cannot be written as a finding (its message says what to do).
+    #[error("{0}")]
+    Finding(#[from] crate::findings::FindingError),
     /// An account (every Region of it, when `region` is None) or an account-Region that could
     /// not be read.
     #[error("account {account}{}: {message}", region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default())]
