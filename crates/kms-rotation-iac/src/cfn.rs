@@ -12,7 +12,7 @@ use std::path::Path;
 use super::cfn_foreach as foreach;
 use super::cfn_params::{Given, ParameterValues};
 use super::value::{tag_list, Val};
-use super::yaml::{Kind, Node};
+use super::yaml::{Entry, Kind, Node};
 use super::{Fact, IacError, KeyKind, KeyProps, KeyResource, ReplicaProps, Unknowable};
 
 use super::{CFN_KEY as KEY, CFN_REPLICA_KEY as REPLICA_KEY};
@@ -40,99 +40,122 @@ pub(crate) fn read_with(
     };
     let first = Context::new(root, supplied);
     first.check_supplied()?;
-    let expanded = if foreach::has_loops(declared) {
-        if !foreach::declares_transform(root) {
-            return Err(IacError::Template(format!(
-                "uses Fn::ForEach without `Transform: {}`, which CloudFormation requires for it",
-                foreach::LANGUAGE_EXTENSIONS
-            )));
-        }
-        Some(foreach::expand(declared, &|node: &Node| {
-            first.collection(node)
-        })?)
-    } else {
-        None
-    };
+    let expanded = expand_loops(root, declared, &first)?;
     let resources = expanded.as_ref().map_or(declared, |e| &e.resources);
     let mut ctx = Context::new(root, supplied);
     ctx.resources = Some(resources);
     let mut keys = Vec::new();
     for entry in resources.entries() {
-        let resource = &entry.value;
-        let Some(resource_type) = resource.get("Type").and_then(Node::as_str) else {
+        let Some(resource_type) = entry.value.get("Type").and_then(Node::as_str) else {
             continue;
         };
         if resource_type != KEY && resource_type != REPLICA_KEY {
             continue;
         }
-        let mut notes: Vec<String> = expanded
+        // A generated resource says which loop and values made it.
+        let notes = expanded
             .as_ref()
             .and_then(|e| e.origin.get(&entry.key))
             .into_iter()
             .cloned()
             .collect();
-        let line = entry.key_line;
-        let props = resource.get("Properties");
-        let props_line = props.map_or(line, |p| p.line);
-        // Only the properties the decision reads are resolved (and so noted).
-        let mut field = |name: &str| -> (Val, usize) {
-            match props.and_then(|p| p.get(name)) {
-                Some(node) => (ctx.resolve(node, &mut notes), node.line),
-                None => (Val::Absent, props_line),
-            }
-        };
-        let boolean = |(v, at): (Val, usize), name: &str, default: bool| -> Fact<bool> {
-            v.boolean(at, name).map(|b| b.unwrap_or(default))
-        };
-        let string = |(v, at): (Val, usize), name: &str, default: &str| -> Fact<String> {
-            v.string(at, name)
-                .map(|s| s.unwrap_or_else(|| default.to_owned()))
-        };
-        let tags = {
-            let (v, at) = field("Tags");
-            tag_list(&v, at, "Tags")
-        };
-        let enabled = boolean(field("Enabled"), "Enabled", true);
-        let key = if resource_type == KEY {
-            let (period, at) = field("RotationPeriodInDays");
-            Some(KeyProps {
-                key_spec: string(field("KeySpec"), "KeySpec", "SYMMETRIC_DEFAULT"),
-                origin: string(field("Origin"), "Origin", "AWS_KMS"),
-                // AWS::KMS::Key has no custom key store property.
-                custom_key_store_id: Ok(None),
-                enabled,
-                rotation_enabled: boolean(field("EnableKeyRotation"), "EnableKeyRotation", false),
-                rotation_period_days: period.integer(at, "RotationPeriodInDays"),
-                tags: tags.clone(),
-            })
-        } else {
-            None
-        };
-        let kind = match key {
-            Some(props) => KeyKind::Key(props),
-            None => KeyKind::Replica(ReplicaProps {
-                primary: primary_of(resource, resources, props_line),
-                enabled: boolean(field("Enabled"), "Enabled", true),
-                tags,
-            }),
-        };
-        if let Some(condition) = resource.get("Condition").and_then(Node::as_str) {
-            notes.push(format!("created only when condition {condition} is true"));
-        }
-        keys.push(KeyResource {
-            name: entry.key.clone(),
-            resource_type: resource_type.to_owned(),
-            file: path.to_owned(),
-            line,
-            kind,
+        keys.push(key_resource(
+            &ctx,
+            path,
+            entry,
+            resource_type,
+            resources,
             notes,
-            via: Vec::new(),
-        });
+        ));
     }
     for unknown in expanded.iter().flat_map(|e| &e.unknown) {
         keys.push(unknown_loop(path, unknown));
     }
     Ok(keys)
+}
+
+/// The template's `Fn::ForEach` loops expanded, when it has any (and declares the transform they
+/// need); `None` when it has none.
+fn expand_loops(
+    root: &Node,
+    declared: &Node,
+    ctx: &Context<'_>,
+) -> Result<Option<foreach::Expanded>, IacError> {
+    if !foreach::has_loops(declared) {
+        return Ok(None);
+    }
+    if !foreach::declares_transform(root) {
+        return Err(IacError::Template(format!(
+            "uses Fn::ForEach without `Transform: {}`, which CloudFormation requires for it",
+            foreach::LANGUAGE_EXTENSIONS
+        )));
+    }
+    foreach::expand(declared, &|node: &Node| ctx.collection(node)).map(Some)
+}
+
+/// One `AWS::KMS::Key` or `AWS::KMS::ReplicaKey` resource, its properties resolved in `ctx`; only
+/// the properties the decision reads are resolved (and so noted).
+fn key_resource(
+    ctx: &Context<'_>,
+    path: &Path,
+    entry: &Entry,
+    resource_type: &str,
+    resources: &Node,
+    mut notes: Vec<String>,
+) -> KeyResource {
+    let resource = &entry.value;
+    let line = entry.key_line;
+    let props = resource.get("Properties");
+    let props_line = props.map_or(line, |p| p.line);
+    let mut field = |name: &str| -> (Val, usize) {
+        match props.and_then(|p| p.get(name)) {
+            Some(node) => (ctx.resolve(node, &mut notes), node.line),
+            None => (Val::Absent, props_line),
+        }
+    };
+    let boolean = |(v, at): (Val, usize), name: &str, default: bool| -> Fact<bool> {
+        v.boolean(at, name).map(|b| b.unwrap_or(default))
+    };
+    let string = |(v, at): (Val, usize), name: &str, default: &str| -> Fact<String> {
+        v.string(at, name)
+            .map(|s| s.unwrap_or_else(|| default.to_owned()))
+    };
+    let tags = {
+        let (v, at) = field("Tags");
+        tag_list(&v, at, "Tags")
+    };
+    let enabled = boolean(field("Enabled"), "Enabled", true);
+    let kind = if resource_type == KEY {
+        let (period, at) = field("RotationPeriodInDays");
+        KeyKind::Key(KeyProps {
+            key_spec: string(field("KeySpec"), "KeySpec", "SYMMETRIC_DEFAULT"),
+            origin: string(field("Origin"), "Origin", "AWS_KMS"),
+            // AWS::KMS::Key has no custom key store property.
+            custom_key_store_id: Ok(None),
+            enabled,
+            rotation_enabled: boolean(field("EnableKeyRotation"), "EnableKeyRotation", false),
+            rotation_period_days: period.integer(at, "RotationPeriodInDays"),
+            tags,
+        })
+    } else {
+        KeyKind::Replica(ReplicaProps {
+            primary: primary_of(resource, resources, props_line),
+            enabled: boolean(field("Enabled"), "Enabled", true),
+            tags,
+        })
+    };
+    if let Some(condition) = resource.get("Condition").and_then(Node::as_str) {
+        notes.push(format!("created only when condition {condition} is true"));
+    }
+    KeyResource {
+        name: entry.key.clone(),
+        resource_type: resource_type.to_owned(),
+        file: path.to_owned(),
+        line,
+        kind,
+        notes,
+        via: Vec::new(),
+    }
 }
 
 /// The row of a loop whose collection is known only at deployment: every fact of its keys is
