@@ -555,8 +555,11 @@ def test_gap_no_session_policy_no_boundary_no_path():
     session = (CLI_SRC / "session.rs").read_text()
     builder = session[session.index("AssumeRoleProvider::builder"):session.index(".build()", session.index("AssumeRoleProvider::builder"))]
     assert ".policy(" not in builder and ".policy_arns(" not in builder, builder
-    assert re.search(r'"arn:\{\}:iam::\{\}:role/\{name\}"', (CORE_SRC / "rule.rs").read_text())
-    assert re.search(r'"arn:\{\}:iam::\{account\}:role/\{\}"', session)
+    # Both build the ARN with the one Arn type, as role/<name> (no path): arn.rs's Arn::iam.
+    assert re.search(r'format!\("role/\{name\}"\);\s*let role_arn = Arn::iam\(', (CORE_SRC / "rule.rs").read_text())
+    assert re.search(r'format!\("role/\{\}", scope\.role_name\);\s*let role_arn =\s*kms_rotation_core::arn::Arn::iam\(', session)
+    arn = (CORE_SRC / "arn.rs").read_text()
+    assert '"arn:{}:{}:{}:{}:{}",\n            self.partition, self.service, self.region, self.account, self.resource' in arn
     for case_, resolver in RESOLVERS.items():
         for logical_id, props in resolver.resources("AWS::IAM::Role"):
             assert "PermissionsBoundary" not in props and "Path" not in props, f"{case_} {logical_id}"

@@ -33,6 +33,7 @@ from support import (
     CLI_SRC,
     build_sources,
     rust_label,
+    sdk_operations,
     TEMPLATES_DIR,
     Resolver,
     allowed_actions,
@@ -56,13 +57,18 @@ FINDINGS = {"securityhub:GetFindings", "securityhub:BatchImportFindings", "secur
 
 
 def operations() -> dict[str, str]:
-    """snake_case SDK method -> IAM action, for every operation of the member-account services."""
+    """snake_case SDK method -> IAM action, for every operation of the member-account services:
+    botocore's models, and the operations of the Rust SDK crate the CLI compiles against that
+    botocore's pinned models do not have yet (kms:GetKeyLastUsage), named as IAM names them (the
+    operation's name: KMS API Reference, "GetKeyLastUsage")."""
     session = botocore.session.get_session()
     out = {}
     for model_name, prefix in MEMBER_SERVICES.items():
         model = session.get_service_model(model_name)
         for op in model.operation_names:
             out[xform_name(op)] = f"{prefix}:{op}"
+        for method in sdk_operations(f"aws-sdk-{model_name}"):
+            out.setdefault(method, f"{prefix}:" + "".join(w.title() for w in method.split("_")))
     return out
 
 

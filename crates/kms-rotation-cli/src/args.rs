@@ -124,6 +124,7 @@ impl Command {
             Self::Remediate(a) => Some(&a.aws),
             Self::Exceptions(a) => Some(&a.aws),
             Self::Rescan(a) => Some(&a.aws),
+            Self::Evidence(a) => Some(&a.aws),
             Self::Securityhub(
                 SecurityhubCommand::Export(a) | SecurityhubCommand::SyncExceptions(a),
             ) => Some(&a.aws),
@@ -279,6 +280,31 @@ Examples:
   kms-rotation exceptions
   kms-rotation exceptions --within-days 14 --output json")]
     Exceptions(ExceptionsArgs),
+    /// Rotation evidence for auditors: every customer managed key's verdict, rotation status,
+    /// period, history and dates, as CSV, JSON lines and one HTML page, with a manifest of
+    /// SHA-256 hashes.
+    #[command(after_help = "\
+Writes into --output-dir: evidence.csv (one row a customer managed key), evidence.jsonl (audit's \
+JSON line with an `evidence` object), evidence.html (one self-contained page: counts, a table per \
+account, the control mapping with its sources, the keys not COMPLIANT or under an exception), \
+manifest.json (caller, rule parameters, scope, times, counts, errors, each file's SHA-256) and \
+SHA256SUMS (check with `sha256sum -c SHA256SUMS`). A directory that already holds a manifest is \
+refused: evidence is never overwritten.
+
+Per key: rotation on/off (kms:GetKeyRotationStatus), period, next rotation date, the rotations \
+(kms:ListKeyRotations, paged: count, last date, AUTOMATIC or ON_DEMAND), creation date, key \
+material age, the exception's owner, expiry and ticket (keys with rotation off), and with \
+--last-use the last cryptographic use (kms:GetKeyLastUsage). A fact KMS refuses (access denied, \
+not available) is a note on the key, never a guess. AWS managed keys are counted, not listed.
+
+Exit status: 0 evidence written and no key NON_COMPLIANT, 1 written and some key NON_COMPLIANT, \
+2 error (a key, account or Region that could not be read is named on stderr and in the \
+manifest), 130 stopped by Ctrl-C (nothing is written; with --state, run it again with --resume).
+
+Examples:
+  kms-rotation evidence --output-dir evidence-2026-12
+  kms-rotation evidence --organization --all-regions --last-use --output-dir evidence --state evidence.state")]
+    Evidence(EvidenceArgs),
     /// Ask AWS Config to evaluate the rule again (StartConfigRulesEvaluation), in each Region.
     #[command(after_help = "\
 Examples:
@@ -541,6 +567,26 @@ pub struct AuditArgs {
     /// NON_COMPLIANT keys (exposed first), exceptions by expiry, the run's figures.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The directory the evidence is written into (created when missing; one that already holds
+    /// a manifest.json is refused).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: std::path::PathBuf,
+    /// Also read when each key was last used for a cryptographic operation (kms:GetKeyLastUsage,
+    /// one call a key).
+    #[arg(long)]
+    pub last_use: bool,
     #[command(flatten)]
     pub rule: RuleArgs,
     #[command(flatten)]

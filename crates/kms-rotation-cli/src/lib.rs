@@ -32,6 +32,8 @@ mod apply;
 pub mod args;
 pub mod commands;
 mod config_rules;
+mod evidence;
+mod evidence_package;
 mod exception_review;
 pub mod exposure;
 mod finding_subjects;
@@ -39,6 +41,7 @@ pub mod findings;
 mod fleet;
 mod gate;
 pub mod key_policy;
+mod last_use;
 mod output;
 mod plan;
 mod report;
@@ -338,6 +341,12 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
             let accounts = Accounts::from_flags(&args.scope)?;
             let session = load(&args.aws, Some(&args.scope)).await?;
             commands::remediate::command(&session, &params, args, &accounts, &args.scope).await
+        }
+        Command::Evidence(args) => {
+            let params = rule_parameters(&args.rule)?;
+            let accounts = Accounts::from_flags(&args.scope)?;
+            let session = load(&args.aws, Some(&args.scope)).await?;
+            commands::evidence::command(&session, &params, args, &accounts, &args.scope).await
         }
         Command::Exceptions(args) => {
             let params = RuleParameters::from_values(

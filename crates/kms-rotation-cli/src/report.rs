@@ -223,6 +223,7 @@ mod tests {
                 .into(),
             exposure: None,
             exposure_reason: None,
+            evidence: None,
         }
     }
 

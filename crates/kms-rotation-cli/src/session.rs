@@ -35,6 +35,9 @@ pub struct Caller {
     pub account: String,
     /// `aws`, `aws-cn`, `aws-us-gov`: from the caller's ARN.
     pub partition: String,
+    /// The caller's ARN (the evidence manifest names who ran the command); `None` when STS
+    /// gave none.
+    pub arn: Option<String>,
 }
 
 /// Which accounts to work in, from the flags (an accounts file is read before any AWS call).
@@ -273,10 +276,9 @@ impl Session {
         let sdk = if account == caller.account {
             self.sdk.clone()
         } else {
-            let role_arn = format!(
-                "arn:{}:iam::{account}:role/{}",
-                caller.partition, scope.role_name
-            );
+            let role = format!("role/{}", scope.role_name);
+            let role_arn =
+                kms_rotation_core::arn::Arn::iam(&caller.partition, account, &role).to_string();
             let provider = AssumeRoleProvider::builder(&role_arn)
                 .session_name("kms-rotation")
                 .region(Region::new(self.home_region.clone()))
@@ -424,7 +426,11 @@ async fn caller(sdk: &SdkConfig, region: &str) -> Result<Caller, CliError> {
         .and_then(|arn| kms_rotation_core::arn::Arn::parse(arn).ok())
         .map_or("aws", |arn| arn.partition)
         .to_owned();
-    Ok(Caller { account, partition })
+    Ok(Caller {
+        account,
+        partition,
+        arn: out.arn,
+    })
 }
 
 /// The Regions enabled in the account of `sdk`'s credentials.

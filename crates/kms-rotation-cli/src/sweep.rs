@@ -1,5 +1,5 @@
 //! The sweep shared by `audit`, `remediate`, `exceptions` and `securityhub`: every key of many
-//! account-Regions through the rule's own evaluation ([`evaluate_key_id`]), many account-Regions
+//! account-Regions through the rule's own evaluation ([`evaluate_key_id_gathered`]), many account-Regions
 //! at once ([`crate::fleet`]); the exposure of each NON_COMPLIANT key from its key policy;
 //! `--state`/`--resume` fingerprints; the output lines of an audit.
 
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::evidence::{self, Evidence};
 use crate::exposure::{self, Classification, Exposure};
 use crate::fleet::{self, Finished, Stop};
 use crate::output::{or_dash, Row};
@@ -18,7 +19,7 @@ use crate::session::Targets;
 use crate::state::State;
 use crate::CliError;
 use kms_rotation_core::decision::{Compliance, Reason};
-use kms_rotation_core::evaluate::{evaluate_key_id, KeyEvaluation};
+use kms_rotation_core::evaluate::{evaluate_key_id_gathered, KeyEvaluation};
 use kms_rotation_core::kms::{Aliases, KmsError, KmsReader, KmsRegion};
 use kms_rotation_core::params::RuleParameters;
 
@@ -29,6 +30,9 @@ pub(crate) struct Audited {
     pub region: String,
     pub alias: Option<String>,
     pub evaluation: KeyEvaluation,
+    /// The key's rotation evidence, when the run asks for it ([`Plan::evidence`]); `None` also
+    /// for AWS managed keys, which are out of the control's scope.
+    pub evidence: Option<Evidence>,
 }
 
 impl Audited {
@@ -70,6 +74,9 @@ pub(crate) struct AuditLine {
     pub exposure: Option<Exposure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposure_reason: Option<String>,
+    /// `kms-rotation evidence` only: the key's rotation evidence ([`Evidence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 impl AuditLine {
@@ -86,6 +93,7 @@ impl AuditLine {
             annotation: verdict.annotation.clone(),
             exposure: exposure.map(|e| e.exposure),
             exposure_reason: exposure.map(|e| e.reason.clone()),
+            evidence: key.evidence.clone(),
         }
     }
 }
@@ -142,6 +150,8 @@ pub(crate) struct Plan<'a> {
     pub max_in_flight: usize,
     /// Read the key policy of NON_COMPLIANT keys for their exposure.
     pub exposure: bool,
+    /// Read each customer managed key's rotation evidence ([`crate::evidence`]).
+    pub evidence: Option<evidence::Ask>,
     /// The organization's id, when known: principals inside it are not cross-account.
     pub organization_id: Option<&'a str>,
     pub stop: &'a Stop,
@@ -212,6 +222,7 @@ struct KeyContext {
     params: RuleParameters,
     today: NaiveDate,
     exposure: bool,
+    evidence: Option<evidence::Ask>,
     organization_id: Option<String>,
     aliases: Arc<HashMap<(String, String), AliasCell>>,
 }
@@ -239,7 +250,14 @@ impl KeyContext {
             ),
             None => None,
         };
-        let evaluation = evaluate_key_id(&target.reader, &key_id, &self.params, self.today).await?;
+        let (evaluation, gathered) =
+            evaluate_key_id_gathered(&target.reader, &key_id, &self.params, self.today).await?;
+        let evidence = match self.evidence {
+            Some(ask) => {
+                evidence::read(&target.reader, &evaluation, gathered, ask, self.today).await?
+            }
+            None => None,
+        };
         let exposure = if self.exposure && evaluation.verdict.compliance == Compliance::NonCompliant
         {
             Some(exposure_of(&target.reader, &evaluation, self.organization_id.as_deref()).await)
@@ -256,6 +274,7 @@ impl KeyContext {
                 region: target.region,
                 alias,
                 evaluation,
+                evidence,
             },
             exposure,
         ))
@@ -283,6 +302,7 @@ pub(crate) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
         params: plan.params.clone(),
         today: plan.today,
         exposure: plan.exposure,
+        evidence: plan.evidence,
         organization_id: plan.organization_id.map(str::to_owned),
         aliases: aliases.clone(),
     });
@@ -500,6 +520,7 @@ mod tests {
                 facts: None,
                 verdict: Verdict::new(compliance, reason, "Automatic rotation is off."),
             },
+            evidence: None,
         }
     }
 

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use futures::future::{ready, Either};
 use futures::{FutureExt, Stream, StreamExt};
 
-use crate::decision::{decide, KeyFacts, Known, NoKey, RotationStatus, Step, Verdict};
+use crate::decision::{decide, KeyFacts, KeyMaterial, Known, NoKey, RotationStatus, Step, Verdict};
 use crate::exception::ExceptionTag;
 use crate::kms::{Aliases, Described, KmsError, KmsReader};
 use crate::params::RuleParameters;
@@ -29,6 +29,15 @@ pub struct Prior {
     pub exception: Option<ExceptionTag>,
 }
 
+/// What the decision read about a key on its way to the verdict; each `None` when the decision
+/// did not need it. The operator CLI's evidence reads only what is missing here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gathered {
+    pub rotation: Option<RotationStatus>,
+    pub exception: Option<ExceptionTag>,
+    pub material: Option<KeyMaterial>,
+}
+
 /// Decide a key whose facts are known, asking KMS for the rotation status and tags only when
 /// the decision needs them.
 pub async fn evaluate_facts(
@@ -38,27 +47,44 @@ pub async fn evaluate_facts(
     params: &RuleParameters,
     today: NaiveDate,
 ) -> Result<Verdict, KmsError> {
-    let Prior {
-        mut rotation,
-        mut exception,
-    } = prior;
-    let mut material = None;
+    Ok(evaluate_facts_gathered(kms, facts, prior, params, today)
+        .await?
+        .0)
+}
+
+/// [`evaluate_facts`], and what it read on the way.
+pub async fn evaluate_facts_gathered(
+    kms: &KmsReader,
+    facts: &KeyFacts,
+    prior: Prior,
+    params: &RuleParameters,
+    today: NaiveDate,
+) -> Result<(Verdict, Gathered), KmsError> {
+    let mut gathered = Gathered {
+        rotation: prior.rotation,
+        exception: prior.exception,
+        material: None,
+    };
     loop {
         let known = Known {
-            rotation: rotation.as_ref(),
-            exception: exception.as_ref(),
-            material: material.as_ref(),
+            rotation: gathered.rotation.as_ref(),
+            exception: gathered.exception.as_ref(),
+            material: gathered.material.as_ref(),
         };
         match decide(facts, known, params, today) {
-            Step::Verdict(verdict) => return Ok(verdict),
-            Step::NeedRotationStatus => rotation = Some(kms.rotation_status(&facts.key_id).await?),
+            Step::Verdict(verdict) => return Ok((verdict, gathered)),
+            Step::NeedRotationStatus => {
+                gathered.rotation = Some(kms.rotation_status(&facts.key_id).await?)
+            }
             Step::NeedExceptionTag => {
-                exception = Some(
+                gathered.exception = Some(
                     kms.exception_tag(&facts.key_id, &params.exception_tag_key)
                         .await?,
                 )
             }
-            Step::NeedKeyMaterial => material = Some(kms.key_material(&facts.key_id).await?),
+            Step::NeedKeyMaterial => {
+                gathered.material = Some(kms.key_material(&facts.key_id).await?)
+            }
         }
     }
 }
@@ -70,19 +96,39 @@ pub async fn evaluate_key_id(
     params: &RuleParameters,
     today: NaiveDate,
 ) -> Result<KeyEvaluation, KmsError> {
-    let (facts, verdict) = match kms.describe_key(key_id).await? {
+    Ok(evaluate_key_id_gathered(kms, key_id, params, today)
+        .await?
+        .0)
+}
+
+/// [`evaluate_key_id`], and what the decision read on the way.
+pub async fn evaluate_key_id_gathered(
+    kms: &KmsReader,
+    key_id: &str,
+    params: &RuleParameters,
+    today: NaiveDate,
+) -> Result<(KeyEvaluation, Gathered), KmsError> {
+    let (facts, verdict, gathered) = match kms.describe_key(key_id).await? {
         Described::Key(facts) => {
-            let verdict = evaluate_facts(kms, &facts, Prior::default(), params, today).await?;
-            (Some(*facts), verdict)
+            let (verdict, gathered) =
+                evaluate_facts_gathered(kms, &facts, Prior::default(), params, today).await?;
+            (Some(*facts), verdict, gathered)
         }
-        Described::NotFound => (None, NoKey::KeyNotFound.verdict()),
-        Described::AccessDenied(msg) => (None, NoKey::DescribeDenied(msg).verdict()),
+        Described::NotFound => (None, NoKey::KeyNotFound.verdict(), Gathered::default()),
+        Described::AccessDenied(msg) => (
+            None,
+            NoKey::DescribeDenied(msg).verdict(),
+            Gathered::default(),
+        ),
     };
-    Ok(KeyEvaluation {
-        key_id: key_id.to_owned(),
-        facts,
-        verdict,
-    })
+    Ok((
+        KeyEvaluation {
+            key_id: key_id.to_owned(),
+            facts,
+            verdict,
+        },
+        gathered,
+    ))
 }
 
 /// The AWS managed keys the account's aliases name (`alias/aws/...`), learnt while a run goes

@@ -10,7 +10,7 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusError;
 use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsError;
-use aws_sdk_kms::types::{KeyManagerType, KeyMaterialState, MultiRegionKeyType};
+use aws_sdk_kms::types::{KeyManagerType, KeyMaterialState, MultiRegionKeyType, RotationType};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use thiserror::Error;
@@ -108,6 +108,29 @@ pub enum Tags {
     Read(Vec<(String, String)>),
     /// The caller may not list the key's tags.
     AccessDenied(String),
+}
+
+/// One completed rotation of a key's material (ListKeyRotations' `RotationsListEntry`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    pub date: DateTime<Utc>,
+    /// `AUTOMATIC` or `ON_DEMAND`; `None` when KMS did not say.
+    pub rotation_type: Option<RotationType>,
+}
+
+/// What ListKeyRotations says about a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotationHistory {
+    /// Every completed rotation, oldest first (none: the key never rotated).
+    Read(Vec<Rotation>),
+    /// The caller may not call ListKeyRotations.
+    AccessDenied(String),
+    /// The key was deleted meanwhile.
+    KeyNotFound,
+    /// UnsupportedOperationException (a key whose material KMS does not rotate, such as an
+    /// asymmetric key or one in a custom key store) or KMSInvalidStateException (a key state in
+    /// which the history cannot be listed): the code and KMS's message.
+    NotApplicable { code: String, message: String },
 }
 
 /// Reads KMS, within a client-side ceiling per API that adapts to throttling.
@@ -356,19 +379,42 @@ impl KmsReader {
         Ok(Aliases(by_key))
     }
 
-    /// The date of the key's latest rotation (automatic or on demand), from ListKeyRotations,
-    /// paged. Key material waiting to be rotated in (imported, `PENDING_ROTATION`) is not
-    /// current and does not count. Called only when `maxKeyMaterialAgeInDays` is set, under a
-    /// pacer of its own (see [`LIST_KEY_ROTATIONS_PER_SECOND`]).
+    /// The date of the key's latest rotation (automatic or on demand), from ListKeyRotations
+    /// ([`KmsReader::rotation_history`]). Called only when `maxKeyMaterialAgeInDays` is set.
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn key_material(&self, key_id: &str) -> Result<KeyMaterial, KmsError> {
+        Ok(match self.rotation_history(key_id).await? {
+            RotationHistory::Read(rotations) => {
+                KeyMaterial::LastRotated(rotations.iter().map(|r| r.date).max())
+            }
+            RotationHistory::AccessDenied(msg) => KeyMaterial::AccessDenied(msg),
+            RotationHistory::KeyNotFound => KeyMaterial::KeyNotFound,
+            // The decision asks only for keys that rotate: an answer that says otherwise is an
+            // error, never a guessed age.
+            RotationHistory::NotApplicable { code, message } => {
+                return Err(KmsError {
+                    operation: "ListKeyRotations",
+                    key_id: key_id.to_owned(),
+                    message,
+                    code: Some(code),
+                })
+            }
+        })
+    }
+
+    /// Every completed rotation of the key (automatic or on demand), from ListKeyRotations
+    /// (KMS API Reference, "ListKeyRotations"), paged, oldest first. Key material waiting to be
+    /// rotated in (imported, `PENDING_ROTATION`) is not current and does not count. Under a
+    /// pacer of its own (see [`LIST_KEY_ROTATIONS_PER_SECOND`]).
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn rotation_history(&self, key_id: &str) -> Result<RotationHistory, KmsError> {
         let mut pages = self
             .client
             .list_key_rotations()
             .key_id(key_id)
             .into_paginator()
             .send();
-        let mut latest: Option<DateTime<Utc>> = None;
+        let mut rotations = Vec::new();
         loop {
             self.pacers.list_rotations.ready().await;
             let out = match pages.next().await {
@@ -376,23 +422,38 @@ impl KmsReader {
                 Some(Err(e)) => {
                     return match e.as_service_error() {
                         Some(ListKeyRotationsError::NotFoundException(_)) => {
-                            Ok(KeyMaterial::KeyNotFound)
+                            Ok(RotationHistory::KeyNotFound)
                         }
-                        _ if denied(&e) => Ok(KeyMaterial::AccessDenied(message(&e))),
+                        Some(
+                            ListKeyRotationsError::UnsupportedOperationException(_)
+                            | ListKeyRotationsError::KmsInvalidStateException(_),
+                        ) => Ok(RotationHistory::NotApplicable {
+                            code: code(&e).unwrap_or_default(),
+                            message: message(&e),
+                        }),
+                        _ if denied(&e) => Ok(RotationHistory::AccessDenied(message(&e))),
                         _ => Err(kms_error("ListKeyRotations", key_id, &e)),
                     }
                 }
                 // The paginator stops early only on an empty or repeated NextMarker.
                 None => return Err(repeated_marker("ListKeyRotations", key_id)),
             };
-            let dates = out
-                .rotations
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.key_material_state != Some(KeyMaterialState::PendingRotation))
-                .filter_map(|r| r.rotation_date)
-                .filter_map(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()));
-            latest = latest.into_iter().chain(dates).max();
+            rotations.extend(
+                out.rotations
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.key_material_state != Some(KeyMaterialState::PendingRotation))
+                    .filter_map(|r| {
+                        let date = r.rotation_date?;
+                        Some(Rotation {
+                            date: DateTime::<Utc>::from_timestamp(
+                                date.secs(),
+                                date.subsec_nanos(),
+                            )?,
+                            rotation_type: r.rotation_type,
+                        })
+                    }),
+            );
             match (out.truncated, out.next_marker.is_some()) {
                 (true, true) => {}
                 (true, false) => {
@@ -403,7 +464,10 @@ impl KmsReader {
                         code: None,
                     })
                 }
-                (false, _) => return Ok(KeyMaterial::LastRotated(latest)),
+                (false, _) => {
+                    rotations.sort_by_key(|r| r.date);
+                    return Ok(RotationHistory::Read(rotations));
+                }
             }
         }
     }

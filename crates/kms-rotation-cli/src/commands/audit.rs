@@ -77,6 +77,7 @@ pub(crate) async fn command(
         today: Utc::now().date_naive(),
         max_in_flight: scope.max_in_flight as usize,
         exposure: true,
+        evidence: None,
         organization_id: targets.organization_id.as_deref(),
         stop: &stop,
         state: state.as_ref(),

@@ -3,6 +3,7 @@
 //! that imports a sibling).
 //!
 //! - `audit`: every key of every account and Region, evaluated; exposure of NON_COMPLIANT keys.
+//! - `evidence`: every customer managed key with its rotation evidence, written as files.
 //! - `exceptions`: the exception tags, classified.
 //! - `rescan`: asks Config for StartConfigRulesEvaluation.
 //! - `check_iac`: the decision on templates and plans, before deployment (no AWS call).
@@ -11,6 +12,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod check_iac;
+pub(crate) mod evidence;
 pub(crate) mod exceptions;
 pub(crate) mod remediate;
 pub(crate) mod rescan;

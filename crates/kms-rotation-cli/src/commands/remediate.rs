@@ -109,6 +109,7 @@ pub(super) async fn run(
         max_in_flight,
         // Candidates' exposure is read in the triage.
         exposure: false,
+        evidence: None,
         organization_id,
         stop,
         // Every key is read again on --resume; the state keeps EnableKeyRotation from being sent twice.
@@ -853,6 +854,7 @@ mod tests {
                         "Automatic rotation is off.",
                     ),
                 },
+                evidence: None,
             },
             outcome,
             target: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
@@ -1014,6 +1016,7 @@ mod tests {
                 ),
                 verdict: Verdict::new(compliance, reason, "annotation"),
             },
+            evidence: None,
         };
         let off = |id: &str| audited(id, Compliance::NonCompliant, Reason::RotationOff);
         let keys = vec![

@@ -140,6 +140,7 @@ where
         today: Utc::now().date_naive(),
         max_in_flight,
         exposure: false,
+        evidence: None,
         organization_id: None,
         stop,
         state: None,

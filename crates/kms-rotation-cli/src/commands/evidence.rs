@@ -1,0 +1,119 @@
+//! `kms-rotation evidence`: every customer managed key of every account and Region, evaluated by
+//! the sweep ([`crate::sweep`]) with its rotation evidence ([`crate::evidence`]), written as the
+//! files of [`crate::evidence_package`]; `--state`/`--resume`, pacing and Ctrl-C as `audit`
+//! (a stopped run writes no files: evidence of part of the scope would read as the whole).
+
+use chrono::Utc;
+
+use crate::args::{EvidenceArgs, ScopeArgs};
+use crate::evidence::Ask;
+use crate::evidence_package::{self as package, Run};
+use crate::fleet::Stop;
+use crate::output::{warn, ErrorCounts};
+use crate::session::{Accounts, Session};
+use crate::state::State;
+use crate::sweep::{evaluate_regions, fingerprint, left_undone, Plan};
+use crate::{CliError, Exit};
+use kms_rotation_core::params::RuleParameters;
+
+/// `kms-rotation evidence`: read every key and its evidence, then write the package.
+pub(crate) async fn command(
+    session: &Session,
+    params: &RuleParameters,
+    args: &EvidenceArgs,
+    accounts: &Accounts,
+    scope: &ScopeArgs,
+) -> Result<Exit, CliError> {
+    package::prepare(&args.output_dir)?;
+    let started = Utc::now();
+    let caller = session.caller().await?.clone();
+    let targets = session.targets(accounts, scope, params).await?;
+    let state = match &args.state.state {
+        Some(path) => Some(State::open(
+            path,
+            args.state.resume,
+            "evidence",
+            &fingerprint(
+                &targets,
+                params,
+                if args.last_use { "last-use" } else { "" },
+            ),
+        )?),
+        None => None,
+    };
+    let stop = Stop::on_ctrl_c();
+    let plan = Plan {
+        params,
+        today: Utc::now().date_naive(),
+        max_in_flight: scope.max_in_flight as usize,
+        exposure: false,
+        evidence: Some(Ask {
+            last_use: args.last_use,
+        }),
+        organization_id: targets.organization_id.as_deref(),
+        stop: &stop,
+        state: state.as_ref(),
+        keep: false,
+        stream: false,
+    };
+    let run = evaluate_regions(&targets.kms, &plan).await;
+    warn(&run.warnings);
+    let account_regions = targets.region_count();
+    let mut errors = targets.failed;
+    errors.extend(run.errors);
+    if let Some(left) = left_undone(&run.left) {
+        // Evidence of part of the scope would read as the whole: nothing is written.
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "stopped: no evidence written to {}. {left}",
+            args.output_dir.display()
+        );
+        return Ok(Exit::Interrupted);
+    }
+    let (keys, aws_managed) = package::keys(run.lines);
+    let written = package::write(
+        &args.output_dir,
+        &keys,
+        &Run {
+            started,
+            finished: Utc::now(),
+            caller_account: &caller.account,
+            caller_arn: caller.arn.as_deref(),
+            parameters: params.canonical_json(),
+            accounts: targets.accounts,
+            account_regions,
+            last_use: args.last_use,
+            aws_managed,
+            errors: errors.iter().map(ToString::to_string).collect(),
+        },
+    )?;
+    let non_compliant = keys
+        .iter()
+        .filter(|k| k.compliance_type == kms_rotation_core::decision::Compliance::NonCompliant)
+        .count();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    let counts = ErrorCounts::of(&errors);
+    eprintln!(
+        "{} customer managed key(s) in {} account-Region(s) of {} account(s) ({non_compliant} NON_COMPLIANT, {aws_managed} AWS managed key(s) not listed, {} not evaluated (errors){}); evidence written to {}:",
+        keys.len(),
+        account_regions,
+        targets.accounts,
+        counts.keys,
+        counts.places_note(),
+        args.output_dir.display(),
+    );
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(if !errors.is_empty() {
+        Exit::Error
+    } else if non_compliant > 0 {
+        Exit::Findings
+    } else {
+        Exit::Clean
+    })
+}
