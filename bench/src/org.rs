@@ -85,6 +85,11 @@ pub struct OrgCli {
     /// The CLI binary [default: kms-rotation next to this binary].
     #[arg(long, value_name = "PATH")]
     cli_bin: Option<PathBuf>,
+    /// Run only these phases (comma-separated): audit (the full run and kill-resume), remediate,
+    /// evidence. Default: all.
+    #[arg(long, value_delimiter = ',', default_values_t = ["audit".to_owned(), "remediate".to_owned(), "evidence".to_owned()],
+          value_parser = ["audit", "remediate", "evidence"], value_name = "PHASE,...")]
+    phases: Vec<String>,
 }
 
 const ROLE_NAME: &str = fake_aws::ORG_ROLE_NAME;
@@ -333,8 +338,11 @@ impl Bench {
         for r in &self.config.regions {
             cmd.args(["--region", r]);
         }
-        cmd.args(["--max-in-flight", &self.cli.max_in_flight.to_string()])
-            .args(["--output", "json"]);
+        cmd.args(["--max-in-flight", &self.cli.max_in_flight.to_string()]);
+        // `evidence` writes files, not lines.
+        if sub.first().map(String::as_str) != Some("evidence") {
+            cmd.args(["--output", "json"]);
+        }
         if let Some((path, resume)) = state {
             cmd.arg("--state").arg(path);
             if resume {
@@ -513,6 +521,15 @@ impl Bench {
     }
 }
 
+/// The SHA-256 of `data`, in hex (as the evidence manifest writes it).
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The account-Regions a state file records as finished.
 fn finished_cells(config: &OrgConfig, state: &Path) -> HashSet<usize> {
     let text = std::fs::read_to_string(state).unwrap_or_default();
@@ -613,16 +630,25 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
     let bench = Bench::new(cli)?;
     bench.announce();
     let mut problems = Vec::new();
-    // 1. The full run.
-    let full = bench.full_run(&mut problems).await?;
-    // 2. Killed half-way, then resumed.
-    if bench.cli.kill_at > 0.0 {
-        let kill_resume = bench.kill_resume(&full).await?;
-        println!("{}", kill_resume.line(&bench));
-        kill_resume.problems(&bench, &mut problems);
+    let phase = |name: &str| bench.cli.phases.iter().any(|p| p == name);
+    if phase("audit") {
+        // 1. The full run.
+        let full = bench.full_run(&mut problems).await?;
+        // 2. Killed half-way, then resumed.
+        if bench.cli.kill_at > 0.0 {
+            let kill_resume = bench.kill_resume(&full).await?;
+            println!("{}", kill_resume.line(&bench));
+            kill_resume.problems(&bench, &mut problems);
+        }
     }
     // 3. Remediation: `remediate --apply --yes` at each batch size.
-    bench.remediations(&mut problems).await?;
+    if phase("remediate") {
+        bench.remediations(&mut problems).await?;
+    }
+    // 4. The evidence package of the whole organization.
+    if phase("evidence") {
+        bench.evidence(&mut problems).await?;
+    }
     Ok(problems)
 }
 
@@ -842,6 +868,107 @@ impl Bench {
 
     /// `remediate --apply --yes` at each `--remediate-batch-sizes` value (0 skipped), against an
     /// organization with `--remediate-off-per-100` rotation-off keys in 100.
+    /// `kms-rotation evidence --last-use` over the organization: the package holds every
+    /// customer managed key of the account-Regions that can be read (CSV rows, JSON lines and
+    /// the manifest's count), each file hashes as the manifest says, the exit code is the full
+    /// audit's, and the peak RSS is within the budget (the keys are written as each
+    /// account-Region is finished, not held).
+    async fn evidence(&self, problems: &mut Vec<String>) -> Result<(), String> {
+        let out = self.dir.join("evidence");
+        let _ = std::fs::remove_dir_all(&out);
+        let sub = [
+            "evidence".to_owned(),
+            "--last-use".to_owned(),
+            "--output-dir".to_owned(),
+            out.display().to_string(),
+        ];
+        let run = self
+            .run_in(&self.config, &sub, "evidence", None, None)
+            .await?;
+        let c = &self.config;
+        let expected: usize = (0..c.cells())
+            .filter(|cell| !c.is_denied(c.cell_parts(*cell).0))
+            .map(|cell| {
+                (0..c.keys_per_region)
+                    .filter(|k| c.kind(cell, *k) != fake_aws::Kind::AwsManaged)
+                    .count()
+            })
+            .sum();
+        let read = |name: &str| std::fs::read(out.join(name)).unwrap_or_default();
+        let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap_or(Value::Null);
+        let csv_rows = read("evidence.csv")
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+            .saturating_sub(1);
+        let json_lines = read("evidence.jsonl")
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        let files = manifest["files"].as_array().cloned().unwrap_or_default();
+        let bad_hashes: Vec<String> = files
+            .iter()
+            .filter_map(|f| {
+                let name = f["name"].as_str()?;
+                let data = read(name);
+                (f["sha256"].as_str() != Some(&sha256_hex(&data))
+                    || f["bytes"].as_u64() != Some(data.len() as u64))
+                .then(|| name.to_owned())
+            })
+            .collect();
+        let manifest_keys = manifest["counts"]["keys"].as_u64().unwrap_or(0) as usize;
+        let rss = mib(run.peak_rss_kib);
+        println!(
+            "{}",
+            json!({
+                "run": "evidence",
+                "keys_expected": expected,
+                "manifest_keys": manifest_keys,
+                "csv_rows": csv_rows,
+                "json_lines": json_lines,
+                "files_hashed": files.len(),
+                "hash_mismatches": bad_hashes,
+                "aws_managed_keys": manifest["awsManagedKeys"],
+                "exit": run.exit,
+                "wall_s": secs(run.wall),
+                "floor_s": crate::round(self.floor(&run.counts), 1),
+                "peak_rss_mib": rss,
+                "cli_cpu_s": crate::round(run.cli_cpu_s, 1),
+                "calls": ORG_OPERATIONS.iter().map(|op| (op.to_string(), json!(run.counts.total(op)))).collect::<serde_json::Map<_, _>>(),
+            })
+        );
+        for (what, n) in [
+            ("manifest count", manifest_keys),
+            ("CSV rows", csv_rows),
+            ("JSON lines", json_lines),
+        ] {
+            if n != expected {
+                problems.push(format!("evidence: {what} {n}, expected {expected} keys"));
+            }
+        }
+        if files.len() != 3 || !bad_hashes.is_empty() {
+            problems.push(format!(
+                "evidence: {} file(s) in the manifest, hashes that do not match: {bad_hashes:?}",
+                files.len()
+            ));
+        }
+        if run.exit != self.expected_exit() {
+            problems.push(format!(
+                "evidence: exit {}, expected {} ({})",
+                run.exit,
+                self.expected_exit(),
+                Self::stderr_tail(&run)
+            ));
+        }
+        if rss >= self.cli.max_rss_mib {
+            problems.push(format!(
+                "evidence: peak RSS {rss} MiB, budget {} MiB",
+                self.cli.max_rss_mib
+            ));
+        }
+        Ok(())
+    }
+
     async fn remediations(&self, problems: &mut Vec<String>) -> Result<(), String> {
         let remediated = OrgConfig {
             rotation_off_per_100: self.cli.remediate_off_per_100,
@@ -1137,13 +1264,13 @@ mod tests {
     fn the_floor_is_the_in_flight_bound_or_the_slowest_account_region() {
         let config = small();
         let mut counts = OrgCounts {
-            answered: vec![[0; 7]; config.cells()],
+            answered: vec![[0; ORG_OPERATIONS.len()]; config.cells()],
             throttled: vec![0; config.cells()],
             ..OrgCounts::default()
         };
         // 4 cells of 1 ListKeys page, 2 ListAliases pages, 10 + 8 + 2 key reads: 23 calls each.
         for cell in 0..4 {
-            counts.answered[cell] = [1, 2, 10, 8, 2, 0, 0];
+            counts.answered[cell] = [1, 2, 10, 8, 2, 0, 0, 0, 0];
         }
         let lat = Duration::from_millis(20);
         let f = floor(&config, &counts, lat, 4);

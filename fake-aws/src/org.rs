@@ -33,8 +33,8 @@ use crate::account::{Account, Alias, Key, Rotation, CREATION_DATE};
 use crate::catalogue::Kind;
 use crate::plan::{hash01, kms_quota, Bucket};
 use crate::protocol::{
-    alias_limit, describe_key_in, json_error, json_response, marker, not_found, query_error,
-    rotation_status_in, tags, xml_response, Answer,
+    alias_limit, describe_key_in, json_error, json_response, key_rotations_in, last_usage_in,
+    marker, not_found, query_error, rotation_status_in, tags, xml_response, Answer,
 };
 use crate::server::{serve, Handler};
 use crate::{Reply, Request};
@@ -50,7 +50,7 @@ pub const ORG_ROLE_NAME: &str = "KmsRotationOperator";
 
 /// The KMS operations the organization answers, each under its own quota per account-Region
 /// ([`org_quota`]).
-pub const ORG_OPERATIONS: [&str; 7] = [
+pub const ORG_OPERATIONS: [&str; 9] = [
     "ListKeys",
     "ListAliases",
     "DescribeKey",
@@ -58,6 +58,9 @@ pub const ORG_OPERATIONS: [&str; 7] = [
     "ListResourceTags",
     "GetKeyPolicy",
     "EnableKeyRotation",
+    // `kms-rotation evidence`: no quota simulated (this project has not checked KMS's).
+    "ListKeyRotations",
+    "GetKeyLastUsage",
 ];
 
 /// The default request quota of an [`ORG_OPERATIONS`] operation per account and Region, in
@@ -236,7 +239,7 @@ struct Cell {
     /// One bucket per [`ORG_OPERATIONS`] operation, when quotas are enforced.
     buckets: Option<Mutex<Vec<Bucket>>>,
     /// Answered calls per [`ORG_OPERATIONS`] operation (throttled ones apart).
-    answered: [AtomicU32; 7],
+    answered: [AtomicU32; ORG_OPERATIONS.len()],
     throttled: AtomicU32,
     /// KMS attempts that arrived, for the storm's hash.
     attempts: AtomicU64,
@@ -296,7 +299,7 @@ impl std::fmt::Debug for Org {
 #[derive(Debug, Clone, Default)]
 pub struct OrgCounts {
     /// Per cell: answered calls per [`ORG_OPERATIONS`] operation, throttled ones apart.
-    pub answered: Vec<[u32; 7]>,
+    pub answered: Vec<[u32; ORG_OPERATIONS.len()]>,
     /// Per cell: calls answered ThrottlingException by a quota.
     pub throttled: Vec<u32>,
     pub assume_role: u64,
@@ -802,6 +805,10 @@ impl Org {
                         &format!("arn:aws:kms:{region_name}:{account_id}:key/{id}"),
                     ),
                     "GetKeyPolicy" => key_policy(&account_id),
+                    "ListKeyRotations" => key_rotations_in(&key),
+                    "GetKeyLastUsage" => {
+                        last_usage_in(&format!("arn:aws:kms:{region_name}:{account_id}:key/{id}"))
+                    }
                     "EnableKeyRotation" => self.enable_rotation(input, &key, account, (index, k)),
                     _ => tags(&key),
                 }
@@ -1207,7 +1214,7 @@ mod tests {
         let cell = c.cell(0, 1);
         assert_eq!(counts.answered[cell][OrgCounts::op("ListKeys")], 5);
         assert_eq!(counts.answered[cell][OrgCounts::op("DescribeKey")], 2);
-        assert_eq!(counts.answered[c.cell(0, 0)], [0; 7]);
+        assert_eq!(counts.answered[c.cell(0, 0)], [0; ORG_OPERATIONS.len()]);
         assert_eq!(counts.total("DescribeKey"), 4);
         assert_eq!(counts.assume_role, 2);
         assert_eq!(counts.assume_role_denied, 2);

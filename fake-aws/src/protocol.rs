@@ -176,6 +176,40 @@ pub(crate) fn rotation_status_in(key: &Key, arn: &str) -> Answer {
     }
 }
 
+/// ListKeyRotations as KMS answers it (KMS API Reference, "ListKeyRotations"), in one page: a
+/// key with rotation on rotated once (on demand, 30 days after its creation), one with rotation
+/// off or imported material never; UnsupportedOperationException for a key whose material KMS
+/// does not rotate (asymmetric, HMAC, custom key store); AccessDeniedException where
+/// GetKeyRotationStatus is denied.
+pub(crate) fn key_rotations_in(key: &Key) -> Answer {
+    let rotations = match key.rotation {
+        Rotation::Denied => return denied("ListKeyRotations"),
+        Rotation::Unsupported if key.origin != "EXTERNAL" => {
+            return json_error(
+                400,
+                "UnsupportedOperationException",
+                "this key has no rotation history",
+            )
+        }
+        Rotation::On { .. } => vec![json!({
+            "KeyId": key.id,
+            "RotationDate": CREATION_DATE + 30.0 * 86_400.0,
+            "RotationType": "ON_DEMAND",
+        })],
+        Rotation::Off | Rotation::Unsupported => Vec::new(),
+    };
+    json_response(200, json!({"Rotations": rotations, "Truncated": false}))
+}
+
+/// GetKeyLastUsage (KMS API Reference, "GetKeyLastUsage"): no use since tracking began, which
+/// began at the key's creation.
+pub(crate) fn last_usage_in(arn: &str) -> Answer {
+    json_response(
+        200,
+        json!({"KeyId": arn, "TrackingStartDate": CREATION_DATE, "KeyCreationDate": CREATION_DATE}),
+    )
+}
+
 pub(crate) fn tags(key: &Key) -> Answer {
     match &key.tags {
         None => denied("ListResourceTags"),

@@ -1,5 +1,8 @@
 //! The files of `kms-rotation evidence`, written into one directory:
 //!
+//! The keys are written as the sweep finishes each account-Region (sorted by key id within it),
+//! so memory holds counts and the page's keys, not the organization.
+//!
 //! - `evidence.csv`: one row a customer managed key (auditors work in spreadsheets). A text cell
 //!   that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
 //!   carriage return: OWASP, "CSV Injection") is written with a leading `'`; the JSON lines keep
@@ -16,6 +19,8 @@
 //! AWS managed keys are out of the control's scope: counted in the manifest, not listed.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use askama::Template;
@@ -27,7 +32,7 @@ use sha2::{Digest, Sha256};
 use kms_rotation_core::decision::Compliance;
 
 use crate::evidence::{Evidence, RotationState};
-use crate::sweep::{AuditLine, Tally};
+use crate::sweep::{AuditLine, LineSink, Tally};
 use crate::CliError;
 
 pub(crate) const CSV: &str = "evidence.csv";
@@ -110,8 +115,6 @@ pub(crate) struct Run<'a> {
     pub accounts: usize,
     pub account_regions: usize,
     pub last_use: bool,
-    /// AWS managed keys seen (not listed).
-    pub aws_managed: usize,
     /// What could not be read: keys, account-Regions, accounts.
     pub errors: Vec<String>,
 }
@@ -164,64 +167,217 @@ impl Counts {
     }
 }
 
-/// The keys of the package: those with evidence (customer managed), by account, Region and key.
-pub(crate) fn keys(mut lines: Vec<AuditLine>) -> (Vec<AuditLine>, usize) {
-    let before = lines.len();
-    lines.retain(|l| l.evidence.is_some());
-    lines.sort_by(|a, b| {
-        (&a.account_id, &a.region, &a.resource_id).cmp(&(&b.account_id, &b.region, &b.resource_id))
-    });
-    let aws_managed = before - lines.len();
-    (lines, aws_managed)
+/// The package being written: the CSV and the JSON lines as `<name>.partial` files, hashed as
+/// they are written, each account-Region's keys as soon as it is finished (so memory holds
+/// counts and the page's keys, not the whole organization); the page, the manifest and
+/// SHA256SUMS at the end ([`Package::finish`]), when the partial files take their names.
+pub(crate) struct Package {
+    dir: PathBuf,
+    csv: csv::Writer<Hashing>,
+    jsonl: Hashing,
+    total: Counts,
+    by_account: BTreeMap<String, Counts>,
+    /// The keys the page lists (at most [`PAGE_KEYS`]), and how many more there were.
+    page: Vec<AuditLine>,
+    left_off: usize,
+    aws_managed: usize,
 }
 
-/// The directory the package goes into: created when missing; one that already holds a
-/// manifest is refused (evidence is never overwritten).
-pub(crate) fn prepare(dir: &Path) -> Result<(), CliError> {
-    if dir.join(MANIFEST).exists() {
-        return Err(CliError::Usage(format!(
-            "--output-dir {} already holds evidence ({MANIFEST}): evidence is never overwritten; pass a new directory",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(|source| CliError::Report {
-        path: dir.to_owned(),
-        source,
-    })
+/// A file being written, and the SHA-256 and size of what was written to it.
+struct Hashing {
+    name: &'static str,
+    file: BufWriter<File>,
+    sha: Sha256,
+    bytes: usize,
 }
 
-/// Write the package; returns the paths written.
-pub(crate) fn write(
-    dir: &Path,
-    lines: &[AuditLine],
-    run: &Run<'_>,
-) -> Result<Vec<PathBuf>, CliError> {
-    let at = |name: &str| dir.join(name);
-    let fail = |name: &str| {
-        let path = at(name);
-        move |source: std::io::Error| CliError::Report { path, source }
-    };
-    let (total, by_account) = count(lines);
-    let csv = csv_text(lines).map_err(fail(CSV))?;
-    let jsonl = jsonl_text(lines).map_err(fail(JSONL))?;
-    let page = page(lines, &total, &by_account, run).map_err(fail(HTML))?;
-    let mut files = Vec::new();
-    for (name, bytes) in [(CSV, csv), (JSONL, jsonl), (HTML, page.into_bytes())] {
-        std::fs::write(at(name), &bytes).map_err(fail(name))?;
-        files.push(FileEntry::of(name, &bytes));
+impl Hashing {
+    fn create(dir: &Path, name: &'static str) -> Result<Self, CliError> {
+        let file = File::create(partial(dir, name)).map_err(|source| CliError::Report {
+            path: dir.join(name),
+            source,
+        })?;
+        Ok(Self {
+            name,
+            file: BufWriter::new(file),
+            sha: Sha256::new(),
+            bytes: 0,
+        })
     }
-    let manifest = manifest(run, &total, &files);
-    let manifest = serde_json::to_vec_pretty(&manifest)
-        .map_err(std::io::Error::from)
-        .map_err(fail(MANIFEST))?;
-    std::fs::write(at(MANIFEST), &manifest).map_err(fail(MANIFEST))?;
-    files.push(FileEntry::of(MANIFEST, &manifest));
-    let sums: String = files
-        .iter()
-        .map(|f| format!("{}  {}\n", f.sha256, f.name))
-        .collect();
-    std::fs::write(at(SUMS), sums).map_err(fail(SUMS))?;
-    Ok([CSV, JSONL, HTML, MANIFEST, SUMS].map(at).to_vec())
+
+    /// Flushed to disk: its manifest entry.
+    fn close(mut self) -> std::io::Result<FileEntry> {
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        Ok(FileEntry {
+            name: self.name,
+            bytes: self.bytes,
+            sha256: hex(&self.sha.finalize()),
+        })
+    }
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn partial(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.partial"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Package {
+    /// Start a package in `dir`: created when missing; one that already holds a manifest is
+    /// refused (evidence is never overwritten).
+    pub(crate) fn create(dir: &Path) -> Result<Self, CliError> {
+        if dir.join(MANIFEST).exists() {
+            return Err(CliError::Usage(format!(
+                "--output-dir {} already holds evidence ({MANIFEST}): evidence is never overwritten; pass a new directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|source| CliError::Report {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut csv = csv::Writer::from_writer(Hashing::create(dir, CSV)?);
+        csv.write_record(CSV_HEADERS)
+            .map_err(|e| Self::failed(dir, CSV, e.into()))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            csv,
+            jsonl: Hashing::create(dir, JSONL)?,
+            total: Counts::default(),
+            by_account: BTreeMap::new(),
+            page: Vec::new(),
+            left_off: 0,
+            aws_managed: 0,
+        })
+    }
+
+    fn failed(dir: &Path, name: &str, source: std::io::Error) -> CliError {
+        CliError::Report {
+            path: dir.join(name),
+            source,
+        }
+    }
+
+    /// Customer managed keys written, by verdict.
+    pub(crate) fn counts(&self) -> Counts {
+        self.total
+    }
+
+    /// AWS managed keys seen (not listed).
+    pub(crate) fn aws_managed(&self) -> usize {
+        self.aws_managed
+    }
+
+    /// A stopped run: the partial files are removed (evidence of part of the scope would read
+    /// as the whole).
+    pub(crate) fn abandon(self) {
+        for name in [CSV, JSONL] {
+            let _ = std::fs::remove_file(partial(&self.dir, name));
+        }
+    }
+
+    /// The page, the manifest and SHA256SUMS written, the partial files given their names;
+    /// returns the paths of the package.
+    pub(crate) fn finish(self, run: &Run<'_>) -> Result<Vec<PathBuf>, CliError> {
+        let dir = self.dir.clone();
+        let fail = |name: &'static str| {
+            let dir = dir.clone();
+            move |source: std::io::Error| Self::failed(&dir, name, source)
+        };
+        let csv = self
+            .csv
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(Hashing::close)
+            .map_err(fail(CSV))?;
+        let jsonl = self.jsonl.close().map_err(fail(JSONL))?;
+        let mut page_keys = self.page;
+        page_keys.sort_by(|a, b| {
+            (&a.account_id, &a.region, &a.resource_id).cmp(&(
+                &b.account_id,
+                &b.region,
+                &b.resource_id,
+            ))
+        });
+        let html = page(
+            &page_keys,
+            self.left_off,
+            &self.total,
+            &self.by_account,
+            run,
+        )
+        .map_err(fail(HTML))?;
+        std::fs::write(dir.join(HTML), &html).map_err(fail(HTML))?;
+        for name in [CSV, JSONL] {
+            std::fs::rename(partial(&dir, name), dir.join(name)).map_err(fail(name))?;
+        }
+        let mut files = vec![csv, jsonl, FileEntry::of(HTML, html.as_bytes())];
+        let manifest = manifest(run, &self.total, self.aws_managed, &files);
+        let manifest = serde_json::to_vec_pretty(&manifest)
+            .map_err(std::io::Error::from)
+            .map_err(fail(MANIFEST))?;
+        std::fs::write(dir.join(MANIFEST), &manifest).map_err(fail(MANIFEST))?;
+        files.push(FileEntry::of(MANIFEST, &manifest));
+        let sums: String = files
+            .iter()
+            .map(|f| format!("{}  {}\n", f.sha256, f.name))
+            .collect();
+        std::fs::write(dir.join(SUMS), sums).map_err(fail(SUMS))?;
+        Ok([CSV, JSONL, HTML, MANIFEST, SUMS]
+            .map(|n| dir.join(n))
+            .to_vec())
+    }
+
+    fn write_line(&mut self, line: &AuditLine, evidence: &Evidence) -> std::io::Result<()> {
+        self.csv.write_record(csv_row(line, evidence))?;
+        serde_json::to_writer(&mut self.jsonl, line)?;
+        self.jsonl.write_all(b"\n")?;
+        self.total.add(line, evidence);
+        self.by_account
+            .entry(line.account_id.clone())
+            .or_default()
+            .add(line, evidence);
+        if line.compliance_type != Compliance::Compliant || evidence.exception_owner.is_some() {
+            if self.page.len() < PAGE_KEYS {
+                self.page.push(line.clone());
+            } else {
+                self.left_off += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each account-Region's keys, as the sweep finishes it: AWS managed keys (no evidence) counted,
+/// the others written.
+impl LineSink for Package {
+    fn take(&mut self, lines: &[AuditLine]) -> Result<(), CliError> {
+        for line in lines {
+            match &line.evidence {
+                Some(evidence) => self
+                    .write_line(line, evidence)
+                    .map_err(|e| Self::failed(&self.dir, CSV, e))?,
+                None => self.aws_managed += 1,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A file of the package, as the manifest lists it.
@@ -237,31 +393,12 @@ impl FileEntry {
         Self {
             name,
             bytes: bytes.len(),
-            sha256: Sha256::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: hex(&Sha256::digest(bytes)),
         }
     }
 }
 
-fn count(lines: &[AuditLine]) -> (Counts, BTreeMap<String, Counts>) {
-    let mut total = Counts::default();
-    let mut by_account: BTreeMap<String, Counts> = BTreeMap::new();
-    for line in lines {
-        let Some(evidence) = &line.evidence else {
-            continue;
-        };
-        total.add(line, evidence);
-        by_account
-            .entry(line.account_id.clone())
-            .or_default()
-            .add(line, evidence);
-    }
-    (total, by_account)
-}
-
-fn manifest(run: &Run<'_>, total: &Counts, files: &[FileEntry]) -> Value {
+fn manifest(run: &Run<'_>, total: &Counts, aws_managed: usize, files: &[FileEntry]) -> Value {
     serde_json::json!({
         "tool": "kms-rotation",
         "version": env!("CARGO_PKG_VERSION"),
@@ -273,7 +410,7 @@ fn manifest(run: &Run<'_>, total: &Counts, files: &[FileEntry]) -> Value {
         "lastUse": run.last_use,
         "scope": { "accounts": run.accounts, "accountRegions": run.account_regions },
         "counts": total,
-        "awsManagedKeys": run.aws_managed,
+        "awsManagedKeys": aws_managed,
         "errors": run.errors,
         "files": files,
         "controls": MAPPINGS.iter().map(|m| serde_json::json!({
@@ -363,26 +500,6 @@ fn csv_row(line: &AuditLine, e: &Evidence) -> Vec<String> {
     ]
 }
 
-fn csv_text(lines: &[AuditLine]) -> Result<Vec<u8>, std::io::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(CSV_HEADERS)?;
-    for line in lines {
-        if let Some(e) = &line.evidence {
-            w.write_record(csv_row(line, e))?;
-        }
-    }
-    w.into_inner().map_err(|e| e.into_error())
-}
-
-fn jsonl_text(lines: &[AuditLine]) -> Result<Vec<u8>, std::io::Error> {
-    let mut out = Vec::new();
-    for line in lines {
-        serde_json::to_writer(&mut out, line)?;
-        out.push(b'\n');
-    }
-    Ok(out)
-}
-
 /// At most this many keys are listed on the page (the CSV lists every key).
 const PAGE_KEYS: usize = 5_000;
 
@@ -429,20 +546,15 @@ impl PageKey<'_> {
 }
 
 fn page(
-    lines: &[AuditLine],
+    listed: &[AuditLine],
+    left_off: usize,
     total: &Counts,
     by_account: &BTreeMap<String, Counts>,
     run: &Run<'_>,
 ) -> Result<String, std::io::Error> {
-    let listed: Vec<(&AuditLine, &Evidence)> = lines
-        .iter()
-        .filter_map(|l| l.evidence.as_ref().map(|e| (l, e)))
-        .filter(|(l, e)| l.compliance_type != Compliance::Compliant || e.exception_owner.is_some())
-        .collect();
-    let left_off = listed.len().saturating_sub(PAGE_KEYS);
     let keys = listed
-        .into_iter()
-        .take(PAGE_KEYS)
+        .iter()
+        .filter_map(|line| line.evidence.as_ref().map(|evidence| (line, evidence)))
         .map(|(line, evidence)| PageKey {
             line,
             evidence,
@@ -491,6 +603,100 @@ fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_rotation_core::decision::Reason;
+
+    fn line(id: &str, compliance: Compliance, evidence: Option<Evidence>) -> AuditLine {
+        AuditLine {
+            resource_id: id.into(),
+            arn: None,
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            alias: None,
+            compliance_type: compliance,
+            reason: Reason::RotationOff,
+            annotation: "Automatic rotation is off.".into(),
+            exposure: None,
+            exposure_reason: None,
+            evidence,
+        }
+    }
+
+    fn evidence(rotation: RotationState) -> Evidence {
+        serde_json::from_value(serde_json::json!({
+            "rotation": rotation, "rotationPeriodDays": null, "nextRotationDate": null,
+            "rotationCount": 0, "lastRotationDate": null, "lastRotationType": null,
+            "keyCreationDate": "2026-01-01T00:00:00Z", "keyMaterialAgeDays": 335,
+            "exceptionOwner": null, "exceptionExpires": null, "exceptionTicket": null,
+        }))
+        .unwrap()
+    }
+
+    fn run() -> Run<'static> {
+        let at = "2026-12-02T10:00:00Z".parse().unwrap();
+        Run {
+            started: at,
+            finished: at,
+            caller_account: "111122223333",
+            caller_arn: None,
+            parameters: serde_json::json!({}),
+            accounts: 1,
+            account_regions: 1,
+            last_use: false,
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_finished_package_hashes_what_it_wrote_and_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut package = Package::create(dir.path()).unwrap();
+        package
+            .take(&[
+                line(
+                    "k-off",
+                    Compliance::NonCompliant,
+                    Some(evidence(RotationState::Off)),
+                ),
+                line("k-aws", Compliance::NotApplicable, None),
+            ])
+            .unwrap();
+        assert_eq!((package.counts().keys, package.aws_managed()), (1, 1));
+        let paths = package.finish(&run()).unwrap();
+        assert_eq!(paths.len(), 5);
+        let sums = std::fs::read_to_string(dir.path().join(SUMS)).unwrap();
+        for entry in sums.lines() {
+            let (hash, name) = entry.split_once("  ").unwrap();
+            let data = std::fs::read(dir.path().join(name)).unwrap();
+            assert_eq!(hex(&Sha256::digest(&data)), hash, "{name}");
+        }
+        assert_eq!(sums.lines().count(), 4);
+        let csv = std::fs::read_to_string(dir.path().join(CSV)).unwrap();
+        assert_eq!(csv.lines().count(), 2, "{csv}");
+        assert!(!dir.path().join(format!("{CSV}.partial")).exists());
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(manifest["awsManagedKeys"], 1);
+        assert_eq!(manifest["counts"]["nonCompliant"], 1);
+        let Err(CliError::Usage(refused)) = Package::create(dir.path()) else {
+            panic!("a second package in the same directory");
+        };
+        assert!(refused.contains("never overwritten"), "{refused}");
+    }
+
+    #[test]
+    fn an_abandoned_package_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut package = Package::create(dir.path()).unwrap();
+        package
+            .take(&[line(
+                "k",
+                Compliance::NonCompliant,
+                Some(evidence(RotationState::Off)),
+            )])
+            .unwrap();
+        package.abandon();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn a_cell_a_spreadsheet_would_run_is_quoted_and_others_are_not() {

@@ -159,9 +159,47 @@ pub(crate) struct Plan<'a> {
     /// Keep each key's whole evaluation (for remediate and findings); otherwise only its output
     /// line is kept, which is what a large organization's audit can hold in memory.
     pub keep: bool,
-    /// Print each account-Region's lines (JSON, by key id) as soon as it is finished, and keep
-    /// only their counts: memory then holds the account-Regions in progress, not the whole run.
-    pub stream: bool,
+    /// Hand each account-Region's lines (by key id) on as soon as it is finished, and keep only
+    /// their counts: memory then holds the account-Regions in progress, not the whole run.
+    pub stream: Stream<'a>,
+}
+
+/// Where a streamed run's lines go ([`Plan::stream`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Stream<'a> {
+    /// Kept in [`AuditRun::lines`].
+    No,
+    /// Printed on stdout as JSON lines.
+    Stdout,
+    /// Given to a writer of files (`evidence`'s).
+    Into(&'a std::sync::Mutex<dyn LineSink + Send>),
+}
+
+/// What takes a streamed run's lines, an account-Region's at a time, sorted by key id.
+pub(crate) trait LineSink {
+    fn take(&mut self, lines: &[AuditLine]) -> Result<(), CliError>;
+}
+
+impl Stream<'_> {
+    fn is_on(self) -> bool {
+        !matches!(self, Self::No)
+    }
+
+    /// Hand `lines` on (sorted by key id) and count them; a write error is returned.
+    fn send(self, lines: &mut [AuditLine], tally: &mut Tally) -> Result<(), CliError> {
+        match self {
+            Self::No => Ok(()),
+            Self::Stdout => print_lines(lines, tally),
+            Self::Into(sink) => {
+                lines.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take(lines)?;
+                lines.iter().for_each(|l| tally.add(l.compliance_type));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Keys counted by verdict: the one count of compliance in the CLI.
@@ -362,8 +400,8 @@ impl AuditRun {
                     Err(e) => self.errors.push(CliError::StateLine(e)),
                 }
             }
-            if plan.stream {
-                if let Err(e) = print_lines(&mut resumed, &mut self.streamed) {
+            if plan.stream.is_on() {
+                if let Err(e) = plan.stream.send(&mut resumed, &mut self.streamed) {
                     self.errors.push(e);
                     plan.stop.set();
                 }
@@ -402,9 +440,10 @@ impl AuditRun {
             .iter()
             .map(|(k, e)| AuditLine::new(k, e.as_ref()))
             .collect();
-        if plan.stream {
-            // Stdout closed (`| head`): nothing more can be said; stop.
-            if let Err(e) = print_lines(&mut lines, &mut self.streamed) {
+        if plan.stream.is_on() {
+            // Stdout closed (`| head`), or a file that cannot be written: nothing more can be
+            // said; stop.
+            if let Err(e) = plan.stream.send(&mut lines, &mut self.streamed) {
                 if !plan.stop.is_set() {
                     self.errors.push(e);
                 }

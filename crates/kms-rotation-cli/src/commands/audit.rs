@@ -15,7 +15,9 @@ use kms_rotation_core::decision::Reason;
 use kms_rotation_core::kms::KmsRegion;
 use kms_rotation_core::params::RuleParameters;
 
-use crate::sweep::{evaluate_regions, fingerprint, left_undone, AuditLine, Audited, Plan, Tally};
+use crate::sweep::{
+    evaluate_regions, fingerprint, left_undone, AuditLine, Audited, Plan, Stream, Tally,
+};
 
 /// The counts line printed after the results.
 fn summary(tally: Tally, errors: &[CliError], regions: usize, accounts: usize) -> String {
@@ -83,7 +85,11 @@ pub(crate) async fn command(
         state: state.as_ref(),
         keep: matches!(args.output, AuditOutput::Ocsf | AuditOutput::Asff),
         // JSON lines without a page to draw: printed as each account-Region is finished.
-        stream: args.output == AuditOutput::Json && args.report.is_none(),
+        stream: if args.output == AuditOutput::Json && args.report.is_none() {
+            Stream::Stdout
+        } else {
+            Stream::No
+        },
     };
     let run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);

@@ -3,16 +3,18 @@
 //! files of [`crate::evidence_package`]; `--state`/`--resume`, pacing and Ctrl-C as `audit`
 //! (a stopped run writes no files: evidence of part of the scope would read as the whole).
 
+use std::sync::Mutex;
+
 use chrono::Utc;
 
 use crate::args::{EvidenceArgs, ScopeArgs};
 use crate::evidence::Ask;
-use crate::evidence_package::{self as package, Run};
+use crate::evidence_package::{Package, Run};
 use crate::fleet::Stop;
 use crate::output::{warn, ErrorCounts};
 use crate::session::{Accounts, Session};
 use crate::state::State;
-use crate::sweep::{evaluate_regions, fingerprint, left_undone, Plan};
+use crate::sweep::{evaluate_regions, fingerprint, left_undone, Plan, Stream};
 use crate::{CliError, Exit};
 use kms_rotation_core::params::RuleParameters;
 
@@ -24,7 +26,6 @@ pub(crate) async fn command(
     accounts: &Accounts,
     scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
-    package::prepare(&args.output_dir)?;
     let started = Utc::now();
     let caller = session.caller().await?.clone();
     let targets = session.targets(accounts, scope, params).await?;
@@ -41,6 +42,7 @@ pub(crate) async fn command(
         )?),
         None => None,
     };
+    let package = Mutex::new(Package::create(&args.output_dir)?);
     let stop = Stop::on_ctrl_c();
     let plan = Plan {
         params,
@@ -54,56 +56,51 @@ pub(crate) async fn command(
         stop: &stop,
         state: state.as_ref(),
         keep: false,
-        stream: false,
+        // Each account-Region's keys written as it is finished: memory holds counts, not keys.
+        stream: Stream::Into(&package),
     };
     let run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);
     let account_regions = targets.region_count();
     let mut errors = targets.failed;
     errors.extend(run.errors);
+    let package = package
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
     if let Some(left) = left_undone(&run.left) {
         // Evidence of part of the scope would read as the whole: nothing is written.
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
+        package.abandon();
         eprintln!(
             "stopped: no evidence written to {}. {left}",
             args.output_dir.display()
         );
         return Ok(Exit::Interrupted);
     }
-    let (keys, aws_managed) = package::keys(run.lines);
-    let written = package::write(
-        &args.output_dir,
-        &keys,
-        &Run {
-            started,
-            finished: Utc::now(),
-            caller_account: &caller.account,
-            caller_arn: caller.arn.as_deref(),
-            parameters: params.canonical_json(),
-            accounts: targets.accounts,
-            account_regions,
-            last_use: args.last_use,
-            aws_managed,
-            errors: errors.iter().map(ToString::to_string).collect(),
-        },
-    )?;
-    let non_compliant = keys
-        .iter()
-        .filter(|k| k.compliance_type == kms_rotation_core::decision::Compliance::NonCompliant)
-        .count();
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    let counts = ErrorCounts::of(&errors);
-    eprintln!(
-        "{} customer managed key(s) in {} account-Region(s) of {} account(s) ({non_compliant} NON_COMPLIANT, {aws_managed} AWS managed key(s) not listed, {} not evaluated (errors){}); evidence written to {}:",
-        keys.len(),
+    let (counts, aws_managed) = (package.counts(), package.aws_managed());
+    let written = package.finish(&Run {
+        started,
+        finished: Utc::now(),
+        caller_account: &caller.account,
+        caller_arn: caller.arn.as_deref(),
+        parameters: params.canonical_json(),
+        accounts: targets.accounts,
         account_regions,
-        targets.accounts,
+        last_use: args.last_use,
+        errors: errors.iter().map(ToString::to_string).collect(),
+    })?;
+    let not_read = ErrorCounts::of(&errors);
+    eprintln!(
+        "{} customer managed key(s) in {account_regions} account-Region(s) of {} account(s): {} COMPLIANT, {} NON_COMPLIANT, {} NOT_APPLICABLE ({aws_managed} AWS managed key(s) not listed), {} not evaluated (errors){}. Evidence written to {}:",
         counts.keys,
-        counts.places_note(),
+        targets.accounts,
+        counts.compliant,
+        counts.non_compliant,
+        counts.not_applicable,
+        not_read.keys,
+        not_read.places_note(),
         args.output_dir.display(),
     );
     for path in written {
@@ -111,7 +108,7 @@ pub(crate) async fn command(
     }
     Ok(if !errors.is_empty() {
         Exit::Error
-    } else if non_compliant > 0 {
+    } else if counts.non_compliant > 0 {
         Exit::Findings
     } else {
         Exit::Clean

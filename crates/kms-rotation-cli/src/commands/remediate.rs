@@ -21,7 +21,9 @@ use crate::output::{or_dash, progress, say, warn, ErrorCounts, Report, Row};
 use crate::plan::{self, batches, plan, Action, Candidate, Outcome, PriorityTag, Target};
 use crate::session::{Accounts, Session};
 use crate::state::State;
-use crate::sweep::{evaluate_regions, exposure_of, fingerprint, left_undone, Audited, Plan};
+use crate::sweep::{
+    evaluate_regions, exposure_of, fingerprint, left_undone, Audited, Plan, Stream,
+};
 use crate::{CliError, Exit};
 use kms_rotation_core::evaluate::KeyEvaluation;
 use kms_rotation_core::kms::KmsRegion;
@@ -115,7 +117,7 @@ pub(super) async fn run(
         // Every key is read again on --resume; the state keeps EnableKeyRotation from being sent twice.
         state: None,
         keep: true,
-        stream: false,
+        stream: Stream::No,
     };
     let run = evaluate_regions(kms, &plan_of_run).await;
     warn(&run.warnings);

@@ -23,7 +23,7 @@ use crate::fleet::Stop;
 use crate::output::{warn, Report, Row};
 use crate::securityhub::{plan_sync, Hub, HubError, KeyException, OwnFinding, Refused, SyncItem};
 use crate::session::{Accounts, Session, Targets};
-use crate::sweep::{evaluate_regions, left_undone_then, AuditRun, Audited, Plan};
+use crate::sweep::{evaluate_regions, left_undone_then, AuditRun, Audited, Plan, Stream};
 use crate::{CliError, Exit};
 use kms_rotation_core::aws_error::{is_access_denied, is_throttling};
 use kms_rotation_core::decision::{Compliance, Reason};
@@ -145,7 +145,7 @@ where
         stop,
         state: None,
         keep: true,
-        stream: false,
+        stream: Stream::No,
     };
     let mut run = evaluate_regions(&targets.kms, &plan).await;
     warn(&run.warnings);
