@@ -180,11 +180,15 @@ def test_priority_tags_go_first_in_the_order_given(binaries, kms, moto):
                   "--priority-tag", "env=prod", "--priority-tag", "env=staging")
 
     assert out.returncode == 0, out.stderr
+    expected = prod + [staging] + plain
     order = [key_id_of(c["body"]["KeyId"]) for c in enable_calls(moto)]
-    assert order == prod + [staging] + plain
-    # The table lists keys in the same order.
+    # Batch after batch in the plan's order; inside a batch an account-Region's changes are sent
+    # at once (issue 23), so the two calls of a batch may reach moto in either order.
+    batches = lambda keys: [set(keys[i:i + 2]) for i in range(0, len(keys), 2)]  # noqa: E731
+    assert batches(order) == batches(expected)
+    # The table lists keys in the plan's order.
     rows = [line.split()[1] for line in out.stdout.splitlines()[1:] if " changed " in line]
-    assert rows == order
+    assert rows == expected
 
 
 def test_a_replica_is_fixed_through_its_primary(binaries, kms_for_region, moto):

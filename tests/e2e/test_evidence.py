@@ -65,11 +65,12 @@ def test_the_evidence_package_says_what_kms_says_and_its_files_are_what_the_mani
     assert (e["rotation"], e["rotationCount"], e["lastRotationType"]) == ("on", 2, "ON_DEMAND")
     assert e["keyMaterialAgeDays"] == 0
     assert dt.datetime.fromisoformat(e["lastRotationDate"]) >= dt.datetime.fromisoformat(e["keyCreationDate"])
-    assert e["lastUse"]["status"] == "used" and e["lastUse"]["operation"] == "Encrypt"
+    last_use = by_key[rotated]["lastUse"]
+    assert last_use["status"] == "used" and last_use["operation"] == "Encrypt"
     assert by_key[rotated]["alias"] == "alias/evidence/rotated"
     e = by_key[off]["evidence"]
     assert (e["rotation"], e["rotationCount"], e.get("lastRotationDate")) == ("off", 0, None)
-    assert e["lastUse"] == {"status": "not_used_since_tracking_began", "trackingStartDate": e["keyCreationDate"]}
+    assert by_key[off]["lastUse"] == {"status": "not_used_since_tracking_began", "trackingStartDate": e["keyCreationDate"]}
     e = by_key[excepted]["evidence"]
     assert (by_key[excepted]["complianceType"], by_key[excepted]["reason"]) == ("NOT_APPLICABLE", "EXCEPTION_VALID")
     assert (e["exceptionOwner"], e["exceptionExpires"], e["exceptionTicket"]) == (FORMULA_OWNER, day(60), "SEC-7")
@@ -154,4 +155,37 @@ def test_last_use_is_read_only_when_asked(binaries, kms, moto, tmp_path):
     targets = [r["target"] for r in moto.recorded()]
     assert "GetKeyLastUsage" not in targets and "ListKeyRotations" in targets
     (line,) = json_lines((tmp_path / "e" / "evidence.jsonl").read_text())
-    assert "lastUse" not in line["evidence"]
+    assert "lastUse" not in line
+
+
+def test_audit_and_remediate_show_last_use_when_asked(binaries, kms, moto):
+    """`--last-use` (issue 24 §4): audit reads it for every customer managed key, remediate for
+    the keys it would change only; the remediation order's rule (in use before unused for
+    --unused-days) is tested in plan.rs, as moto's keys are all new."""
+    used = create_key(kms, Description="used, rotation off")
+    kms.encrypt(KeyId=used, Plaintext=b"x")
+    idle = create_key(kms, Description="never used, rotation off")
+    rotating = create_key(kms, Description="rotation on")
+    kms.enable_key_rotation(KeyId=rotating)
+
+    audit = run_cli(binaries, "audit", "--region", REGION, "--last-use", "--output", "json")
+    assert audit.returncode == 1, audit.stderr
+    lines = {k["resourceId"]: k for k in json_lines(audit.stdout)}
+    assert lines[used]["lastUse"]["operation"] == "Encrypt"
+    assert lines[idle]["lastUse"]["status"] == "not_used_since_tracking_began"
+    assert "lastUse" in lines[rotating]
+    table = run_cli(binaries, "audit", "--region", REGION, "--last-use")
+    assert "Last use: not used since tracking began" in " ".join(table.stdout.split())  # wrapped at 60
+
+    moto.start_recording()
+    plan = run_cli(binaries, "remediate", "--region", REGION, "--last-use", "--unused-days", "30", "--output", "json")
+    moto.stop_recording()
+    assert plan.returncode == 0, plan.stderr  # a plan: nothing failed
+    rows = {r["resourceId"]: r for r in json_lines(plan.stdout)}
+    assert rows[used]["lastUse"]["operation"] == "Encrypt" and rows[used]["outcome"] == "planned"
+    assert "lastUse" not in rows[rotating]
+    asked = {r["body"].get("KeyId") for r in moto.recorded() if r["target"] == "GetKeyLastUsage"}
+    assert asked == {used, idle}
+    # --unused-days means nothing without --last-use: clap says so before any AWS call.
+    refused = run_cli(binaries, "remediate", "--region", REGION, "--unused-days", "30")
+    assert refused.returncode == 2 and "--last-use" in refused.stderr, refused.stderr

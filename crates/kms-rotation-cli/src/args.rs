@@ -241,6 +241,7 @@ Examples:
   kms-rotation audit
   kms-rotation audit --region us-east-1 --region eu-west-1 --output json > audit.jsonl
   kms-rotation audit --max-rotation-period-days 365 --evaluate-disabled-keys
+  kms-rotation audit --last-use --output json          # lastUse: kms:GetKeyLastUsage
   kms-rotation audit --output ocsf > findings.ocsf.jsonl   # OCSF Compliance Findings (class 2003)
   kms-rotation audit --output asff > findings.asff.jsonl   # AWS Security Finding Format
   kms-rotation audit --organization --all-regions --state audit.state --report kms.html
@@ -256,7 +257,7 @@ Running it again is safe: keys already fixed show as already compliant.
 
 Across accounts and Regions (--accounts, --organization, --all-regions) the plan is one: \
 publicly exposed keys first, then cross-account, unknown, then --priority-tag matches, wherever \
-they are. With --state FILE each key is recorded before EnableKeyRotation is sent; --resume never \
+they are; with --last-use, keys in use before keys unused for --unused-days at each step. With --state FILE each key is recorded before EnableKeyRotation is sent; --resume never \
 sends it twice for one key (such a key is only verified).
 
 Exit status: 0 when everything planned succeeded, 1 when a change failed or was not applied, 2 on \
@@ -264,6 +265,7 @@ error, 130 when stopped by Ctrl-C (the batch in progress is finished).
 
 Examples:
   kms-rotation remediate --priority-tag env=prod --priority-tag env=staging
+  kms-rotation remediate --last-use --unused-days 90    # keys in use before idle ones
   kms-rotation remediate --apply --priority-tag env=prod --batch-size 25
   kms-rotation remediate --apply --yes --output json > remediation.jsonl   # in a script")]
     Remediate(RemediateArgs),
@@ -563,6 +565,10 @@ fn invalid_flag(cmd: &clap::Command, arg: Option<&clap::Arg>, e: &ParamError) ->
 pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = AuditOutput::Table)]
     pub output: AuditOutput,
+    /// Also read when each customer managed key was last used for a cryptographic operation
+    /// (kms:GetKeyLastUsage, one call a key): `lastUse` in JSON, after the annotation in a table.
+    #[arg(long)]
+    pub last_use: bool,
     /// Also write one self-contained HTML page: compliance by account and Region, the
     /// NON_COMPLIANT keys (exposed first), exceptions by expiry, the run's figures.
     #[arg(long, value_name = "FILE.html")]
@@ -631,6 +637,15 @@ pub struct RemediateArgs {
     /// Keys whose tag KEY has value VALUE go first; repeat, highest priority first.
     #[arg(long = "priority-tag", value_name = "KEY=VALUE")]
     pub priority_tags: Vec<PriorityTag>,
+    /// Read when each key to change was last used (kms:GetKeyLastUsage) and, after exposure and
+    /// --priority-tag, change keys in use before keys unused for --unused-days.
+    #[arg(long)]
+    pub last_use: bool,
+    /// With --last-use: a key whose last use (or, not used since, the start of KMS's tracking) is
+    /// at least this many days old goes after the keys in use.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, requires = "last_use",
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub unused_days: u32,
     /// Ceiling on EnableKeyRotation calls a second in each account-Region (KMS's quota is per
     /// account and Region, 15/s by default). Each account-Region starts at it and slows down on
     /// its own when KMS throttles it; account-Regions change their keys at the same time, all

@@ -1,7 +1,8 @@
 //! Rotation evidence: what an auditor asks about a customer managed key beyond its verdict —
 //! whether rotation is on and at what period, when the key last rotated and how (automatic or on
 //! demand), how many times, the next date, the key's creation date and its key material's age,
-//! when asked its last use, and the exception its verdict rests on.
+//! and the exception its verdict rests on (its last use, with `--last-use`, is
+//! [`crate::last_use`]'s, read by the sweep beside it).
 //!
 //! Read once per key by the sweep ([`crate::sweep::Plan::evidence`]) after the rule's own
 //! evaluation, reusing what the decision already read ([`Gathered`]); the files of
@@ -21,15 +22,6 @@ use kms_rotation_core::decision::{Reason, RotationStatus};
 use kms_rotation_core::evaluate::{Gathered, KeyEvaluation};
 use kms_rotation_core::exception::ExceptionTag;
 use kms_rotation_core::kms::{KmsError, KmsReader, RotationHistory};
-
-use crate::last_use::{self, LastUse};
-
-/// What is read for the evidence beyond the verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Ask {
-    /// Also GetKeyLastUsage, one call a key.
-    pub last_use: bool,
-}
 
 /// Whether automatic rotation is on, as GetKeyRotationStatus says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,8 +67,6 @@ pub(crate) struct Evidence {
     pub exception_owner: Option<String>,
     pub exception_expires: Option<NaiveDate>,
     pub exception_ticket: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_use: Option<LastUse>,
     /// What could not be read, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -96,7 +86,6 @@ impl Evidence {
             exception_owner: None,
             exception_expires: None,
             exception_ticket: None,
-            last_use: None,
             notes: Vec::new(),
         }
     }
@@ -127,7 +116,6 @@ pub(crate) async fn read(
     reader: &KmsReader,
     evaluation: &KeyEvaluation,
     gathered: Gathered,
-    ask: Ask,
     today: NaiveDate,
 ) -> Result<Option<Evidence>, KmsError> {
     if evaluation.verdict.reason == Reason::AwsManaged {
@@ -164,9 +152,6 @@ pub(crate) async fn read(
         history(reader, &evaluation.key_id, today, &mut e).await?;
     }
     exception(gathered.exception, &mut e);
-    if ask.last_use {
-        e.last_use = Some(last_use::read(reader, &evaluation.key_id).await?);
-    }
     Ok(Some(e))
 }
 
@@ -272,6 +257,8 @@ mod tests {
     use kms_rotation_core::exception::Exception;
     use kms_rotation_core::params::RuleParameters;
 
+    use crate::last_use::{self, LastUse};
+
     const TODAY: &str = "2026-12-02";
 
     fn today() -> NaiveDate {
@@ -358,7 +345,6 @@ mod tests {
             &kms,
             &evaluated(key(), Compliance::Compliant, Reason::RotationOn),
             gathered,
-            Ask::default(),
             today(),
         )
         .await
@@ -373,7 +359,6 @@ mod tests {
         // 2026-06-01 to 2026-12-02.
         assert_eq!(e.key_material_age_days, Some(184));
         assert_eq!(e.key_creation_date, Some(at("2024-01-10T08:00:00Z")));
-        assert_eq!(e.last_use, None);
         assert!(e.notes.is_empty(), "{:?}", e.notes);
         assert_eq!(pages.num_calls(), 2);
     }
@@ -402,7 +387,6 @@ mod tests {
             &kms,
             &evaluated(key(), Compliance::Compliant, Reason::ExceptionValid),
             gathered,
-            Ask::default(),
             today(),
         )
         .await
@@ -435,16 +419,10 @@ mod tests {
             ..Gathered::default()
         };
         let evaluation = evaluated(key(), Compliance::Compliant, Reason::RotationOn);
-        let e = read(
-            &reader(&[&denied]),
-            &evaluation,
-            on.clone(),
-            Ask::default(),
-            today(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let e = read(&reader(&[&denied]), &evaluation, on.clone(), today())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((e.rotation_count, e.key_material_age_days), (None, None));
         assert!(
             e.notes[0].starts_with("access denied on kms:ListKeyRotations"),
@@ -454,7 +432,7 @@ mod tests {
         // An answer that is neither a fact nor retried away: the key is not evaluated.
         let odd = mock!(aws_sdk_kms::Client::list_key_rotations)
             .then_http_response(|| json_error(400, "InvalidArnException", "bad ARN"));
-        let err = read(&reader(&[&odd]), &evaluation, on, Ask::default(), today())
+        let err = read(&reader(&[&odd]), &evaluation, on, today())
             .await
             .unwrap_err();
         assert_eq!(err.operation, "ListKeyRotations");
@@ -472,7 +450,6 @@ mod tests {
             &kms,
             &evaluated(asymmetric, Compliance::NotApplicable, Reason::Asymmetric),
             Gathered::default(),
-            Ask::default(),
             today(),
         )
         .await
@@ -485,7 +462,6 @@ mod tests {
             &kms,
             &evaluated(key(), Compliance::NotApplicable, Reason::AwsManaged),
             Gathered::default(),
-            Ask { last_use: true },
             today(),
         )
         .await
@@ -499,7 +475,6 @@ mod tests {
             &kms,
             &evaluated(pending, Compliance::NotApplicable, Reason::PendingDeletion),
             Gathered::default(),
-            Ask { last_use: true },
             today(),
         )
         .await

@@ -8,7 +8,7 @@
 //!   carriage return: OWASP, "CSV Injection") is written with a leading `'`; the JSON lines keep
 //!   the value as KMS gave it.
 //! - `evidence.jsonl`: the same keys, one JSON object a line: `audit --output json`'s line with
-//!   an `evidence` object ([`crate::evidence::Evidence`]).
+//!   an `evidence` object ([`crate::evidence::Evidence`]) and, with `--last-use`, `lastUse`.
 //! - `evidence.html`: one self-contained page (no script, no external resource): the counts, a
 //!   table per account, the control mapping with the source of each mapping, the keys that are
 //!   not COMPLIANT or rest on an exception, and what could not be read.
@@ -466,7 +466,7 @@ fn number<T: ToString>(n: Option<T>) -> String {
 
 fn csv_row(line: &AuditLine, e: &Evidence) -> Vec<String> {
     use crate::last_use::LastUse;
-    let (use_date, use_operation) = match &e.last_use {
+    let (use_date, use_operation) = match &line.last_use {
         Some(LastUse::Used {
             date: d, operation, ..
         }) => (date(Some(*d)), operation.clone().unwrap_or_default()),
@@ -489,7 +489,7 @@ fn csv_row(line: &AuditLine, e: &Evidence) -> Vec<String> {
         e.last_rotation_type.clone().unwrap_or_default(),
         date(e.key_creation_date),
         number(e.key_material_age_days),
-        text(e.last_use.as_ref().map(LastUse::summary).as_deref()),
+        text(line.last_use.as_ref().map(LastUse::summary).as_deref()),
         use_date,
         text(Some(&use_operation)),
         text(e.exception_owner.as_deref()),
@@ -618,6 +618,7 @@ mod tests {
             exposure: None,
             exposure_reason: None,
             evidence,
+            last_use: None,
         }
     }
 

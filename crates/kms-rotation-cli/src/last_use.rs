@@ -8,11 +8,14 @@
 //! as such, never as "never used". Paced under the per-key read ceiling
 //! ([`KmsReader::per_key_read_ready`]), as the key policy and tags are.
 
-use chrono::{DateTime, Utc};
+use aws_sdk_kms::types::KeyState;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use aws_sdk_kms::operation::get_key_last_usage::GetKeyLastUsageError;
 use kms_rotation_core::aws_error::{code, denied, describe};
+use kms_rotation_core::decision::Reason;
+use kms_rotation_core::evaluate::KeyEvaluation;
 use kms_rotation_core::kms::{kms_error, KmsError, KmsReader};
 
 /// What GetKeyLastUsage says about a key.
@@ -54,6 +57,31 @@ impl LastUse {
             Self::NotRead { note } => format!("not read: {note}"),
         }
     }
+}
+
+/// Whether GetKeyLastUsage is asked for this key: a customer managed key KMS described, enabled
+/// or disabled (AWS managed keys are out of the control's scope; a key pending deletion is not a
+/// rotation target).
+pub(crate) fn applies(evaluation: &KeyEvaluation) -> bool {
+    evaluation.verdict.reason != Reason::AwsManaged
+        && evaluation
+            .facts
+            .as_ref()
+            .is_some_and(|f| matches!(f.key_state, KeyState::Enabled | KeyState::Disabled))
+}
+
+/// Whether the key has gone unused for at least `days` before `today`: its last use, or (not used
+/// since tracking began) the start of tracking, that long ago. A use not read, or tracking that
+/// began more recently, is not known to be unused.
+pub(crate) fn unused_for(last_use: Option<&LastUse>, days: u32, today: NaiveDate) -> bool {
+    let since = match last_use {
+        Some(LastUse::Used { date, .. }) => *date,
+        Some(LastUse::NotUsedSinceTrackingBegan {
+            tracking_start_date: Some(since),
+        }) => *since,
+        _ => return false,
+    };
+    (today - since.date_naive()).num_days() >= i64::from(days)
 }
 
 fn utc(d: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
@@ -121,5 +149,37 @@ pub(crate) async fn read(reader: &KmsReader, key_id: &str) -> Result<LastUse, Km
             })
         }
         Err(e) => Err(kms_error("GetKeyLastUsage", key_id, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_key_is_unused_only_when_kms_says_so_for_long_enough() {
+        let today: NaiveDate = "2026-12-02".parse().unwrap();
+        let used = |date: &str| LastUse::Used {
+            operation: Some("Decrypt".into()),
+            date: at(date),
+            tracking_start_date: None,
+        };
+        assert!(unused_for(Some(&used("2026-09-01T00:00:00Z")), 90, today));
+        assert!(!unused_for(Some(&used("2026-11-30T00:00:00Z")), 90, today));
+        let since = |date: &str| LastUse::NotUsedSinceTrackingBegan {
+            tracking_start_date: Some(at(date)),
+        };
+        assert!(unused_for(Some(&since("2026-01-01T00:00:00Z")), 90, today));
+        // Tracking began 10 days ago: not known to be unused for 90.
+        assert!(!unused_for(Some(&since("2026-11-22T00:00:00Z")), 90, today));
+        let not_read = LastUse::NotRead {
+            note: "access denied".into(),
+        };
+        assert!(!unused_for(Some(&not_read), 90, today));
+        assert!(!unused_for(None, 90, today));
     }
 }

@@ -245,6 +245,9 @@ pub(crate) struct Candidate {
     pub target: Target,
     /// How far its key policy lets principals in ([`crate::exposure`]), and why.
     pub exposure: Classification,
+    /// `--last-use`: not used for `--unused-days` ([`crate::last_use::unused_for`]); such keys go
+    /// after the keys in use of the same exposure and priority.
+    pub unused: bool,
 }
 
 impl Candidate {
@@ -262,7 +265,16 @@ pub(crate) struct Action {
     pub exposure: Exposure,
     /// Index of the first `--priority-tag` that a key of the action matches; lower goes first.
     pub priority: usize,
+    /// Every key of the action is unused (`--last-use`): it goes after those in use.
+    pub unused: bool,
     pub keys: Vec<Candidate>,
+}
+
+impl Action {
+    /// The order's criteria: exposure, priority, then in use before unused.
+    fn tier(&self) -> (Exposure, usize, bool) {
+        (self.exposure, self.priority, self.unused)
+    }
 }
 
 /// The index of the first priority tag the tags match, or `priority_tags.len()` for none.
@@ -275,7 +287,7 @@ pub(crate) fn priority(tags: &[(String, String)], priority_tags: &[PriorityTag])
 
 /// One action per target (a primary listed with its replicas is changed once), ordered by
 /// exposure (public, cross-account, unknown, then private: [`Exposure`]'s order), then priority,
-/// then the account-Regions in turn ([`interleave_places`]; in account and Region order, each
+/// then keys in use before unused ones (`--last-use`), then the account-Regions in turn ([`interleave_places`]; in account and Region order, each
 /// one's keys by key id).
 pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) -> Vec<Action> {
     let mut by_target: BTreeMap<(String, String, String), Action> = BTreeMap::new();
@@ -291,9 +303,11 @@ pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) ->
                 target: c.target.clone(),
                 exposure: c.exposure.exposure,
                 priority: p,
+                unused: c.unused,
                 keys: Vec::new(),
             });
         action.priority = action.priority.min(p);
+        action.unused &= c.unused;
         action.exposure = action.exposure.min(c.exposure.exposure);
         // Prefer the ARN as the KeyId sent.
         if !action.target.key.starts_with("arn:") && c.target.key.starts_with("arn:") {
@@ -308,7 +322,7 @@ pub(crate) fn plan(candidates: Vec<Candidate>, priority_tags: &[PriorityTag]) ->
         });
     }
     // Stable: the map's account, Region and key id order stays within an exposure and priority.
-    actions.sort_by_key(|a| (a.exposure, a.priority));
+    actions.sort_by_key(Action::tier);
     interleave_places(actions)
 }
 
@@ -320,7 +334,7 @@ fn interleave_places(actions: Vec<Action>) -> Vec<Action> {
     let mut out = Vec::with_capacity(actions.len());
     let mut rest = actions.into_iter().peekable();
     while let Some(first) = rest.next() {
-        let tier = (first.exposure, first.priority);
+        let tier = first.tier();
         let mut places: BTreeMap<(String, String), std::collections::VecDeque<Action>> =
             BTreeMap::new();
         let mut add = |a: Action| {
@@ -330,7 +344,7 @@ fn interleave_places(actions: Vec<Action>) -> Vec<Action> {
                 .push_back(a);
         };
         add(first);
-        while let Some(a) = rest.next_if(|a| (a.exposure, a.priority) == tier) {
+        while let Some(a) = rest.next_if(|a| a.tier() == tier) {
             add(a);
         }
         while !places.is_empty() {
@@ -396,6 +410,7 @@ mod tests {
                 exposure: Exposure::Private,
                 reason: "every Allow is limited to the account".into(),
             },
+            unused: false,
         }
     }
 
@@ -679,6 +694,46 @@ mod tests {
             })
             .collect();
         assert_eq!(spread, [3, 2]);
+    }
+
+    #[test]
+    fn with_last_use_keys_in_use_go_before_unused_ones_of_the_same_exposure_and_priority() {
+        let unused = |c: Candidate| Candidate { unused: true, ..c };
+        let prod = [PriorityTag::new("env", "prod")];
+        let actions = plan(
+            vec![
+                unused(candidate("us-east-1", "a-idle", &[])),
+                candidate("us-east-1", "b-busy", &[]),
+                unused(candidate("us-east-1", "c-idle-prod", &[("env", "prod")])),
+                unused(exposed(
+                    candidate("us-east-1", "d-idle-public", &[]),
+                    Exposure::Public,
+                )),
+                candidate("us-east-1", "e-busy-prod", &[("env", "prod")]),
+            ],
+            &prod,
+        );
+        // Exposure first, priority second, use third: an unused public key still goes first.
+        assert_eq!(
+            order(&actions),
+            [
+                "us-east-1/d-idle-public",
+                "us-east-1/e-busy-prod",
+                "us-east-1/c-idle-prod",
+                "us-east-1/b-busy",
+                "us-east-1/a-idle",
+            ]
+        );
+        // A primary with a replica in use is in use.
+        let actions = plan(
+            vec![
+                unused(candidate("us-west-2", "mrk-1", &[])),
+                replica("eu-west-1", "mrk-1", "us-west-2", &[]),
+                candidate("us-east-1", "z", &[]),
+            ],
+            &[],
+        );
+        assert!(!actions[0].unused && !actions[1].unused);
     }
 
     #[test]

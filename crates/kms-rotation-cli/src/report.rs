@@ -224,6 +224,7 @@ mod tests {
             exposure: None,
             exposure_reason: None,
             evidence: None,
+            last_use: None,
         }
     }
 

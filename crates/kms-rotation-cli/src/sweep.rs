@@ -14,6 +14,7 @@ use tokio::sync::OnceCell;
 use crate::evidence::{self, Evidence};
 use crate::exposure::{self, Classification, Exposure};
 use crate::fleet::{self, Finished, Stop};
+use crate::last_use::{self, LastUse};
 use crate::output::{or_dash, Row};
 use crate::session::Targets;
 use crate::state::State;
@@ -33,6 +34,8 @@ pub(crate) struct Audited {
     /// The key's rotation evidence, when the run asks for it ([`Plan::evidence`]); `None` also
     /// for AWS managed keys, which are out of the control's scope.
     pub evidence: Option<Evidence>,
+    /// When the key was last used, when the run asks for it ([`Plan::last_use`]).
+    pub last_use: Option<LastUse>,
 }
 
 impl Audited {
@@ -77,6 +80,9 @@ pub(crate) struct AuditLine {
     /// `kms-rotation evidence` only: the key's rotation evidence ([`Evidence`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+    /// `--last-use` only: when the key was last used ([`LastUse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_use: Option<LastUse>,
 }
 
 impl AuditLine {
@@ -94,6 +100,7 @@ impl AuditLine {
             exposure: exposure.map(|e| e.exposure),
             exposure_reason: exposure.map(|e| e.reason.clone()),
             evidence: key.evidence.clone(),
+            last_use: key.last_use.clone(),
         }
     }
 }
@@ -118,7 +125,10 @@ impl Row for AuditLine {
             self.region.clone(),
             self.compliance_type.to_string(),
             or_dash(self.exposure.map(Exposure::as_str)),
-            self.annotation.clone(),
+            match &self.last_use {
+                Some(last_use) => format!("{} Last use: {}.", self.annotation, last_use.summary()),
+                None => self.annotation.clone(),
+            },
         ]
     }
 
@@ -151,7 +161,9 @@ pub(crate) struct Plan<'a> {
     /// Read the key policy of NON_COMPLIANT keys for their exposure.
     pub exposure: bool,
     /// Read each customer managed key's rotation evidence ([`crate::evidence`]).
-    pub evidence: Option<evidence::Ask>,
+    pub evidence: bool,
+    /// Read when each customer managed key was last used ([`crate::last_use`]).
+    pub last_use: bool,
     /// The organization's id, when known: principals inside it are not cross-account.
     pub organization_id: Option<&'a str>,
     pub stop: &'a Stop,
@@ -260,7 +272,8 @@ struct KeyContext {
     params: RuleParameters,
     today: NaiveDate,
     exposure: bool,
-    evidence: Option<evidence::Ask>,
+    evidence: bool,
+    last_use: bool,
     organization_id: Option<String>,
     aliases: Arc<HashMap<(String, String), AliasCell>>,
 }
@@ -290,11 +303,15 @@ impl KeyContext {
         };
         let (evaluation, gathered) =
             evaluate_key_id_gathered(&target.reader, &key_id, &self.params, self.today).await?;
-        let evidence = match self.evidence {
-            Some(ask) => {
-                evidence::read(&target.reader, &evaluation, gathered, ask, self.today).await?
-            }
-            None => None,
+        let evidence = if self.evidence {
+            evidence::read(&target.reader, &evaluation, gathered, self.today).await?
+        } else {
+            None
+        };
+        let last_use = if self.last_use && last_use::applies(&evaluation) {
+            Some(last_use::read(&target.reader, &evaluation.key_id).await?)
+        } else {
+            None
         };
         let exposure = if self.exposure && evaluation.verdict.compliance == Compliance::NonCompliant
         {
@@ -313,6 +330,7 @@ impl KeyContext {
                 alias,
                 evaluation,
                 evidence,
+                last_use,
             },
             exposure,
         ))
@@ -341,6 +359,7 @@ pub(crate) async fn evaluate_regions(targets: &[KmsRegion], plan: &Plan<'_>) -> 
         today: plan.today,
         exposure: plan.exposure,
         evidence: plan.evidence,
+        last_use: plan.last_use,
         organization_id: plan.organization_id.map(str::to_owned),
         aliases: aliases.clone(),
     });
@@ -560,6 +579,7 @@ mod tests {
                 verdict: Verdict::new(compliance, reason, "Automatic rotation is off."),
             },
             evidence: None,
+            last_use: None,
         }
     }
 

@@ -63,7 +63,11 @@ pub(crate) async fn command(
             path,
             args.state.resume,
             "audit",
-            &fingerprint(&targets, params, ""),
+            &fingerprint(
+                &targets,
+                params,
+                if args.last_use { "last-use" } else { "" },
+            ),
         )?),
         None => None,
     };
@@ -79,7 +83,8 @@ pub(crate) async fn command(
         today: Utc::now().date_naive(),
         max_in_flight: scope.max_in_flight as usize,
         exposure: true,
-        evidence: None,
+        evidence: false,
+        last_use: args.last_use,
         organization_id: targets.organization_id.as_deref(),
         stop: &stop,
         state: state.as_ref(),

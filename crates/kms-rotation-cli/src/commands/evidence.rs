@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use chrono::Utc;
 
 use crate::args::{EvidenceArgs, ScopeArgs};
-use crate::evidence::Ask;
 use crate::evidence_package::{Package, Run};
 use crate::fleet::Stop;
 use crate::output::{warn, ErrorCounts};
@@ -49,9 +48,8 @@ pub(crate) async fn command(
         today: Utc::now().date_naive(),
         max_in_flight: scope.max_in_flight as usize,
         exposure: false,
-        evidence: Some(Ask {
-            last_use: args.last_use,
-        }),
+        evidence: true,
+        last_use: args.last_use,
         organization_id: targets.organization_id.as_deref(),
         stop: &stop,
         state: state.as_ref(),

@@ -17,6 +17,7 @@ use crate::apply::{Applier, Failure};
 use crate::args::{RemediateArgs, ScopeArgs};
 use crate::exposure::{Classification, Exposure};
 use crate::fleet::{Stop, CONCURRENCY};
+use crate::last_use::{self, LastUse};
 use crate::output::{or_dash, progress, say, warn, ErrorCounts, Report, Row};
 use crate::plan::{self, batches, plan, Action, Candidate, Outcome, PriorityTag, Target};
 use crate::session::{Accounts, Session};
@@ -111,7 +112,8 @@ pub(super) async fn run(
         max_in_flight,
         // Candidates' exposure is read in the triage.
         exposure: false,
-        evidence: None,
+        evidence: false,
+        last_use: false,
         organization_id,
         stop,
         // Every key is read again on --resume; the state keeps EnableKeyRotation from being sent twice.
@@ -129,8 +131,11 @@ pub(super) async fn run(
     let mut triaged = triage(
         &regions,
         keys,
-        params.max_rotation_period_in_days,
-        organization_id,
+        Reads {
+            max_period: params.max_rotation_period_in_days,
+            organization_id,
+            last_use: args.last_use.then_some(args.unused_days),
+        },
         max_in_flight,
     )
     .await;
@@ -209,6 +214,9 @@ impl Remediated {
         }
         if let Some(tag) = &self.priority_tag {
             parts.push(format!("tag {tag}"));
+        }
+        if let Some(last_use) = &self.audited.last_use {
+            parts.push(format!("last use: {}", last_use.summary()));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
@@ -325,21 +333,31 @@ impl Triaged {
     }
 }
 
+/// What the triage of a key reads and judges it by.
+#[derive(Clone, Copy)]
+struct Reads<'a> {
+    max_period: Option<i32>,
+    organization_id: Option<&'a str>,
+    /// `--last-use`: read each candidate's last use; unused for this many days goes after.
+    last_use: Option<u32>,
+}
+
 /// Triage every evaluated key, a few at a time.
 async fn triage(
     regions: &BTreeMap<(String, String), KmsRegion>,
     keys: Vec<Audited>,
-    max_period: Option<i32>,
-    organization_id: Option<&str>,
+    reads: Reads<'_>,
     max_in_flight: usize,
 ) -> Triaged {
     let results: Vec<_> = futures::stream::iter(keys)
-        .map(|audited| {
+        .map(|mut audited| {
             let kms = &regions[&(audited.account_id.clone(), audited.region.clone())];
             async move {
-                let result =
-                    triage_key(kms, &audited.evaluation, max_period, organization_id).await;
-                (audited, result)
+                let result = triage_key(kms, &audited.evaluation, reads).await;
+                if let Ok(Ok((_, last_use))) = &result {
+                    audited.last_use.clone_from(last_use);
+                }
+                (audited, result.map(|r| r.map(|(c, _)| c)))
             }
         })
         .buffer_unordered(max_in_flight.max(CONCURRENCY))
@@ -384,15 +402,15 @@ async fn triage(
 }
 
 /// Triage one key: from its verdict ([`plan::triage`]), then, for a candidate, its tags for
-/// the priorities (unreadable tags could hide an exception, so such a key is skipped) and its key
-/// policy for its exposure ([`exposure_of`]).
+/// the priorities (unreadable tags could hide an exception, so such a key is skipped), its key
+/// policy for its exposure ([`exposure_of`]) and, with `--last-use`, its last use.
 async fn triage_key(
     kms: &KmsRegion,
     evaluation: &KeyEvaluation,
-    max_period: Option<i32>,
-    organization_id: Option<&str>,
-) -> Result<Result<Candidate, Outcome>, KmsError> {
-    let (fix, target) = match plan::triage(&kms.account_id, &kms.region, evaluation, max_period) {
+    reads: Reads<'_>,
+) -> Result<Result<(Candidate, Option<LastUse>), Outcome>, KmsError> {
+    let triaged = plan::triage(&kms.account_id, &kms.region, evaluation, reads.max_period);
+    let (fix, target) = match triaged {
         Ok(found) => found,
         Err(outcome) => return Ok(Err(outcome)),
     };
@@ -404,8 +422,16 @@ async fn triage_key(
             ))))
         }
     };
-    let exposure = exposure_of(&kms.reader, evaluation, organization_id).await;
-    Ok(Ok(Candidate {
+    let exposure = exposure_of(&kms.reader, evaluation, reads.organization_id).await;
+    let (last_use, unused) = match reads.last_use {
+        Some(days) => {
+            let last_use = last_use::read(&kms.reader, &evaluation.key_id).await?;
+            let unused = last_use::unused_for(Some(&last_use), days, Utc::now().date_naive());
+            (Some(last_use), unused)
+        }
+        None => (None, false),
+    };
+    let candidate = Candidate {
         account: kms.account_id.clone(),
         region: kms.region.clone(),
         key_id: evaluation.key_id.clone(),
@@ -413,7 +439,9 @@ async fn triage_key(
         tags,
         target,
         exposure,
-    }))
+        unused,
+    };
+    Ok(Ok((candidate, last_use)))
 }
 
 /// Clients for the Regions of primary keys outside the Regions listed: the account's own
@@ -857,6 +885,7 @@ mod tests {
                     ),
                 },
                 evidence: None,
+                last_use: None,
             },
             outcome,
             target: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()),
@@ -1019,6 +1048,7 @@ mod tests {
                 verdict: Verdict::new(compliance, reason, "annotation"),
             },
             evidence: None,
+            last_use: None,
         };
         let off = |id: &str| audited(id, Compliance::NonCompliant, Reason::RotationOff);
         let keys = vec![
@@ -1031,7 +1061,12 @@ mod tests {
             audited("z-compliant", Compliance::Compliant, Reason::RotationOn),
         ];
 
-        let triaged = triage(&regions, keys, None, None, 64).await;
+        let reads = Reads {
+            max_period: None,
+            organization_id: None,
+            last_use: None,
+        };
+        let triaged = triage(&regions, keys, reads, 64).await;
         assert!(triaged.errors.is_empty(), "{:?}", triaged.errors);
         let tags = [PriorityTag::new("env", "prod")];
         let planned = batches(plan(triaged.candidates(), &tags), 2);
