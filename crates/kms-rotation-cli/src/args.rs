@@ -37,7 +37,7 @@ Examples:
 
 The operator's guide: docs/operator-guide.md";
 
-/// `kms-rotation`: audit, remediate, exceptions, rescan, check-iac, securityhub. Each command
+/// `kms-rotation`: audit, remediate, exceptions, evidence, rescan, check-iac, securityhub. Each command
 /// takes the flags it uses, and only those (the groups below, flattened into each command).
 #[derive(Debug, Parser)]
 #[command(name = "kms-rotation", version, about = ABOUT, after_help = AFTER_HELP)]
