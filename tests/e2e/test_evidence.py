@@ -189,3 +189,29 @@ def test_audit_and_remediate_show_last_use_when_asked(binaries, kms, moto):
     # --unused-days means nothing without --last-use: clap says so before any AWS call.
     refused = run_cli(binaries, "remediate", "--region", REGION, "--unused-days", "30")
     assert refused.returncode == 2 and "--last-use" in refused.stderr, refused.stderr
+
+
+def test_a_resumed_run_writes_the_evidence_the_state_file_kept(binaries, kms, moto, tmp_path):
+    """`--state`/`--resume` as in audit: a second run resumes every account-Region the first
+    finished (no key read again) and writes the same keys with the same evidence."""
+    rotating = create_key(kms)
+    kms.enable_key_rotation(KeyId=rotating)
+    kms.rotate_key_on_demand(KeyId=rotating)
+    create_key(kms)
+    state = tmp_path / "evidence.state"
+    first = run_cli(binaries, "evidence", "--region", REGION, "--output-dir", str(tmp_path / "a"), "--state", str(state))
+    assert first.returncode == 1, first.stderr
+    moto.start_recording()
+    again = run_cli(binaries, "evidence", "--region", REGION, "--output-dir", str(tmp_path / "b"),
+                    "--state", str(state), "--resume")
+    moto.stop_recording()
+    assert again.returncode == 1, again.stderr
+    read_again = {r["target"] for r in moto.recorded()} & {"DescribeKey", "GetKeyRotationStatus", "ListKeyRotations"}
+    assert read_again == set()
+    a = json_lines((tmp_path / "a" / "evidence.jsonl").read_text())
+    b = json_lines((tmp_path / "b" / "evidence.jsonl").read_text())
+    assert b == a and {line["resourceId"] for line in b} >= {rotating}
+    assert next(line for line in b if line["resourceId"] == rotating)["evidence"]["rotationCount"] == 1
+    # A state file of evidence is not one of audit (nor the other way round).
+    other = run_cli(binaries, "audit", "--region", REGION, "--state", str(state), "--resume")
+    assert other.returncode == 2, other.stderr
