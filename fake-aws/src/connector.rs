@@ -81,6 +81,7 @@ impl FakeAws {
             kms: client!(aws_sdk_kms, "kms"),
             config: client!(aws_sdk_config, "config"),
             sts: client!(aws_sdk_sts, "sts"),
+            events: client!(aws_sdk_eventbridge, "events"),
         }
     }
 

@@ -11,7 +11,7 @@
 #![warn(unreachable_pub)]
 
 pub use kms_rotation_core::{
-    clients, config, decision, evaluate, event, exception, kms, pace, params, rule,
+    clients, config, decision, evaluate, event, exception, kms, notice, pace, params, rule,
 };
 
 #[cfg(feature = "cli")]

@@ -123,6 +123,8 @@ def resource_arn(action: str, key_arn: str) -> str:
         # BatchImportFindings with the default product: the account's own product ARN.
         "product": f"arn:{PARTITION}:securityhub:{REGION}:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default",
         "account": f"arn:{PARTITION}:account::{ACCOUNT_ID}:account",
+        # PutEvents of the exception notices: the default bus (crates/kms-rotation-core/src/notice.rs).
+        "event-bus": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:event-bus/default",
     }
     return arns[kind]
 

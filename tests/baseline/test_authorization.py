@@ -46,7 +46,7 @@ from support import (
     statements,
 )
 from test_iam_policies import ORG_ID, POLICIES, RESOLVERS, arn_like, rule_calls
-from test_operator_role import ENABLE, FINDINGS, member_account_calls
+from test_operator_role import ENABLE, FINDINGS, NOTICES, member_account_calls
 
 DOC = ROOT / "docs" / "authorization.md"
 RUNBOOK = load_yaml(RUNBOOK_PATH)
@@ -55,7 +55,7 @@ RUNBOOK = load_yaml(RUNBOOK_PATH)
 
 # The rule (FunctionRole, or KmsRotationRuleEvaluation when it evaluates another account): its
 # KMS and Config calls (test_iam_policies.rule_calls reads the sources of the Lambda's build, which has none of the CLI crate).
-RULE_CALLS = {c for c in rule_calls() if c.split(":")[0] in ("kms", "config")}
+RULE_CALLS = {c for c in rule_calls() if c.split(":")[0] in ("kms", "config", "events")}
 # The operator CLI in a member account (test_operator_role.member_account_calls).
 CLI_CALLS = set(member_account_calls())
 
@@ -166,18 +166,28 @@ CALLERS = [
     Caller("KmsRotationRemediation (member-account-roles.yaml)", "member-account-roles.yaml[roles-region]",
            "RemediationRole", frozenset(RUNBOOK_CALLS), period=period_of_the_runbook()),
     Caller("KmsRotationOperator, read-only", "member-account-roles.yaml[operator-read-only]", "OperatorRole",
-           frozenset(CLI_CALLS), frozenset({ENABLE} | FINDINGS), period_of_the_cli()),
+           frozenset(CLI_CALLS), frozenset({ENABLE} | FINDINGS | NOTICES), period_of_the_cli()),
     Caller("KmsRotationOperator, OperatorCanRemediate", "member-account-roles.yaml[operator-remediates]",
-           "OperatorRole", frozenset(CLI_CALLS), frozenset(FINDINGS), period_of_the_cli()),
+           "OperatorRole", frozenset(CLI_CALLS), frozenset(FINDINGS | NOTICES), period_of_the_cli()),
     Caller("KmsRotationOperator, OperatorCanSendFindings", "member-account-roles.yaml[operator-sends-findings]",
-           "OperatorRole", frozenset(CLI_CALLS), frozenset({ENABLE}), period_of_the_cli()),
+           "OperatorRole", frozenset(CLI_CALLS), frozenset({ENABLE} | NOTICES), period_of_the_cli()),
+    Caller("KmsRotationOperator, OperatorCanSendNotices", "member-account-roles.yaml[operator-sends-notices]",
+           "OperatorRole", frozenset(CLI_CALLS), frozenset({ENABLE} | FINDINGS), period_of_the_cli()),
 ]
+
+
+# The source of the exception notices (crates/kms-rotation-core/src/notice.rs), which PutEvents
+# carries as events:source (EventBridge User Guide, "Using IAM policy conditions in Amazon
+# EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html).
+[NOTICE_SOURCE] = re.findall(r'pub const SOURCE: &str = "([^"]+)";', (CORE_SRC / "notice.rs").read_text())
 
 
 def request_keys(node: authz.Node, action: str, period: int) -> dict[str, Any]:
     """The condition keys of the request: EnableKeyRotation carries kms:RotationPeriodInDays (our
-    code always sends RotationPeriodInDays)."""
+    code always sends RotationPeriodInDays); PutEvents, events:source."""
     extra = {"kms:RotationPeriodInDays": str(period)} if action == "kms:EnableKeyRotation" else {}
+    if action == "events:PutEvents":
+        extra["events:source"] = NOTICE_SOURCE
     return authz.context(node, action, **extra)
 
 
@@ -222,6 +232,8 @@ DEPLOYER = principal(role_arn("Deployer"), [{"Version": "2012-10-17", "Statement
 NO_KMS = principal(role_arn("NoKms"), [{"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}])
 REMEDIATION = template_role("member-account-roles.yaml[roles-region]", "RemediationRole")
+FUNCTION = template_role("rule-function.yaml[single-account]", "FunctionRole")
+EVALUATION = template_role("member-account-roles.yaml[roles-region]", "EvaluationRole")
 
 
 @dataclass(frozen=True)
@@ -235,7 +247,7 @@ class Case:
 
 
 def case(label: str, node: authz.Node, action: str, expected: frozenset[str] | bool, why: str, **keys: Any) -> Case:
-    names = {"tag_keys": "aws:TagKeys", "period": "kms:RotationPeriodInDays"}
+    names = {"tag_keys": "aws:TagKeys", "period": "kms:RotationPeriodInDays", "source": "events:source"}
     return Case(label, node, action, tuple((names[k], v) for k, v in keys.items()), expected, why)
 
 
@@ -286,6 +298,10 @@ CASES = [
     case("deployer (IAM kms:*)", DEPLOYER, "kms:PutKeyPolicy", ACCOUNT_KEYS,
          "CreateKey/ReplicateKey policy lockout check"),
     case("a role without KMS permissions", NO_KMS, "kms:DescribeKey", NO_KEY, "no IAM allow"),
+    case("FunctionRole", FUNCTION, "events:PutEvents", False,
+         "events:source: only the rule's own notices, never another source's events", source="aws.config"),
+    case("KmsRotationRuleEvaluation", EVALUATION, "events:PutEvents", False,
+         "events:source: only the rule's own notices", source="aws.kms"),
 ]
 
 
@@ -359,7 +375,7 @@ def test_the_denials_we_promise(c: Case):
     And the policy lockout check of CreateKey and ReplicateKey (KMS API reference, CreateKey and
     ReplicateKey, `Policy`: "The key policy must allow the calling principal to make a subsequent
     PutKeyPolicy request on the KMS key"): a deployer allowed kms:* by IAM passes it on every
-    module's key policy."""
+    module's key policy. And the notices' PutEvents grant holds for the rule's own source only."""
     assert is_key_action(c.action) == isinstance(c.expected, frozenset)
     got = allowed_on(c.node, c.action, authz.context(c.node, c.action, **dict(c.keys)))
     assert got == c.expected, f"{c.label} {c.action} {dict(c.keys)}: got {got}, expected {c.expected}"
@@ -484,6 +500,8 @@ CONDITION_KEYS = {
     "aws:TagKeys": ("kms:TagResource kms:UntagResource kms:CreateKey", "Service Authorization Reference, AWS KMS"),
     "kms:RotationPeriodInDays": ("kms:EnableKeyRotation", "Service Authorization Reference, AWS KMS"),
     "kms:GrantIsForAWSResource": ("kms:CreateGrant kms:ListGrants kms:RevokeGrant", "Service Authorization Reference, AWS KMS"),
+    "events:source": ("events:PutEvents", "Service Authorization Reference, Amazon EventBridge; EventBridge User Guide, "
+                      "Using IAM policy conditions in Amazon EventBridge"),
 }
 
 

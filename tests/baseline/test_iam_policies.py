@@ -14,6 +14,7 @@ import pytest
 
 from support import (
     CENTRAL_ROLE_ARN,
+    CORE_SRC,
     OPERATOR_ARN,
     RUNBOOK_PATH,
     SCP_PATH,
@@ -25,6 +26,7 @@ from support import (
     iam_policies,
     load_cfn,
     load_yaml,
+    roles,
     runbook_calls,
     sar_privilege,
     scp,
@@ -71,6 +73,8 @@ CASES = {
                                 "OperatorCanRemediate": "true"},
         "operator-sends-findings": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN,
                                     "OperatorPrincipalArn": OPERATOR_ARN, "OperatorCanSendFindings": "true"},
+        "operator-sends-notices": {"CentralFunctionRoleArn": CENTRAL_ROLE_ARN,
+                                   "OperatorPrincipalArn": OPERATOR_ARN, "OperatorCanSendNotices": "true"},
     },
 }
 
@@ -107,6 +111,8 @@ FUNCTION_ACTIONS = {
     "kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus",
     "kms:ListResourceTags", "kms:ListKeyRotations", "config:PutEvaluations", "config:GetComplianceDetailsByConfigRule",
     "config:GetResourceConfigHistory",
+    # exceptionNoticeDays: the exception notices (docs/notices.md).
+    "events:PutEvents",
 }
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 REMEDIATION_ACTIONS = {"kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}
@@ -181,6 +187,7 @@ def test_resource_star_allow_list_matches_the_iam_reference():
     # ...and everything else the roles are granted does support them, so is scoped.
     operator = allowed_actions(RESOLVERS["member-account-roles.yaml[operator-remediates]"], "OperatorRole")
     operator |= allowed_actions(RESOLVERS["member-account-roles.yaml[operator-sends-findings]"], "OperatorRole")
+    operator |= allowed_actions(RESOLVERS["member-account-roles.yaml[operator-sends-notices]"], "OperatorRole")
     for action in FUNCTION_ACTIONS | LOG_ACTIONS | REMEDIATION_ACTIONS | operator | {"sts:AssumeRole"}:
         if action not in RESOURCE_STAR_ALLOWED:
             types = {r["resource_type"] for r in sar_privilege(action)["resource_types"]}
@@ -204,7 +211,7 @@ def test_function_role_is_least_privilege():
 # permission fails here. (The roles once lacked kms:ListKeyRotations, which maxKeyMaterialAgeInDays
 # calls: on AWS every old key would have been MATERIAL_AGE_UNKNOWN.) An operation is attributed to
 # the one service of the rule (KMS, Config, STS) whose botocore model has it.
-RULE_SERVICES = ("kms", "config", "sts")
+RULE_SERVICES = ("kms", "config", "sts", "events")
 
 
 def rule_calls() -> set[str]:
@@ -259,6 +266,26 @@ def test_logs_are_scoped_to_the_functions_own_log_group():
     assert logs["Resource"] == (
         "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/kms-rotation-rule:*"
     )
+
+
+def test_notices_are_put_on_the_default_bus_with_the_rules_source_only():
+    """events:PutEvents (exceptionNoticeDays; exceptions --notify) is granted on the account's
+    default event bus only, for events whose source is the rule's (the events:source condition
+    key: EventBridge User Guide, "Using IAM policy conditions in Amazon EventBridge",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html). The source
+    is the one the code sends (crates/kms-rotation-core/src/notice.rs, SOURCE)."""
+    [source] = re.findall(r'pub const SOURCE: &str = "([^"]+)";', (CORE_SRC / "notice.rs").read_text())
+    for case, role, bus in [
+        ("rule-function.yaml[single-account]", "FunctionRole", "arn:aws:events:us-east-1:111122223333:event-bus/default"),
+        ("member-account-roles.yaml[roles-region]", "EvaluationRole", "arn:aws:events:*:111122223333:event-bus/default"),
+        ("member-account-roles.yaml[operator-sends-notices]", "OperatorRole", "arn:aws:events:*:111122223333:event-bus/default"),
+    ]:
+        found = [st for policy in roles(RESOLVERS[case])[role]["Policies"]
+                 for st in statements(policy["PolicyDocument"]) if "events:PutEvents" in as_list(st["Action"])]
+        assert [(st["Resource"], st["Condition"]) for st in found] == [
+            (bus, {"StringEquals": {"events:source": source}})], case
+    for shape in ("operator-read-only", "operator-remediates", "operator-sends-findings"):
+        assert "events:PutEvents" not in allowed_actions(RESOLVERS[f"member-account-roles.yaml[{shape}]"], "OperatorRole")
 
 
 def test_member_evaluation_role_is_read_only_and_trusts_only_the_function_role():

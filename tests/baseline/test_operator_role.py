@@ -49,11 +49,14 @@ TEMPLATE = load_cfn(TEMPLATES_DIR / "member-account-roles.yaml")
 # KMS reader and the modules that drive it: the CLI judges keys with the rule's own code).
 CLI_SOURCES = build_sources("cli")
 # The services whose calls go to the member account with the role's credentials.
-MEMBER_SERVICES = {"kms": "kms", "account": "account", "securityhub": "securityhub"}  # model -> IAM prefix
+MEMBER_SERVICES = {"kms": "kms", "account": "account", "securityhub": "securityhub",
+                   "events": "events"}  # model -> IAM prefix
 
 ENABLE = "kms:EnableKeyRotation"
 # `securityhub export` / `sync-exceptions` across accounts, only with OperatorCanSendFindings=true.
 FINDINGS = {"securityhub:GetFindings", "securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings"}
+# `exceptions --notify` (docs/notices.md), only with OperatorCanSendNotices=true.
+NOTICES = {"events:PutEvents"}
 
 
 def operations() -> dict[str, str]:
@@ -67,7 +70,9 @@ def operations() -> dict[str, str]:
         model = session.get_service_model(model_name)
         for op in model.operation_names:
             out[xform_name(op)] = f"{prefix}:{op}"
-        for method in sdk_operations(f"aws-sdk-{model_name}"):
+        # The Rust SDK names EventBridge's crate after the service, botocore after its endpoint.
+        crate = {"events": "aws-sdk-eventbridge"}.get(model_name, f"aws-sdk-{model_name}")
+        for method in sdk_operations(crate):
             out.setdefault(method, f"{prefix}:" + "".join(w.title() for w in method.split("_")))
     return out
 
@@ -104,17 +109,20 @@ def granted(r: Resolver) -> set[str]:
 
 
 def mismatch(calls: set[str], grant: set[str], remediates: bool,
-             sends_findings: bool = False) -> tuple[set[str], set[str]]:
+             sends_findings: bool = False, sends_notices: bool = False) -> tuple[set[str], set[str]]:
     """(called but not granted, granted but not called) for the operator role."""
     needed = calls if remediates else calls - {ENABLE}
     if not sends_findings:
         needed = needed - FINDINGS
+    if not sends_notices:
+        needed = needed - NOTICES
     return needed - grant, grant - needed
 
 
 READ_ONLY = resolver(OperatorPrincipalArn=OPERATOR_ARN)
 REMEDIATES = resolver(OperatorPrincipalArn=OPERATOR_ARN, OperatorCanRemediate="true")
 SENDS_FINDINGS = resolver(OperatorPrincipalArn=OPERATOR_ARN, OperatorCanSendFindings="true")
+SENDS_NOTICES = resolver(OperatorPrincipalArn=OPERATOR_ARN, OperatorCanSendNotices="true")
 
 
 # --------------------------------------------------------------------------- the calls
@@ -132,21 +140,26 @@ def test_the_cli_calls_are_read_from_the_source():
     for action in ("kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus",
                    "kms:ListResourceTags", "kms:ListKeyRotations"):
         assert "kms-rotation-core/src/kms.rs" in calls.get(action, set()), action
+    # PutEvents in the notifier the rule and the CLI share.
+    assert calls.get("events:PutEvents") == {"kms-rotation-core/src/notice.rs"}, calls
     # GetKeyPolicy only in the CLI's crate: the Lambda's build never has it.
     assert calls.get("kms:GetKeyPolicy") == {"kms-rotation-cli/src/key_policy.rs"}, calls
 
 
 def test_operator_role_grants_exactly_the_cli_calls():
     calls = set(member_account_calls())
-    for r, remediates, sends in ((READ_ONLY, False, False), (REMEDIATES, True, False),
-                                 (SENDS_FINDINGS, False, True)):
-        missing, extra = mismatch(calls, granted(r), remediates, sends)
+    for r, remediates, sends, notices in ((READ_ONLY, False, False, False), (REMEDIATES, True, False, False),
+                                          (SENDS_FINDINGS, False, True, False),
+                                          (SENDS_NOTICES, False, False, True)):
+        missing, extra = mismatch(calls, granted(r), remediates, sends, notices)
         assert not missing, f"the CLI calls these, the operator role lacks them: {missing}"
         assert not extra, f"the operator role grants these, the CLI never calls them: {extra}"
     assert ENABLE not in granted(READ_ONLY)
     assert ENABLE in granted(REMEDIATES)
     assert not FINDINGS & granted(READ_ONLY)
     assert FINDINGS <= granted(SENDS_FINDINGS) and ENABLE not in granted(SENDS_FINDINGS)
+    assert not NOTICES & (granted(READ_ONLY) | granted(REMEDIATES) | granted(SENDS_FINDINGS))
+    assert NOTICES <= granted(SENDS_NOTICES) and not (FINDINGS | {ENABLE}) & granted(SENDS_NOTICES)
 
 
 def test_the_comparison_and_the_scan_catch_a_difference():

@@ -19,6 +19,7 @@ RULE_PARAMETERS = {
     "describeKeyPerSecond",
     "maxKeyMaterialAgeInDays",
     "rotationGraceDays",
+    "exceptionNoticeDays",
 }
 SINGLE_ACCOUNT = {
     "LambdaFunctionArn": "arn:aws:lambda:us-east-1:111122223333:function:kms-rotation-rule",
@@ -108,8 +109,13 @@ def test_pack_input_parameters_are_accepted_rule_parameters(pack, rule_parameter
             {"evaluateDisabledKeys": "false", "exceptionTagKey": "kms-rotation-exception",
              "rotationGraceDays": "7", "maxKeyMaterialAgeInDays": "400"},
         ),
+        (
+            {**SINGLE_ACCOUNT, "ExceptionNoticeDays": "14"},
+            {"evaluateDisabledKeys": "false", "exceptionTagKey": "kms-rotation-exception",
+             "rotationGraceDays": "7", "exceptionNoticeDays": "14"},
+        ),
     ],
-    ids=["single-account", "organization", "material-age"],
+    ids=["single-account", "organization", "material-age", "notices"],
 )
 def test_empty_optional_parameters_are_left_out(pack, params, expected):
     rule = resolved(pack, params, "AWS::Config::ConfigRule")
@@ -117,7 +123,8 @@ def test_empty_optional_parameters_are_left_out(pack, params, expected):
 
 
 def test_input_parameters_fit_configs_limit(pack):
-    long_values = {**ORGANIZATION, "ExecutionRoleName": "r" * 64, "ExceptionTagKey": "k" * 128}
+    long_values = {**ORGANIZATION, "ExecutionRoleName": "r" * 64, "ExceptionTagKey": "k" * 128,
+                   "MaxKeyMaterialAgeInDays": "3650", "ExceptionNoticeDays": "365"}
     rule = resolved(pack, long_values, "AWS::Config::ConfigRule")
     assert len(json.dumps(rule["InputParameters"])) <= 1024
 

@@ -674,6 +674,12 @@ pub struct ExceptionsArgs {
     /// Flag exceptions that expire within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub within_days: u32,
+    /// Also put an EventBridge event on the default event bus of each key's account and Region
+    /// for every exception expiring within --within-days or expired, as the rule's periodic run
+    /// does with exceptionNoticeDays (source kms-rotation-rule; docs/notices.md). Needs
+    /// events:PutEvents there (OperatorCanSendNotices=true in member-account-roles.yaml).
+    #[arg(long)]
+    pub notify: bool,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     #[command(flatten)]

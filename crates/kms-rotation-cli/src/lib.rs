@@ -107,6 +107,13 @@ pub enum CliError {
         region: Option<String>,
         message: String,
     },
+    /// `exceptions --notify`: notices EventBridge did not take (each key is in the log).
+    #[error("account {account} in {region}: {failed} exception notice(s) not put on the default event bus (the log names each key and EventBridge's answer): grant events:PutEvents on the default event bus of the account in {region}, for events:source kms-rotation-rule (OperatorCanSendNotices=true in member-account-roles.yaml; docs/notices.md)")]
+    Notices {
+        account: String,
+        region: String,
+        failed: usize,
+    },
     /// The run was interrupted (Ctrl-C); what is left is said in the summary.
     #[error("interrupted: {0}")]
     Interrupted(String),

@@ -85,6 +85,8 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub config: aws_sdk_config::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Notices to exception owners (`crate::notice`).
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl Clients {
@@ -93,6 +95,7 @@ impl Clients {
             kms: aws_sdk_kms::Client::new(sdk),
             config: aws_sdk_config::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
         }
     }
 
@@ -132,6 +135,14 @@ impl Clients {
             ),
             config: aws_sdk_config::Client::from_conf(
                 self.config
+                    .config()
+                    .to_builder()
+                    .credentials_provider(credentials.clone())
+                    .build(),
+            ),
+            // The notices go to the evaluated account's default event bus.
+            events: aws_sdk_eventbridge::Client::from_conf(
+                self.events
                     .config()
                     .to_builder()
                     .credentials_provider(credentials)

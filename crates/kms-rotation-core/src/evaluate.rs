@@ -168,13 +168,31 @@ pub async fn evaluate_listed_key(
     params: &RuleParameters,
     today: NaiveDate,
 ) -> Result<KeyEvaluation, KmsError> {
+    Ok(
+        evaluate_listed_key_gathered(kms, key_id, known, params, today)
+            .await?
+            .0,
+    )
+}
+
+/// [`evaluate_listed_key`], and what the decision read on the way.
+pub async fn evaluate_listed_key_gathered(
+    kms: &KmsReader,
+    key_id: &str,
+    known: &AwsManagedKeys,
+    params: &RuleParameters,
+    today: NaiveDate,
+) -> Result<(KeyEvaluation, Gathered), KmsError> {
     match known.alias_of(key_id) {
-        Some(alias) => Ok(KeyEvaluation {
-            key_id: key_id.to_owned(),
-            facts: None,
-            verdict: NoKey::AwsManagedAlias(alias.to_owned()).verdict(),
-        }),
-        None => evaluate_key_id(kms, key_id, params, today).await,
+        Some(alias) => Ok((
+            KeyEvaluation {
+                key_id: key_id.to_owned(),
+                facts: None,
+                verdict: NoKey::AwsManagedAlias(alias.to_owned()).verdict(),
+            },
+            Gathered::default(),
+        )),
+        None => evaluate_key_id_gathered(kms, key_id, params, today).await,
     }
 }
 

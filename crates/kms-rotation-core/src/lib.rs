@@ -14,6 +14,7 @@
 //! - [`event`]: the Config event, parsed.
 //! - [`kms`]: the KMS reader, with [`pace`], its adaptive rate ceiling per KMS API.
 //! - [`config`]: the Config writer (PutEvaluations, holding the result token) and reader.
+//! - [`notice`]: notices to exception owners, EventBridge events on the default bus.
 //! - [`evaluate`]: the one driver of the decision, shared by the rule and the CLI.
 //! - [`rule`]: one Config invocation, end to end.
 //! - [`clients`]: SDK clients and cross-account role assumption.
@@ -33,6 +34,7 @@ pub mod evaluate;
 pub mod event;
 pub mod exception;
 pub mod kms;
+pub mod notice;
 pub mod pace;
 pub mod params;
 pub mod rule;

@@ -17,6 +17,7 @@ pub const ACCEPTED: &[&str] = &[
     "describeKeyPerSecond",
     "maxKeyMaterialAgeInDays",
     "rotationGraceDays",
+    "exceptionNoticeDays",
 ];
 
 /// The exception tag key used when `exceptionTagKey` is not set.
@@ -29,6 +30,8 @@ pub const KEY_MATERIAL_AGE_DAYS: std::ops::RangeInclusive<i64> = 90..=3650;
 /// `rotationGraceDays`: how long past its NextRotationDate a key may be before it is overdue.
 pub const ROTATION_GRACE_DAYS: std::ops::RangeInclusive<i64> = 0..=365;
 pub const DEFAULT_ROTATION_GRACE_DAYS: u32 = 7;
+/// `exceptionNoticeDays`: notices for exceptions expiring within 0 (their last day) to 365 days.
+pub const EXCEPTION_NOTICE_DAYS: std::ops::RangeInclusive<i64> = 0..=365;
 /// Client-side ceilings on KMS request rates: at least 1/s, at most the default account quota.
 pub const GET_KEY_ROTATION_STATUS_PER_SECOND: std::ops::RangeInclusive<i64> = 1..=1000;
 pub const DESCRIBE_KEY_PER_SECOND: std::ops::RangeInclusive<i64> = 1..=2000;
@@ -61,6 +64,10 @@ pub struct RuleParameters {
     /// `rotationGraceDays`: a key with rotation on whose NextRotationDate is more than this many
     /// days in the past is NON_COMPLIANT (overdue).
     pub rotation_grace_days: u32,
+    /// `exceptionNoticeDays`: the periodic run puts an EventBridge event on the default bus for
+    /// each exception its verdicts rest on that expires within this many days or has expired
+    /// (`crate::notice`, docs/notices.md). Not set by default: no notice is sent.
+    pub exception_notice_days: Option<u32>,
 }
 
 impl Default for RuleParameters {
@@ -74,6 +81,7 @@ impl Default for RuleParameters {
             describe_key_per_second: DEFAULT_DESCRIBE_KEY_PER_SECOND,
             max_key_material_age_in_days: None,
             rotation_grace_days: DEFAULT_ROTATION_GRACE_DAYS,
+            exception_notice_days: None,
         }
     }
 }
@@ -151,7 +159,9 @@ impl RuleParameters {
 
     /// The parameters as a JSON object in the rule's own names (`InputParameters`), keys sorted,
     /// every parameter present (an unset one as `""`): one text for one set of parameters, which
-    /// [`RuleParameters::parse`] reads back to the same value.
+    /// [`RuleParameters::parse`] reads back to the same value. `exceptionNoticeDays`, which
+    /// changes no verdict, is there only when set, so that the text of a set of parameters, and
+    /// the `--state` fingerprint made from it, are those of the releases before it.
     pub fn canonical_json(&self) -> Value {
         let text = |v: Option<String>| Value::String(v.unwrap_or_default());
         let sorted: std::collections::BTreeMap<&str, Value> = [
@@ -186,6 +196,10 @@ impl RuleParameters {
             ),
         ]
         .into_iter()
+        .chain(
+            self.exception_notice_days
+                .map(|d| ("exceptionNoticeDays", text(Some(d.to_string())))),
+        )
         .collect();
         Value::Object(sorted.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
@@ -243,6 +257,10 @@ impl RuleParameters {
                 "rotationGraceDays" => {
                     params.rotation_grace_days =
                         int_in(&text, "rotationGraceDays", ROTATION_GRACE_DAYS)? as u32
+                }
+                "exceptionNoticeDays" => {
+                    params.exception_notice_days =
+                        Some(int_in(&text, "exceptionNoticeDays", EXCEPTION_NOTICE_DAYS)? as u32)
                 }
                 _ => return Err(ParamError::Unknown { name: name.clone() }),
             }
@@ -479,14 +497,61 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        let mut sorted = ACCEPTED.to_vec();
+        // Every parameter but exceptionNoticeDays, which is there only when set.
+        let mut sorted: Vec<&str> = ACCEPTED
+            .iter()
+            .copied()
+            .filter(|n| *n != "exceptionNoticeDays")
+            .collect();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
+        // The text of the releases before exceptionNoticeDays: their --state files resume.
         assert_eq!(
             json.to_string(),
             r#"{"ExecutionRoleName":"","describeKeyPerSecond":"2000","evaluateDisabledKeys":"true","exceptionTagKey":"waiver","getKeyRotationStatusPerSecond":"1000","maxKeyMaterialAgeInDays":"","maxRotationPeriodInDays":"365","rotationGraceDays":"3"}"#
         );
         assert_eq!(RuleParameters::parse(Some(&json.to_string())).unwrap(), p);
+        let noticed = RuleParameters {
+            exception_notice_days: Some(14),
+            ..p
+        };
+        let json = noticed.canonical_json().to_string();
+        assert!(
+            json.contains(r#""exceptionNoticeDays":"14","exceptionTagKey""#),
+            "{json}"
+        );
+        assert_eq!(RuleParameters::parse(Some(&json)).unwrap(), noticed);
+    }
+
+    #[test]
+    fn exception_notice_days_is_off_unless_set() {
+        assert_eq!(RuleParameters::default().exception_notice_days, None);
+        let parse = |raw: &str| RuleParameters::parse(Some(raw));
+        assert_eq!(
+            parse(r#"{"exceptionNoticeDays":""}"#)
+                .unwrap()
+                .exception_notice_days,
+            None
+        );
+        assert_eq!(
+            parse(r#"{"exceptionNoticeDays":"0"}"#)
+                .unwrap()
+                .exception_notice_days,
+            Some(0)
+        );
+        assert_eq!(
+            parse(r#"{"exceptionNoticeDays":30}"#)
+                .unwrap()
+                .exception_notice_days,
+            Some(30)
+        );
+        assert_eq!(
+            parse(r#"{"exceptionNoticeDays":"366"}"#)
+                .unwrap_err()
+                .to_string(),
+            "rule parameter exceptionNoticeDays must be an integer from 0 to 365, got 366"
+        );
+        assert!(parse(r#"{"exceptionNoticeDays":"soon"}"#).is_err());
     }
 
     #[test]

@@ -18,13 +18,16 @@ use tokio::time::Instant;
 use crate::arn::Arn;
 use crate::clients::{AssumeRoleError, Clients};
 use crate::config::{ConfigError, ConfigService, Evaluation, MAX_BATCH};
-use crate::decision::{Compliance, NoKey, RotationStatus};
+use crate::decision::{Compliance, NoKey, Reason, RotationStatus};
 use crate::evaluate::{
-    evaluate_facts, evaluate_listed, evaluate_listed_key, AwsManagedKeys, Listed, Prior,
+    evaluate_facts, evaluate_listed, evaluate_listed_key_gathered, AwsManagedKeys, Gathered,
+    KeyEvaluation, Listed, Prior,
 };
 use crate::event::{ConfigurationItem, EventError, Invocation, Message, KMS_KEY};
 use crate::exception::ExceptionTag;
 use crate::kms::{Described, KmsError, KmsReader, MAX_PAGE_SIZE};
+use crate::notice::{KeyPlace, Notice, NoticeOutcome, Notifier, SENT_BY_RULE};
+use crate::params::RuleParameters;
 
 /// The environment variable that sets the ListKeys page size (1..=1000, default 1000). Only tests
 /// and emulators need it: a smaller page makes paging visible on a small account.
@@ -61,6 +64,9 @@ pub struct Outcome {
     pub non_compliant: usize,
     pub not_applicable: usize,
     pub put_evaluations_calls: usize,
+    /// The exception notices of a periodic run, when `exceptionNoticeDays` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notices: Option<NoticeOutcome>,
 }
 
 impl Outcome {
@@ -186,6 +192,7 @@ pub async fn run(
         None => clients.clone(),
     };
     let kms = KmsReader::new(clients.kms.clone(), &inv.parameters).with_page_size(opts.page_size);
+    let notifier = Notifier::new(clients.events.clone());
     let config = ConfigService::new(clients.config.clone(), inv.result_token.clone());
     match &inv.message {
         Message::Change(item) => {
@@ -221,6 +228,7 @@ pub async fn run(
                 inv,
                 &kms,
                 &config,
+                &notifier,
                 *notification_creation_time,
                 stop_at,
                 opts,
@@ -320,7 +328,8 @@ async fn change(
 }
 
 enum KeyResult {
-    Evaluated(Evaluation),
+    /// The key's evaluation, and the notice its exception is due, if any.
+    Evaluated(Evaluation, Option<Box<Notice>>),
     Failed(KmsError),
     NotStarted(String),
 }
@@ -330,6 +339,7 @@ async fn periodic(
     inv: &Invocation,
     kms: &KmsReader,
     config: &ConfigService,
+    notifier: &Notifier,
     at: DateTime<Utc>,
     stop_at: Option<Instant>,
     opts: &Options,
@@ -350,6 +360,7 @@ async fn periodic(
             tx,
             incomplete: Incomplete::default(),
             writer_gone: Vec::new(),
+            notices: Vec::new(),
         };
         let mut seen = HashSet::new();
         let near_deadline = || stop_at.is_some_and(|t| Instant::now() >= t);
@@ -362,9 +373,16 @@ async fn periodic(
                     if near_deadline() {
                         return KeyResult::NotStarted(key_id);
                     }
-                    match evaluate_listed_key(kms, &key_id, aws_managed, params, today).await {
-                        Ok(e) => {
-                            KeyResult::Evaluated(evaluation(KMS_KEY, &e.key_id, e.verdict, at))
+                    match evaluate_listed_key_gathered(kms, &key_id, aws_managed, params, today)
+                        .await
+                    {
+                        Ok((e, gathered)) => {
+                            let notice =
+                                notice_for(inv, kms, &e, &gathered, params, today).map(Box::new);
+                            KeyResult::Evaluated(
+                                evaluation(KMS_KEY, &e.key_id, e.verdict, at),
+                                notice,
+                            )
                         }
                         Err(e) => KeyResult::Failed(e),
                     }
@@ -382,9 +400,13 @@ async fn periodic(
         sent.finish()
     };
     let write = write_batches(config, rx);
-    let (mut incomplete, (outcome, unsent)) = tokio::join!(produce, write);
+    let ((mut incomplete, notices), (outcome, unsent)) = tokio::join!(produce, write);
     learning.abort();
     incomplete.outcome = outcome;
+    if params.exception_notice_days.is_some() {
+        let margin = opts.deadline_margin / 2;
+        incomplete.outcome.notices = Some(send_notices(notifier, &notices, stop_at, margin).await);
+    }
     for id in unsent.iter().flat_map(ConfigError::unsent) {
         tracing::warn!(key_id = %id, reason = "not_taken_by_config", "key not evaluated");
     }
@@ -426,6 +448,8 @@ struct Sent {
     incomplete: Incomplete,
     /// Evaluations the writer was gone before it could take.
     writer_gone: Vec<String>,
+    /// The notices due, sent when the evaluations are.
+    notices: Vec<Notice>,
 }
 
 impl Sent {
@@ -439,7 +463,10 @@ impl Sent {
     /// One key's result (or the listing's break): sent to the writer, or named in `incomplete`.
     async fn record(&mut self, listed: Listed<KeyResult>) {
         match listed {
-            Listed::Key(KeyResult::Evaluated(e)) => self.send(e).await,
+            Listed::Key(KeyResult::Evaluated(e, notice)) => {
+                self.notices.extend(notice.map(|n| *n));
+                self.send(e).await
+            }
             Listed::Key(KeyResult::Failed(e)) => {
                 tracing::warn!(key_id = %e.key_id, reason = "kms_error", error = %e, "key not evaluated");
                 self.incomplete.failed.push(e);
@@ -476,12 +503,14 @@ impl Sent {
         }
     }
 
-    /// Close the writer's channel; the keys whose evaluations it did not take are unsent.
-    fn finish(self) -> Incomplete {
+    /// Close the writer's channel; the keys whose evaluations it did not take are unsent. With
+    /// the notices due.
+    fn finish(self) -> (Incomplete, Vec<Notice>) {
         let Self {
             tx,
             mut incomplete,
             writer_gone,
+            notices,
         } = self;
         drop(tx);
         if !writer_gone.is_empty() {
@@ -492,7 +521,94 @@ impl Sent {
                 resource_ids: writer_gone,
             });
         }
-        incomplete
+        (incomplete, notices)
+    }
+}
+
+/// The notice a key's exception is due under `exceptionNoticeDays`: only for an exception its
+/// verdict rests on (rotation off: valid or expired), so an exception on a key that rotates,
+/// which changes nothing, sends none.
+fn notice_for(
+    inv: &Invocation,
+    kms: &KmsReader,
+    e: &KeyEvaluation,
+    gathered: &Gathered,
+    params: &RuleParameters,
+    today: chrono::NaiveDate,
+) -> Option<Notice> {
+    let within_days = params.exception_notice_days?;
+    if !matches!(
+        e.verdict.reason,
+        Reason::ExceptionValid | Reason::ExceptionExpired
+    ) {
+        return None;
+    }
+    let Some(ExceptionTag::Present(exception)) = &gathered.exception else {
+        return None;
+    };
+    // DescribeKey gives the key's ARN; without it, the invocation's account and the client's Region.
+    let region = kms.client().config().region().map(ToString::to_string);
+    let arn_text = e
+        .facts
+        .as_ref()
+        .and_then(|f| f.arn.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "arn:{}:kms:{}:{}:key/{}",
+                inv.partition(),
+                region.as_deref().unwrap_or_default(),
+                inv.account_id,
+                e.key_id
+            )
+        });
+    let arn = Arn::parse(&arn_text).ok();
+    let place = KeyPlace {
+        key_id: &e.key_id,
+        key_arn: &arn_text,
+        account_id: arn.as_ref().map_or(inv.account_id.as_str(), |a| a.account),
+        region: arn
+            .as_ref()
+            .map(|a| a.region)
+            .or(region.as_deref())
+            .unwrap_or_default(),
+    };
+    Notice::due(
+        place,
+        exception,
+        &params.exception_tag_key,
+        today,
+        within_days,
+        SENT_BY_RULE,
+    )
+    .map(|n| n.with_verdict(e.verdict.compliance, &e.verdict.annotation))
+}
+
+/// Send the run's notices after its evaluations, within the Lambda's time: none is started
+/// after `stop_at`, and sending gives up `margin` after it. What is not sent is logged and
+/// counted; the evaluations are already with Config whatever happens here.
+async fn send_notices(
+    notifier: &Notifier,
+    notices: &[Notice],
+    stop_at: Option<Instant>,
+    margin: Duration,
+) -> NoticeOutcome {
+    let unsent = |why: &str| {
+        for n in notices {
+            tracing::warn!(key_id = %n.key_id, reason = why, "exception notice not sent");
+        }
+        NoticeOutcome {
+            sent: 0,
+            failed: notices.len(),
+        }
+    };
+    match stop_at {
+        None => notifier.send(notices).await,
+        Some(t) if Instant::now() >= t => unsent("deadline"),
+        Some(t) => match tokio::time::timeout_at(t + margin, notifier.send(notices)).await {
+            Ok(outcome) => outcome,
+            // Which ones EventBridge took is not known: none is counted as sent.
+            Err(_) => unsent("deadline"),
+        },
     }
 }
 

@@ -80,6 +80,21 @@ pub fn clients(kms: &[&Rule], config: &[&Rule], sts: &[&Rule]) -> Clients {
     clients_signed(kms, config, sts, &Signers::default())
 }
 
+/// Like [`clients`], with EventBridge answered by `events` (the exception notices).
+pub fn clients_with_events(
+    kms: &[&Rule],
+    config: &[&Rule],
+    sts: &[&Rule],
+    events: &[&Rule],
+) -> Clients {
+    Clients {
+        events: mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, events, |b| b
+            .retry_config(fast_retries())
+            .retry_partition(own_partition("events"))),
+        ..clients(kms, config, sts)
+    }
+}
+
 /// Like [`clients`], recording the access key id that signs each KMS and Config request.
 pub fn clients_signed(
     kms: &[&Rule],
@@ -105,6 +120,10 @@ pub fn clients_signed(
         sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts, |b| b
             .retry_config(fast_retries())
             .retry_partition(own_partition("sts"))),
+        // No rule: a PutEvents call panics (no notice unless a test asks for them).
+        events: mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[], |b| b
+            .retry_config(fast_retries())
+            .retry_partition(own_partition("events"))),
     }
 }
 

@@ -2,6 +2,7 @@
 //! used by some module, so none needs `allow(dead_code)`):
 //!
 //! - `mocks`: the rule end to end against `aws-smithy-mocks` rules (helpers in `common`);
+//! - `notices`: the periodic run's exception notices against mocked EventBridge answers;
 //! - `faults`: fault injection against the workspace's fake AWS (`fake-aws`);
 //! - `properties`: proptest over events, parameters and exception tags, run against the fake;
 //! - `securityhub`: the Security Hub commands against mocked answers.
@@ -16,5 +17,6 @@ mod fixtures;
 mod common;
 mod faults;
 mod mocks;
+mod notices;
 mod properties;
 mod securityhub;

@@ -13,9 +13,11 @@ use crate::fleet::{self, Stop};
 use crate::output::{or_dash, ErrorCounts, Report, Row};
 use crate::session::{Accounts, Session};
 use crate::{CliError, Exit};
+use kms_rotation_core::arn::partition_of_region;
 use kms_rotation_core::exception::ExceptionTag;
 use kms_rotation_core::kms::KmsRegion;
 use kms_rotation_core::kms::{Described, KmsError, Tags};
+use kms_rotation_core::notice::{KeyPlace, Notice, NoticeOutcome, Notifier, SENT_BY_CLI};
 use kms_rotation_core::params::RuleParameters;
 
 /// The JSON line: `resourceId`, `accountId`, `region`, `alias`, `status`, `owner`, `expires`, `ticket`,
@@ -257,12 +259,101 @@ pub(crate) async fn command(
         regions,
         args.within_days,
     );
+    if args.notify {
+        let (outcome, failed) = notify(
+            &report.rows,
+            &targets.configs,
+            &params.exception_tag_key,
+            Utc::now().date_naive(),
+            args.within_days,
+        )
+        .await;
+        summary.push_str(&format!(
+            "\nNotices (EventBridge, default bus of each key's account and Region): {} sent, {} not sent",
+            outcome.sent, outcome.failed
+        ));
+        report.errors.extend(failed);
+    }
     if let Some(left) = crate::sweep::left_undone(&left) {
         summary.push_str(&format!("\n{left}"));
         report.errors.push(CliError::Interrupted(left));
     }
     report.print(args.output, &summary)?;
     Ok(report.exit())
+}
+
+/// The notice each listed exception is due (expiring within `within_days`, or expired), by
+/// account and Region in the rows' order.
+fn notices_due(
+    rows: &[Found],
+    tag_key: &str,
+    today: NaiveDate,
+    within_days: u32,
+) -> Vec<((String, String), Vec<Notice>)> {
+    let mut by_place: Vec<((String, String), Vec<Notice>)> = Vec::new();
+    for f in rows {
+        let ExceptionTag::Present(exception) = &f.tag else {
+            continue;
+        };
+        let arn = format!(
+            "arn:{}:kms:{}:{}:key/{}",
+            partition_of_region(&f.region),
+            f.region,
+            f.account_id,
+            f.key_id
+        );
+        let place = KeyPlace {
+            key_id: &f.key_id,
+            key_arn: &arn,
+            account_id: &f.account_id,
+            region: &f.region,
+        };
+        let Some(notice) = Notice::due(place, exception, tag_key, today, within_days, SENT_BY_CLI)
+        else {
+            continue;
+        };
+        let at = (f.account_id.clone(), f.region.clone());
+        match by_place.last_mut() {
+            Some((last, notices)) if *last == at => notices.push(notice),
+            _ => by_place.push((at, vec![notice])),
+        }
+    }
+    by_place
+}
+
+/// `--notify`: put the notices due on each account-Region's default event bus, with that
+/// account's credentials. What EventBridge did not take is an error of the run, per
+/// account-Region; the exceptions listed are the same either way.
+async fn notify(
+    rows: &[Found],
+    configs: &std::collections::HashMap<String, aws_config::SdkConfig>,
+    tag_key: &str,
+    today: NaiveDate,
+    within_days: u32,
+) -> (NoticeOutcome, Vec<CliError>) {
+    let (mut total, mut errors) = (NoticeOutcome::default(), Vec::new());
+    for ((account, region), notices) in notices_due(rows, tag_key, today, within_days) {
+        let Some(sdk) = configs.get(&account) else {
+            // Rows exist only for accounts that were reached, whose configuration is kept.
+            continue;
+        };
+        let client = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(sdk)
+                .region(aws_config::Region::new(region.clone()))
+                .build(),
+        );
+        let outcome = Notifier::new(client).send(&notices).await;
+        total.sent += outcome.sent;
+        total.failed += outcome.failed;
+        if outcome.failed > 0 {
+            errors.push(CliError::Notices {
+                account,
+                region,
+                failed: outcome.failed,
+            });
+        }
+    }
+    (total, errors)
 }
 
 #[cfg(test)]
@@ -312,6 +403,79 @@ mod tests {
             .map(|s| s.label()),
             Some("VALID")
         );
+    }
+
+    #[test]
+    fn notify_sends_the_expiring_and_expired_exceptions_grouped_by_account_region() {
+        let today = d("2026-06-01");
+        let row = |account: &str, region: &str, key: &str, value: &str| {
+            let tag = tag(value);
+            Found {
+                account_id: account.into(),
+                region: region.into(),
+                key_id: key.into(),
+                alias: None,
+                status: classify(&tag, today, 30).unwrap(),
+                tag,
+            }
+        };
+        let rows = [
+            row(
+                "111122223333",
+                "us-east-1",
+                "expired",
+                "owner=a expires=2026-05-01",
+            ),
+            row(
+                "111122223333",
+                "us-east-1",
+                "valid",
+                "owner=a expires=2026-12-31",
+            ),
+            row("111122223333", "us-east-1", "malformed", "approved"),
+            row(
+                "111122223333",
+                "cn-north-1",
+                "soon",
+                "owner=b expires=2026-06-11 ticket=T-1",
+            ),
+            row(
+                "444455556666",
+                "us-east-1",
+                "today",
+                "owner=c expires=2026-06-01",
+            ),
+        ];
+        let due = notices_due(&rows, "t", today, 30);
+        let places: Vec<(&str, &str, Vec<&str>)> = due
+            .iter()
+            .map(|((a, r), n)| {
+                (
+                    a.as_str(),
+                    r.as_str(),
+                    n.iter().map(|n| n.key_id.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("111122223333", "us-east-1", vec!["expired"]),
+                ("111122223333", "cn-north-1", vec!["soon"]),
+                ("444455556666", "us-east-1", vec!["today"]),
+            ]
+        );
+        let soon = &due[1].1[0];
+        assert_eq!(
+            soon.key_arn,
+            "arn:aws-cn:kms:cn-north-1:111122223333:key/soon"
+        );
+        assert_eq!((soon.days_left, soon.ticket.as_deref()), (10, Some("T-1")));
+        assert_eq!((soon.compliance, soon.sent_by), (None, SENT_BY_CLI));
+        assert_eq!(due[0].1[0].days_left, -31);
+        // A shorter window: only the expired ones and the one expiring today.
+        let due = notices_due(&rows, "t", today, 0);
+        assert_eq!(due.iter().map(|(_, n)| n.len()).sum::<usize>(), 2);
     }
 
     #[test]
