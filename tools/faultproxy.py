@@ -70,6 +70,9 @@ class Plan:
     # Days subtracted from every DescribeKey CreationDate: keys look that much older (moto cannot
     # backdate a key), for the key material age checks.
     age_keys_days: int = 0
+    # EventBridge PutEvents (the exception notices) answers AccessDeniedException, as AWS does to
+    # a role without events:PutEvents; other EventBridge calls pass.
+    put_events_denied: bool = False
 
 
 @dataclass
@@ -221,6 +224,8 @@ class FaultProxy:
             service, operation = "config", target.split(".", 1)[1]
         elif "Action=AssumeRole" in text:
             service, operation = "sts", "AssumeRole"
+        elif target.startswith("AWSEvents."):
+            return self._events(target.split(".", 1)[1], method, path, headers, body)
         else:  # moto's own API, or anything else: straight through
             return self._forward(method, path, headers, body)
         payload = {}
@@ -284,6 +289,21 @@ class FaultProxy:
                     meta["CreationDate"] = float(meta["CreationDate"]) - plan.age_keys_days * 86400
                 payload_out = json.dumps(data).encode()
             return status, headers_out, payload_out
+        return self._forward(method, path, headers, body)
+
+    def _events(self, operation, method, path, headers, body):
+        """EventBridge: counted, and PutEvents refused when the plan says so."""
+        with self._lock:
+            plan, journal = self.plan, self.journal
+            journal.attempts[operation] += 1
+            journal.operations[f"events.{operation}"] += 1
+        if operation == "PutEvents" and plan.put_events_denied:
+            with self._lock:
+                journal.injected["put_events_denied"] += 1
+            return _json_error(
+                400, "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/rule/fn is not authorized to perform: events:PutEvents",
+            )
         return self._forward(method, path, headers, body)
 
     def _list_keys(self, plan, journal, method, path, headers, body, payload):
