@@ -140,9 +140,11 @@ def test_the_evidence_package_says_what_kms_says_and_its_files_are_what_the_mani
     assert HOSTILE_OWNER in dom.by_id("keys").text()
     assert "4.6" in dom.by_id("controls").text()
 
-    # Evidence is never overwritten.
+    # Evidence is never overwritten, and that is said before any AWS call.
+    moto.start_recording()
     again = run_cli(binaries, "evidence", "--region", REGION, "--output-dir", str(out))
     assert again.returncode == 2 and "already holds evidence" in again.stderr, again.stderr
+    assert moto.recorded() == []
     assert json.loads((out / "manifest.json").read_text()) == manifest
 
 

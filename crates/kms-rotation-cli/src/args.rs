@@ -270,17 +270,22 @@ Examples:
   kms-rotation remediate --apply --yes --output json > remediation.jsonl   # in a script")]
     Remediate(RemediateArgs),
     /// List every key carrying the exception tag: owner, expiry, ticket; flag expired, expiring
-    /// and malformed ones.
+    /// and malformed ones; with --notify, tell their owners through EventBridge.
     #[command(after_help = "\
 The tag value is `owner=<who> expires=<YYYY-MM-DD> [ticket=<id>]`; an exception is valid through \
 its expiry day (UTC).
 
+--notify puts one event per expiring or expired exception on the default event bus of the key's \
+account and Region (source kms-rotation-rule, as the rule's exceptionNoticeDays does); \
+conformance-pack/templates/notices.yaml routes them to owners (docs/notices.md).
+
 Exit status: 0 when every exception is valid (expiring soon included), 1 when one is expired or \
-malformed, 2 on error.
+malformed, 2 on error (a notice EventBridge did not take included).
 
 Examples:
   kms-rotation exceptions
-  kms-rotation exceptions --within-days 14 --output json")]
+  kms-rotation exceptions --within-days 14 --output json
+  kms-rotation exceptions --organization --all-regions --within-days 14 --notify")]
     Exceptions(ExceptionsArgs),
     /// Rotation evidence for auditors: every customer managed key's verdict, rotation status,
     /// period, history and dates, as CSV, JSON lines and one HTML page, with a manifest of

@@ -138,7 +138,8 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, line: &AuditLine, evidence: &Evidence) {
+    /// Count a key; "rotated within the last 365 days" is counted from `now`, the run's one clock.
+    fn add(&mut self, line: &AuditLine, evidence: &Evidence, now: DateTime<Utc>) {
         self.keys += 1;
         let mut tally = Tally::default();
         tally.add(line.compliance_type);
@@ -149,7 +150,7 @@ impl Counts {
         self.rotated_last_365_days += usize::from(
             evidence
                 .last_rotation_date
-                .is_some_and(|d| (Utc::now() - d).num_days() <= 365),
+                .is_some_and(|d| (now - d).num_days() <= 365),
         );
         self.exceptions += usize::from(evidence.exception_owner.is_some());
         self.oldest_material_days = self
@@ -181,6 +182,8 @@ pub(crate) struct Package {
     page: Vec<AuditLine>,
     left_off: usize,
     aws_managed: usize,
+    /// When the package was started: the clock of its "rotated within the last 365 days".
+    now: DateTime<Utc>,
 }
 
 /// A file being written, and the SHA-256 and size of what was written to it.
@@ -242,12 +245,7 @@ impl Package {
     /// Start a package in `dir`: created when missing; one that already holds a manifest is
     /// refused (evidence is never overwritten).
     pub(crate) fn create(dir: &Path) -> Result<Self, CliError> {
-        if dir.join(MANIFEST).exists() {
-            return Err(CliError::Usage(format!(
-                "--output-dir {} already holds evidence ({MANIFEST}): evidence is never overwritten; pass a new directory",
-                dir.display()
-            )));
-        }
+        Self::refuse_written(dir)?;
         std::fs::create_dir_all(dir).map_err(|source| CliError::Report {
             path: dir.to_owned(),
             source,
@@ -264,7 +262,20 @@ impl Package {
             page: Vec::new(),
             left_off: 0,
             aws_managed: 0,
+            now: Utc::now(),
         })
+    }
+
+    /// A directory that already holds evidence is refused (evidence is never overwritten): the
+    /// command asks before any AWS call, and [`Package::create`] again.
+    pub(crate) fn refuse_written(dir: &Path) -> Result<(), CliError> {
+        if dir.join(MANIFEST).exists() {
+            return Err(CliError::Usage(format!(
+                "--output-dir {} already holds evidence ({MANIFEST}): evidence is never overwritten; pass a new directory",
+                dir.display()
+            )));
+        }
+        Ok(())
     }
 
     fn failed(dir: &Path, name: &str, source: std::io::Error) -> CliError {
@@ -344,15 +355,22 @@ impl Package {
             .to_vec())
     }
 
-    fn write_line(&mut self, line: &AuditLine, evidence: &Evidence) -> std::io::Result<()> {
-        self.csv.write_record(csv_row(line, evidence))?;
-        serde_json::to_writer(&mut self.jsonl, line)?;
-        self.jsonl.write_all(b"\n")?;
-        self.total.add(line, evidence);
+    /// Write a key's row and line; an error names the file it is of.
+    fn write_line(
+        &mut self,
+        line: &AuditLine,
+        evidence: &Evidence,
+    ) -> Result<(), (&'static str, std::io::Error)> {
+        self.csv
+            .write_record(csv_row(line, evidence))
+            .map_err(|e| (CSV, e.into()))?;
+        serde_json::to_writer(&mut self.jsonl, line).map_err(|e| (JSONL, e.into()))?;
+        self.jsonl.write_all(b"\n").map_err(|e| (JSONL, e))?;
+        self.total.add(line, evidence, self.now);
         self.by_account
             .entry(line.account_id.clone())
             .or_default()
-            .add(line, evidence);
+            .add(line, evidence, self.now);
         if line.compliance_type != Compliance::Compliant || evidence.exception_owner.is_some() {
             if self.page.len() < PAGE_KEYS {
                 self.page.push(line.clone());
@@ -372,7 +390,7 @@ impl LineSink for Package {
             match &line.evidence {
                 Some(evidence) => self
                     .write_line(line, evidence)
-                    .map_err(|e| Self::failed(&self.dir, CSV, e))?,
+                    .map_err(|(name, e)| Self::failed(&self.dir, name, e))?,
                 None => self.aws_managed += 1,
             }
         }

@@ -115,6 +115,19 @@ pub(super) struct State {
 }
 
 impl State {
+    /// The state file of `--state`/`--resume` for `command`, when `--state` is given; the
+    /// fingerprint is computed only then.
+    pub(crate) fn of_args(
+        args: &crate::args::StateArgs,
+        command: &str,
+        fingerprint: impl FnOnce() -> Fingerprint,
+    ) -> Result<Option<Self>, CliError> {
+        args.state
+            .as_deref()
+            .map(|path| Self::open(path, args.resume, command, &fingerprint()))
+            .transpose()
+    }
+
     /// Open `path` for `command` over `fingerprint` (what the command works on). Without
     /// `resume` the file must not exist yet, or be empty; with it, the file must be one this
     /// command wrote with the same fingerprint.

@@ -58,19 +58,13 @@ pub(crate) async fn command(
 ) -> Result<Exit, CliError> {
     let started = std::time::Instant::now();
     let targets = session.targets(accounts, scope, params).await?;
-    let state = match &args.state.state {
-        Some(path) => Some(State::open(
-            path,
-            args.state.resume,
-            "audit",
-            &fingerprint(
-                &targets,
-                params,
-                if args.last_use { "last-use" } else { "" },
-            ),
-        )?),
-        None => None,
-    };
+    let state = State::of_args(&args.state, "audit", || {
+        fingerprint(
+            &targets,
+            params,
+            if args.last_use { "last-use" } else { "" },
+        )
+    })?;
     if let Some(s) = state.as_ref().filter(|s| s.finished_count() > 0) {
         eprintln!(
             "resuming: {} account-Region(s) finished by the earlier run are not read again",

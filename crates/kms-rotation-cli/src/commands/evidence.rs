@@ -26,21 +26,17 @@ pub(crate) async fn command(
     scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
     let started = Utc::now();
+    // Refused before any AWS call: a directory that already holds evidence.
+    Package::refuse_written(&args.output_dir)?;
     let caller = session.caller().await?.clone();
     let targets = session.targets(accounts, scope, params).await?;
-    let state = match &args.state.state {
-        Some(path) => Some(State::open(
-            path,
-            args.state.resume,
-            "evidence",
-            &fingerprint(
-                &targets,
-                params,
-                if args.last_use { "last-use" } else { "" },
-            ),
-        )?),
-        None => None,
-    };
+    let state = State::of_args(&args.state, "evidence", || {
+        fingerprint(
+            &targets,
+            params,
+            if args.last_use { "last-use" } else { "" },
+        )
+    })?;
     let package = Mutex::new(Package::create(&args.output_dir)?);
     let stop = Stop::on_ctrl_c();
     let plan = Plan {

@@ -64,19 +64,13 @@ pub(crate) async fn command(
     scope: &ScopeArgs,
 ) -> Result<Exit, CliError> {
     let targets = session.targets(accounts, scope, params).await?;
-    let state = match &args.state.state {
-        Some(path) => Some(State::open(
-            path,
-            args.state.resume,
-            "remediate",
-            &fingerprint(
-                &targets,
-                params,
-                &format!(" period {}", args.rotation_period_days),
-            ),
-        )?),
-        None => None,
-    };
+    let state = State::of_args(&args.state, "remediate", || {
+        fingerprint(
+            &targets,
+            params,
+            &format!(" period {}", args.rotation_period_days),
+        )
+    })?;
     let stop = Stop::on_ctrl_c();
     let (report, summary) = run(
         &targets.kms,
