@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use kms_rotation_core::exception::ExceptionTag;
+use kms_rotation_core::notice::NoticeStatus;
 
 /// Where an exception stands on a given day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,18 +51,16 @@ impl Status {
 /// Classify a key's exception tag; `None` when the key has none.
 pub(crate) fn classify(tag: &ExceptionTag, today: NaiveDate, within_days: u32) -> Option<Status> {
     match tag {
-        ExceptionTag::Present(e) => {
-            let days_left = (e.expires - today).num_days();
-            Some(if e.is_expired(today) {
-                Status::Expired {
-                    days_ago: -days_left,
-                }
-            } else if days_left <= i64::from(within_days) {
-                Status::ExpiringSoon { days_left }
-            } else {
-                Status::Valid { days_left }
-            })
-        }
+        // The window is the notices' own (one rule for what is due, listed or notified).
+        ExceptionTag::Present(e) => Some(match NoticeStatus::of(e, today, within_days) {
+            Some((NoticeStatus::Expired, days_left)) => Status::Expired {
+                days_ago: -days_left,
+            },
+            Some((NoticeStatus::ExpiringSoon, days_left)) => Status::ExpiringSoon { days_left },
+            None => Status::Valid {
+                days_left: (e.expires - today).num_days(),
+            },
+        }),
         ExceptionTag::Malformed { reason, .. } => Some(Status::Malformed {
             reason: reason.clone(),
         }),

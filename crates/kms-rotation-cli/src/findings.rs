@@ -155,9 +155,11 @@ impl Subject {
                 let arn = if evaluation.key_id.starts_with("arn:") {
                     evaluation.key_id.clone()
                 } else {
-                    format!(
-                        "arn:{partition}:kms:{region}:{account}:key/{}",
-                        evaluation.key_id
+                    kms_rotation_core::arn::kms_key_arn(
+                        partition,
+                        region,
+                        account,
+                        &evaluation.key_id,
                     )
                 };
                 (partition.to_owned(), account.to_owned(), arn)

@@ -94,6 +94,11 @@ impl fmt::Display for Arn<'_> {
     }
 }
 
+/// The ARN of a KMS key: `arn:<partition>:kms:<region>:<account>:key/<key_id>`.
+pub fn kms_key_arn(partition: &str, region: &str, account: &str, key_id: &str) -> String {
+    format!("arn:{partition}:kms:{region}:{account}:key/{key_id}")
+}
+
 /// The partition a Region belongs to (`cn-north-1` is in `aws-cn`); `aws` for any Region it
 /// does not recognise.
 pub fn partition_of_region(region: &str) -> &'static str {

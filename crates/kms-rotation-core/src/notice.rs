@@ -45,6 +45,8 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 const ENTRY_ATTEMPTS: u32 = 3;
 /// PutEvents calls in flight at once.
 const SENDERS: usize = 4;
+/// Pause before entries refused with a transient code are sent again (doubled each time).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Where an exception stands, for a notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -199,7 +201,8 @@ pub struct NoticeOutcome {
 }
 
 impl NoticeOutcome {
-    fn add(&mut self, other: Self) {
+    /// Add another run's (or account-Region's) counts.
+    pub fn add(&mut self, other: Self) {
         self.sent += other.sent;
         self.failed += other.failed;
     }
@@ -209,22 +212,11 @@ impl NoticeOutcome {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     client: aws_sdk_eventbridge::Client,
-    /// Pause before an entry refused with a transient error is sent again (doubled each time).
-    retry_pause: Duration,
 }
 
 impl Notifier {
     pub fn new(client: aws_sdk_eventbridge::Client) -> Self {
-        Self {
-            client,
-            retry_pause: Duration::from_millis(200),
-        }
-    }
-
-    /// The pause before a refused entry is sent again (tests use a short one).
-    pub fn with_retry_pause(mut self, pause: Duration) -> Self {
-        self.retry_pause = pause;
-        self
+        Self { client }
     }
 
     /// Send the notices, [`SENDERS`] calls at a time. Never fails: what EventBridge did not take
@@ -250,7 +242,7 @@ impl Notifier {
     /// One call's entries, the ones refused with a transient error sent again.
     async fn send_batch(&self, mut batch: Vec<(&Notice, PutEventsRequestEntry)>) -> NoticeOutcome {
         let mut outcome = NoticeOutcome::default();
-        let mut pause = self.retry_pause;
+        let mut pause = RETRY_PAUSE;
         for attempt in 1..=ENTRY_ATTEMPTS {
             let entries: Vec<PutEventsRequestEntry> =
                 batch.iter().map(|(_, e)| e.clone()).collect();

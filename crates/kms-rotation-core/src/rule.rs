@@ -553,12 +553,11 @@ fn notice_for(
         .as_ref()
         .and_then(|f| f.arn.clone())
         .unwrap_or_else(|| {
-            format!(
-                "arn:{}:kms:{}:{}:key/{}",
+            crate::arn::kms_key_arn(
                 inv.partition(),
                 region.as_deref().unwrap_or_default(),
-                inv.account_id,
-                e.key_id
+                &inv.account_id,
+                &e.key_id,
             )
         });
     let arn = Arn::parse(&arn_text).ok();

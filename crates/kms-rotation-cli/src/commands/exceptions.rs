@@ -13,7 +13,7 @@ use crate::fleet::{self, Stop};
 use crate::output::{or_dash, ErrorCounts, Report, Row};
 use crate::session::{Accounts, Session};
 use crate::{CliError, Exit};
-use kms_rotation_core::arn::partition_of_region;
+use kms_rotation_core::arn::{kms_key_arn, partition_of_region};
 use kms_rotation_core::exception::ExceptionTag;
 use kms_rotation_core::kms::KmsRegion;
 use kms_rotation_core::kms::{Described, KmsError, Tags};
@@ -295,12 +295,11 @@ fn notices_due(
         let ExceptionTag::Present(exception) = &f.tag else {
             continue;
         };
-        let arn = format!(
-            "arn:{}:kms:{}:{}:key/{}",
+        let arn = kms_key_arn(
             partition_of_region(&f.region),
-            f.region,
-            f.account_id,
-            f.key_id
+            &f.region,
+            &f.account_id,
+            &f.key_id,
         );
         let place = KeyPlace {
             key_id: &f.key_id,
@@ -343,8 +342,7 @@ async fn notify(
                 .build(),
         );
         let outcome = Notifier::new(client).send(&notices).await;
-        total.sent += outcome.sent;
-        total.failed += outcome.failed;
+        total.add(outcome);
         if outcome.failed > 0 {
             errors.push(CliError::Notices {
                 account,
