@@ -80,9 +80,11 @@ bench:
 
 # `kms-rotation audit` over a simulated organization: 200 accounts × 4 Regions × 250 keys, a full
 # run, then one killed half-way and resumed; then `remediate --apply --yes` at --batch-size 25 and
-# 10000 (docs/performance.md, Organization scale).
+# 10000; and the SDK alone over the same organization, its CPU a KMS call beside the CLI's
+# (docs/performance.md, Organization scale).
 bench-org:
 	cargo build --release -p rule-lambda --bin kms-rotation
+	cargo build --release -p kms-rotation-bench --bins
 	cargo run --release -p kms-rotation-bench -- org
 
 # check-iac on 1,000 template files, timed (docs/shift-left.md).

@@ -116,7 +116,8 @@ struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Sub {
     /// `kms-rotation audit` over a simulated organization (`make bench-org`): by default 200
-    /// accounts × 4 Regions × 250 keys; a full run, then one killed half-way and resumed.
+    /// accounts × 4 Regions × 250 keys; a full run, then one killed half-way and resumed; the SDK
+    /// alone over the same organization; remediation; evidence.
     Org(org::OrgCli),
 }
 

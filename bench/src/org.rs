@@ -22,8 +22,13 @@
 //! Also reported, to tell the machine's limits from the CLI's: the CPU seconds of the CLI and of
 //! this process (the organization's server), and `cpu_bound_s`, their sum over the cores.
 //!
-//! Prints one JSON line per run (`"run":"full"`, then `"run":"kill-resume"`); exits 1 when a key
-//! is lost or duplicated or a target is missed, saying why on stderr.
+//! Then **sdk-floor**: `kms-rotation-sdk-floor` (`src/bin/sdk_floor.rs`), the AWS SDK alone as the
+//! CLI configures it, over a fresh organization of the same shape: its CPU a KMS call against the
+//! simulator's, beside the CLI's, and the CLI's over it (checked against `--max-cli-over-sdk`).
+//!
+//! Prints one JSON line per run (`"run":"full"`, `"run":"kill-resume"`, `"run":"sdk-floor"`, then
+//! the remediation and evidence runs); exits 1 when a key is lost or duplicated or a target is
+//! missed, saying why on stderr.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -68,6 +73,10 @@ pub struct OrgCli {
     /// Target: wall time at most this many times the floor.
     #[arg(long, default_value_t = 1.3, value_name = "X")]
     max_ratio: f64,
+    /// Target: the CLI's CPU a KMS call (the full run) at most this many times the SDK's alone
+    /// (the sdk-floor run), each against the simulator's in its run: what the CLI adds to a call.
+    #[arg(long, default_value_t = 1.25, value_name = "X")]
+    max_cli_over_sdk: f64,
     /// Target: peak RSS below this, in MiB.
     #[arg(long, default_value_t = 256.0, value_name = "MIB")]
     max_rss_mib: f64,
@@ -85,10 +94,11 @@ pub struct OrgCli {
     /// The CLI binary [default: kms-rotation next to this binary].
     #[arg(long, value_name = "PATH")]
     cli_bin: Option<PathBuf>,
-    /// Run only these phases (comma-separated): audit (the full run and kill-resume), remediate,
-    /// evidence. Default: all.
-    #[arg(long, value_delimiter = ',', default_values_t = ["audit".to_owned(), "remediate".to_owned(), "evidence".to_owned()],
-          value_parser = ["audit", "remediate", "evidence"], value_name = "PHASE,...")]
+    /// Run only these phases (comma-separated): audit (the full run and kill-resume), sdk-floor
+    /// (the SDK alone over the same organization: the CPU a KMS call costs before the CLI adds
+    /// anything), remediate, evidence. Default: all.
+    #[arg(long, value_delimiter = ',', default_values_t = ["audit".to_owned(), "sdk-floor".to_owned(), "remediate".to_owned(), "evidence".to_owned()],
+          value_parser = ["audit", "sdk-floor", "remediate", "evidence"], value_name = "PHASE,...")]
     phases: Vec<String>,
 }
 
@@ -302,23 +312,42 @@ fn send_signal(pid: u32, signal: i32) -> bool {
 const SIGINT: i32 = 2;
 const SIGKILL: i32 = 9;
 
+/// What a run starts: `kms-rotation <sub>` (with `--state`, and `--resume` when true), or
+/// `kms-rotation-sdk-floor`, the SDK alone.
+enum Program<'a> {
+    Cli {
+        sub: &'a [String],
+        state: Option<(&'a Path, bool)>,
+    },
+    SdkFloor,
+}
+
+impl<'a> Program<'a> {
+    /// `kms-rotation <sub>` without `--state`.
+    fn cli(sub: &'a [String]) -> Self {
+        Program::Cli { sub, state: None }
+    }
+}
+
 struct Bench {
     cli: OrgCli,
     config: OrgConfig,
     bin: PathBuf,
+    /// kms-rotation-sdk-floor, next to this binary.
+    sdk_floor_bin: PathBuf,
     dir: PathBuf,
     accounts_file: PathBuf,
 }
 
 impl Bench {
-    fn command(
-        &self,
-        sub: &[String],
-        endpoint: &str,
-        state: Option<(&Path, bool)>,
-        log: &Path,
-    ) -> Command {
-        let mut cmd = Command::new(&self.bin);
+    /// The command of `program` against `endpoint`, with the organization's management
+    /// credentials and nothing else of this machine's AWS configuration; stderr to `log`.
+    fn command(&self, program: &Program, endpoint: &str, log: &Path) -> Command {
+        let bin = match program {
+            Program::Cli { .. } => &self.bin,
+            Program::SdkFloor => &self.sdk_floor_bin,
+        };
+        let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_ENDPOINT_URL", endpoint)
@@ -330,23 +359,27 @@ impl Bench {
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.dir.join("no-aws-credentials"),
-            )
-            .args(sub)
-            .arg("--accounts-file")
+            );
+        if let Program::Cli { sub, .. } = program {
+            cmd.args(*sub);
+        }
+        cmd.arg("--accounts-file")
             .arg(&self.accounts_file)
             .args(["--role-name", ROLE_NAME]);
         for r in &self.config.regions {
             cmd.args(["--region", r]);
         }
         cmd.args(["--max-in-flight", &self.cli.max_in_flight.to_string()]);
-        // `evidence` writes files, not lines.
-        if sub.first().map(String::as_str) != Some("evidence") {
-            cmd.args(["--output", "json"]);
-        }
-        if let Some((path, resume)) = state {
-            cmd.arg("--state").arg(path);
-            if resume {
-                cmd.arg("--resume");
+        if let Program::Cli { sub, state } = program {
+            // `evidence` writes files, not lines.
+            if sub.first().map(String::as_str) != Some("evidence") {
+                cmd.args(["--output", "json"]);
+            }
+            if let Some((path, resume)) = state {
+                cmd.arg("--state").arg(path);
+                if *resume {
+                    cmd.arg("--resume");
+                }
             }
         }
         cmd.stdin(Stdio::null())
@@ -366,17 +399,22 @@ impl Bench {
         state: Option<(&Path, bool)>,
         kill: Option<(u64, i32)>,
     ) -> Result<RunOut, String> {
-        self.run_in(&self.config, &["audit".to_owned()], label, state, kill)
-            .await
+        let sub = ["audit".to_owned()];
+        self.run_in(
+            &self.config,
+            &Program::Cli { sub: &sub, state },
+            label,
+            kill,
+        )
+        .await
     }
 
-    /// Run `kms-rotation <sub>` against a fresh organization of `config`.
+    /// Run `program` against a fresh organization of `config`.
     async fn run_in(
         &self,
         config: &OrgConfig,
-        sub: &[String],
+        program: &Program<'_>,
         label: &str,
-        state: Option<(&Path, bool)>,
         kill: Option<(u64, i32)>,
     ) -> Result<RunOut, String> {
         let org = Org::new(config.clone());
@@ -386,9 +424,9 @@ impl Bench {
         let (bench_cpu_before, _) = rusage(false);
         let started = Instant::now();
         let mut child = self
-            .command(sub, &format!("http://{addr}"), state, &log)
+            .command(program, &format!("http://{addr}"), &log)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+            .map_err(|e| format!("cannot start {label}: {e}"))?;
         let pid = child.id().unwrap_or(0);
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let tally = Arc::new(Mutex::new(Tally::new(config)));
@@ -631,15 +669,21 @@ pub async fn main(cli: OrgCli) -> Result<Vec<String>, String> {
     bench.announce();
     let mut problems = Vec::new();
     let phase = |name: &str| bench.cli.phases.iter().any(|p| p == name);
+    let mut full = None;
     if phase("audit") {
         // 1. The full run.
-        let full = bench.full_run(&mut problems).await?;
+        let run = bench.full_run(&mut problems).await?;
         // 2. Killed half-way, then resumed.
         if bench.cli.kill_at > 0.0 {
-            let kill_resume = bench.kill_resume(&full).await?;
+            let kill_resume = bench.kill_resume(&run).await?;
             println!("{}", kill_resume.line(&bench));
             kill_resume.problems(&bench, &mut problems);
         }
+        full = Some(run);
+    }
+    // The SDK alone over the same organization, beside the full run's CPU a call.
+    if phase("sdk-floor") {
+        bench.sdk_floor(full.as_ref(), &mut problems).await?;
     }
     // 3. Remediation: `remediate --apply --yes` at each batch size.
     if phase("remediate") {
@@ -666,6 +710,16 @@ impl Bench {
             return Err(format!(
                 "{} not found: build it first (cargo build --release -p rule-lambda --bin kms-rotation)",
                 bin.display()
+            ));
+        }
+        let sdk_floor_bin = exe
+            .parent()
+            .map(|d| d.join("kms-rotation-sdk-floor"))
+            .unwrap_or_default();
+        if cli.phases.iter().any(|p| p == "sdk-floor") && !sdk_floor_bin.exists() {
+            return Err(format!(
+                "{} not found: build it first (cargo build --release -p kms-rotation-bench --bins)",
+                sdk_floor_bin.display()
             ));
         }
         if cli.accounts == 0 || cli.regions.is_empty() || cli.keys_per_region == 0 {
@@ -703,6 +757,7 @@ impl Bench {
             cli,
             config,
             bin,
+            sdk_floor_bin,
             dir,
             accounts_file,
         })
@@ -814,6 +869,59 @@ impl Bench {
         }
     }
 
+    /// The SDK alone (`kms-rotation-sdk-floor`) over a fresh organization of the same shape: its
+    /// CPU a KMS call against the simulator's, printed beside the full run's (`"run":"sdk-floor"`).
+    /// A failed call is a problem (unless accounts refuse AssumeRole on purpose).
+    async fn sdk_floor(
+        &self,
+        full: Option<&RunOut>,
+        problems: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let run = self
+            .run_in(&self.config, &Program::SdkFloor, "sdk-floor", None)
+            .await?;
+        let kms_calls = run.counts.kms_answered().max(1) as f64;
+        let sdk_us = run.cli_cpu_s * 1e6 / kms_calls;
+        let sdk_to_sim = run.cli_cpu_s / run.bench_cpu_s.max(f64::MIN_POSITIVE);
+        let mut line = json!({
+            "run": "sdk-floor",
+            "kms_calls": run.counts.kms_answered(),
+            "calls": ORG_OPERATIONS.iter().map(|op| (op.to_string(), json!(run.counts.total(op)))).collect::<serde_json::Map<_, _>>(),
+            "wall_s": secs(run.wall),
+            "exit": run.exit,
+            "sdk_cpu_s": crate::round(run.cli_cpu_s, 1),
+            "bench_cpu_s": crate::round(run.bench_cpu_s, 1),
+            "sdk_cpu_us_per_kms_call": crate::round(sdk_us, 1),
+            "sdk_to_sim_cpu": crate::round(sdk_to_sim, 2),
+        });
+        if let Some(full) = full {
+            let cli_us = full.cli_cpu_s * 1e6 / full.counts.kms_answered().max(1) as f64;
+            let cli_to_sim = full.cli_cpu_s / full.bench_cpu_s.max(f64::MIN_POSITIVE);
+            // Each against the simulator's CPU in its own run (the server's CPU a call is the
+            // same work in both), so that the machine's speed, which drifts between two runs a
+            // minute apart, cancels out.
+            let over = cli_to_sim / sdk_to_sim.max(f64::MIN_POSITIVE);
+            line["cli_cpu_us_per_kms_call"] = json!(crate::round(cli_us, 1));
+            line["cli_to_sim_cpu"] = json!(crate::round(cli_to_sim, 2));
+            line["cli_over_sdk_cpu_per_call"] = json!(crate::round(over, 2));
+            if over > self.cli.max_cli_over_sdk {
+                problems.push(format!(
+                    "sdk-floor: the CLI's CPU a KMS call is {over:.2}× the SDK's alone ({cli_to_sim:.2}× against {sdk_to_sim:.2}× the simulator's), above {}×",
+                    self.cli.max_cli_over_sdk
+                ));
+            }
+        }
+        println!("{line}");
+        if run.exit != 0 && self.config.denied_accounts == 0 {
+            problems.push(format!(
+                "sdk-floor: exit {}; stderr: {}",
+                run.exit,
+                Bench::stderr_tail(&run)
+            ));
+        }
+        Ok(())
+    }
+
     /// The audit with `--state`, killed once the organization has answered `--kill-at` of the
     /// full run's DescribeKey calls, then resumed with `--resume` against a fresh organization.
     async fn kill_resume(&self, full: &RunOut) -> Result<KillResume, String> {
@@ -883,7 +991,7 @@ impl Bench {
             out.display().to_string(),
         ];
         let run = self
-            .run_in(&self.config, &sub, "evidence", None, None)
+            .run_in(&self.config, &Program::cli(&sub), "evidence", None)
             .await?;
         let c = &self.config;
         let expected: usize = (0..c.cells())
@@ -1128,7 +1236,9 @@ async fn remediation(
         .map(|s| (*s).to_owned())
         .chain([size.to_string()])
         .collect();
-    let run = bench.run_in(config, &sub, &label, None, None).await?;
+    let run = bench
+        .run_in(config, &Program::cli(&sub), &label, None)
+        .await?;
     let cov = Coverage::of(config, &run.tally);
     let enabled = run.org.enabled();
     let changed_twice = enabled.values().filter(|e| e.calls > 1).count();
