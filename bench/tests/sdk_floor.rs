@@ -21,7 +21,9 @@ fn config(accounts: usize, denied_accounts: usize) -> OrgConfig {
 
 async fn floor(org: &Org, config: &OrgConfig) -> Output {
     let (addr, server) = org.serve().await.expect("the organization serves");
-    let dir = tempfile_dir();
+    // Each run its own directory: the tests run at once in one process.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let accounts = dir.join("accounts.txt");
     let ids: Vec<String> = (0..config.accounts).map(|a| config.account_id(a)).collect();
     std::fs::write(&accounts, ids.join("\n")).unwrap();
@@ -46,12 +48,6 @@ async fn floor(org: &Org, config: &OrgConfig) -> Output {
     let out = cmd.output().await.expect("kms-rotation-sdk-floor runs");
     server.abort();
     out
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sdk-floor-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test]
