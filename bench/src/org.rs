@@ -203,6 +203,18 @@ struct RunOut {
     org: Org,
 }
 
+impl RunOut {
+    /// The child's CPU a KMS call the organization answered, in µs.
+    fn cpu_us_per_kms_call(&self) -> f64 {
+        self.cli_cpu_s * 1e6 / self.counts.kms_answered().max(1) as f64
+    }
+
+    /// The child's CPU over this process's (the organization's server) in the same run.
+    fn cpu_to_sim(&self) -> f64 {
+        self.cli_cpu_s / self.bench_cpu_s.max(f64::MIN_POSITIVE)
+    }
+}
+
 /// The key-by-key check of a run that should have covered the whole organization.
 #[derive(Debug, Default)]
 struct Coverage {
@@ -817,8 +829,8 @@ impl Bench {
             "cli_cpu_s": crate::round(full.cli_cpu_s, 1),
             "bench_cpu_s": crate::round(full.bench_cpu_s, 1),
             "cpu_bound_s": crate::round(cpu_bound(full), 2),
-            "cli_cpu_us_per_kms_call": crate::round(full.cli_cpu_s * 1e6 / kms_calls.max(1) as f64, 1),
-            "cli_to_sim_cpu": crate::round(full.cli_cpu_s / full.bench_cpu_s.max(f64::MIN_POSITIVE), 2),
+            "cli_cpu_us_per_kms_call": crate::round(full.cpu_us_per_kms_call(), 1),
+            "cli_to_sim_cpu": crate::round(full.cpu_to_sim(), 2),
         })
     }
 
@@ -880,9 +892,8 @@ impl Bench {
         let run = self
             .run_in(&self.config, &Program::SdkFloor, "sdk-floor", None)
             .await?;
-        let kms_calls = run.counts.kms_answered().max(1) as f64;
-        let sdk_us = run.cli_cpu_s * 1e6 / kms_calls;
-        let sdk_to_sim = run.cli_cpu_s / run.bench_cpu_s.max(f64::MIN_POSITIVE);
+        let sdk_us = run.cpu_us_per_kms_call();
+        let sdk_to_sim = run.cpu_to_sim();
         let mut line = json!({
             "run": "sdk-floor",
             "kms_calls": run.counts.kms_answered(),
@@ -895,8 +906,8 @@ impl Bench {
             "sdk_to_sim_cpu": crate::round(sdk_to_sim, 2),
         });
         if let Some(full) = full {
-            let cli_us = full.cli_cpu_s * 1e6 / full.counts.kms_answered().max(1) as f64;
-            let cli_to_sim = full.cli_cpu_s / full.bench_cpu_s.max(f64::MIN_POSITIVE);
+            let cli_us = full.cpu_us_per_kms_call();
+            let cli_to_sim = full.cpu_to_sim();
             // Each against the simulator's CPU in its own run (the server's CPU a call is the
             // same work in both), so that the machine's speed, which drifts between two runs a
             // minute apart, cancels out.

@@ -172,9 +172,11 @@ async fn clients(
     accounts: &[&str],
     args: &Args,
 ) -> Vec<aws_sdk_kms::Client> {
+    let role = format!("role/{}", args.role_name);
     let mut clients = Vec::new();
     for account in accounts {
-        let role_arn = format!("arn:aws:iam::{account}:role/{}", args.role_name);
+        // The simulated organization's partition, as the CLI's caller (STS) reports it there.
+        let role_arn = kms_rotation_core::arn::Arn::iam("aws", account, &role).to_string();
         let provider = AssumeRoleProvider::builder(&role_arn)
             .session_name("kms-rotation-sdk-floor")
             .region(Region::new(home.to_owned()))
